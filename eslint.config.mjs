@@ -1,0 +1,14 @@
+import tseslint from 'typescript-eslint';
+import importPlugin from 'eslint-plugin-import';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'cdk.out/', 'coverage/', '**/*.js', '**/*.mjs'] },
+  ...tseslint.configs.recommended,
+  {
+    plugins: { import: importPlugin },
+    rules: {
+      'import/no-extraneous-dependencies': ['error', { devDependencies: ['test/**', 'bench/**', 'runtime/local/**'] }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+    },
+  },
+);
