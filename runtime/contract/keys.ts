@@ -1,0 +1,52 @@
+/**
+ * Redis key and channel names. Keys of one session share the hash tag `{s:<id>}` and the node
+ * registry shares `{nodes}`, so every Lua script touches a single slot and Redis cluster mode
+ * stays possible. Ids are restricted by ID_PATTERN, so they can never break out of a key.
+ */
+export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
+
+export class Keys {
+  constructor(readonly prefix: string = 'rtc') {}
+
+  /** Live node record (hash), expires `heartbeatTtlMs` after the last heartbeat. */
+  node(nodeId: string): string {
+    return `${this.prefix}:{nodes}:node:${nodeId}`;
+  }
+  /** Sorted set nodeId -> time of last heartbeat (Redis clock, ms). Outlives the node record. */
+  heartbeats(): string {
+    return `${this.prefix}:{nodes}:heartbeats`;
+  }
+  /** Hash nodeId -> identity JSON (role, instance id, address): who a stale node was. */
+  identities(): string {
+    return `${this.prefix}:{nodes}:identity`;
+  }
+  /** Set of session ids placed on a media node (an index; the session record is the truth). */
+  mediaSessions(mediaNodeId: string): string {
+    return `${this.prefix}:{nodes}:media-sessions:${mediaNodeId}`;
+  }
+  /** Short lock so that one master at a time moves a dead media node's sessions. */
+  mediaReplacementLock(mediaNodeId: string): string {
+    return `${this.prefix}:{nodes}:media-replace-lock:${mediaNodeId}`;
+  }
+
+  /** Session record (hash). */
+  session(sessionId: string): string {
+    return `${this.prefix}:{s:${sessionId}}:session`;
+  }
+  /** Set of the session's participant ids. */
+  participants(sessionId: string): string {
+    return `${this.prefix}:{s:${sessionId}}:participants`;
+  }
+  /** Participant record (hash): epoch, owner, state, resume token hash, mailbox sequence. */
+  participant(sessionId: string, participantId: string): string {
+    return `${this.prefix}:{s:${sessionId}}:p:${participantId}`;
+  }
+  /** Participant mailbox: sorted set seq -> delivered frame, trimmed on ack. */
+  mailbox(sessionId: string, participantId: string): string {
+    return `${this.prefix}:{s:${sessionId}}:mailbox:${participantId}`;
+  }
+  /** Pub/sub channel of one session: deliveries and takeover notices for masters holding its sockets. */
+  sessionChannel(sessionId: string): string {
+    return `${this.prefix}:{s:${sessionId}}:events`;
+  }
+}
