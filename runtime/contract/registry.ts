@@ -68,7 +68,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 3600000)
 return now
 `;
 
-function redisNowMs(time: [string, string]): number {
+function redisNowMs(time: ReadonlyArray<string | number>): number {
   return Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
 }
 
@@ -130,7 +130,7 @@ export class RegistryReader {
   /** Rejects when Redis is unreachable: callers must treat that as "unknown", never as "all dead". */
   async nodes(role?: NodeRole): Promise<NodeView[]> {
     const [time, beats, identities] = await Promise.all([
-      this.redis.time() as Promise<[string, string]>,
+      this.redis.time(),
       this.redis.zrange(this.keys.heartbeats(), 0, -1, 'WITHSCORES'),
       this.redis.hgetall(this.keys.identities()),
     ]);
