@@ -50,3 +50,21 @@ export async function tryRedis<T>(op: () => Promise<T>): Promise<T | undefined> 
     return undefined;
   }
 }
+
+/** Resolves once `redis` is ready for commands, or rejects after `timeoutMs` naming what it waited for. */
+export function untilReady(redis: Redis, timeoutMs = 5_000): Promise<Redis> {
+  if (redis.status === 'ready') return Promise.resolve(redis);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(
+        new Error(`Redis at ${redis.options.host}:${redis.options.port} not ready after ${timeoutMs} ms`),
+      );
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(redis);
+    };
+    redis.once('ready', onReady);
+  });
+}

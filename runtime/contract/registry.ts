@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
 import { z } from 'zod';
+import { parseJsonOrUndefined } from './json';
 import { Keys } from './keys';
 import { DEFAULT_TIMINGS } from './timings';
 
@@ -147,7 +148,7 @@ export class RegistryReader {
 
     const views: NodeView[] = [];
     ids.forEach((nodeId, i) => {
-      const parsed = NodeIdentitySchema.safeParse(safeJson(identities[nodeId]));
+      const parsed = NodeIdentitySchema.safeParse(parseJsonOrUndefined(identities[nodeId]));
       if (!parsed.success) return; // a node we cannot identify is nothing to act on
       if (role && parsed.data.role !== role) return;
       const [err, raw] = records[i] ?? [];
@@ -155,7 +156,13 @@ export class RegistryReader {
       const lastHeartbeatAt = lastAt.get(nodeId) ?? 0;
       const heartbeatAgeMs = Math.max(0, now - lastHeartbeatAt);
       const expired = !live || heartbeatAgeMs > this.ttlMs;
-      views.push({ identity: parsed.data, lastHeartbeatAt, heartbeatAgeMs, expired, live: expired ? undefined : live });
+      views.push({
+        identity: parsed.data,
+        lastHeartbeatAt,
+        heartbeatAgeMs,
+        expired,
+        live: expired ? undefined : live,
+      });
     });
     return views;
   }
@@ -168,7 +175,8 @@ export class RegistryReader {
         n.live.load.sessions < n.live.load.capacity &&
         !excluding.includes(n.identity.nodeId),
     );
-    const freeShare = (n: NodeView) => 1 - n.live!.load.sessions / n.live!.load.capacity - n.live!.load.cpu / 2;
+    const freeShare = (n: NodeView) =>
+      1 - n.live!.load.sessions / n.live!.load.capacity - n.live!.load.cpu / 2;
     return candidates.sort((a, b) => freeShare(b) - freeShare(a))[0];
   }
 }
@@ -176,15 +184,6 @@ export class RegistryReader {
 function parseLive(raw: Record<string, string> | undefined): NodeHeartbeat | undefined {
   if (!raw || !raw.state) return undefined;
   const state = z.enum(NODE_STATES).safeParse(raw.state);
-  const load = NodeLoadSchema.safeParse(safeJson(raw.load));
+  const load = NodeLoadSchema.safeParse(parseJsonOrUndefined(raw.load));
   return state.success && load.success ? { state: state.data, load: load.data } : undefined;
-}
-
-function safeJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }

@@ -26,7 +26,13 @@ export const DEFAULT_TIMINGS = {
   /** Local HAProxy check on /ready. */
   localCheck: { path: '/ready', interMs: 1_000, fall: 2, rise: 2 },
   /** ALB target group check on /ready (ALB minimums). */
-  albCheck: { path: '/ready', intervalSeconds: 5, timeoutSeconds: 2, unhealthyThreshold: 2, healthyThreshold: 2 },
+  albCheck: {
+    path: '/ready',
+    intervalSeconds: 5,
+    timeoutSeconds: 2,
+    unhealthyThreshold: 2,
+    healthyThreshold: 2,
+  },
   /** ALB idle timeout: long-lived WebSockets (clients still ping). */
   albIdleTimeoutSeconds: 3_600,
   /** Watchdog cycle on one machine. */
