@@ -11,6 +11,8 @@ export const IdSchema = z.string().regex(ID_PATTERN, 'ids are 1-128 characters o
 export const MetadataSchema = z.record(z.string(), z.unknown());
 export type Metadata = z.infer<typeof MetadataSchema>;
 
+const CseqSchema = z.number().int().positive();
+
 // ---- client -> master -------------------------------------------------------------------------
 
 export const SIGNAL_KINDS = ['offer', 'answer', 'candidate'] as const;
@@ -24,10 +26,24 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
     resumeToken: z.string().max(1024),
     lastSeq: z.number().int().nonnegative(),
   }),
-  /** WebRTC signaling to one participant. */
-  z.object({ type: z.literal('signal'), to: IdSchema, kind: z.enum(SIGNAL_KINDS), data: z.unknown() }),
+  /**
+   * WebRTC signaling to one participant. `cseq` numbers what this participant sends (1, 2, ...
+   * across resumes): the master answers `accepted`, the registry drops a resent duplicate.
+   */
+  z.object({
+    type: z.literal('signal'),
+    cseq: CseqSchema,
+    to: IdSchema,
+    kind: z.enum(SIGNAL_KINDS),
+    data: z.unknown(),
+  }),
   /** App message to some participants, or to every other participant when `to` is absent. */
-  z.object({ type: z.literal('message'), to: z.array(IdSchema).max(500).optional(), data: z.unknown() }),
+  z.object({
+    type: z.literal('message'),
+    cseq: CseqSchema,
+    to: z.array(IdSchema).max(500).optional(),
+    data: z.unknown(),
+  }),
   /** Everything up to `seq` arrived: the master may drop it from the mailbox. */
   z.object({ type: z.literal('ack'), seq: z.number().int().nonnegative() }),
   z.object({ type: z.literal('ping'), id: z.number().int().optional() }),
@@ -75,6 +91,8 @@ export interface JoinedFrame {
   resumeToken: string;
   participants: ParticipantSummary[];
   mediaNode: MediaNodeSummary | null;
+  /** Highest `cseq` of this participant's own frames the registry accepted: resend anything after it. */
+  acceptedCseq: number;
   /** Resumed only: frames replayed from the mailbox, and frames lost because they had expired. */
   replayed?: number;
   missed?: number;
@@ -101,6 +119,8 @@ export type ServerFrame =
   | JoinedFrame
   | DeliveredFrame
   | { type: 'pong'; id?: number }
+  /** The sender's frame `cseq` is stored for its recipients (or was already): safe to forget. */
+  | { type: 'accepted'; cseq: number }
   | { type: 'error'; code: ErrorCode; message: string }
   /** The master is draining or going away: reconnect (through the load balancer) and resume. */
   | { type: 'reconnect'; reason: string };

@@ -41,7 +41,16 @@ export interface ParticipantRecord extends ParticipantSummary {
 export type Fenced<T> = { ok: true; value: T } | { ok: false; reason: 'stale_epoch' | 'unknown_participant' };
 
 export type ClaimResult =
-  | { ok: true; epoch: number; previousOwner?: string; previousState: ParticipantState; seq: number }
+  | {
+      ok: true;
+      epoch: number;
+      previousOwner?: string;
+      previousState: ParticipantState;
+      /** Last seq assigned to the participant's mailbox. */
+      seq: number;
+      /** Last cseq of the participant's own frames the registry accepted. */
+      acceptedCseq: number;
+    }
   | { ok: false; reason: 'unknown_participant' | 'invalid_resume_token' };
 
 export interface Replay {
@@ -84,25 +93,30 @@ const SCRIPTS = {
     if redis.call('EXISTS', KEYS[1]) == 0 then return {'unknown_participant'} end
     local stored = redis.call('HGET', KEYS[1], 'resumeHash')
     if ARGV[4] ~= '' and stored ~= ARGV[4] then return {'invalid_resume_token'} end
-    local prev = redis.call('HMGET', KEYS[1], 'owner', 'state', 'seq')
+    local prev = redis.call('HMGET', KEYS[1], 'owner', 'state', 'seq', 'cseq')
     local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
     redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'state', 'connected', 'resumeHash', ARGV[3])
     redis.call('HDEL', KEYS[1], 'disconnectedAt')
     redis.call('PUBLISH', KEYS[2], cjson.encode({kind = 'takeover', participantId = ARGV[1], epoch = epoch}))
-    return {'ok', epoch, prev[1] or '', prev[2] or 'pending', prev[3] or '0'}`,
+    return {'ok', epoch, prev[1] or '', prev[2] or 'pending', prev[3] or '0', prev[4] or '0'}`,
   // Number and store a frame for each recipient, then publish them. KEYS: participants, channel,
   // sender|'', then a participant and a mailbox key per recipient | ARGV: sender epoch|'', frame
-  // body (a JSON object), mailbox ttl, mailbox max, then the recipients' ids.
+  // body (a JSON object), mailbox ttl, mailbox max, sender cseq|'', then the recipients' ids.
   deliver: `
     if KEYS[3] ~= '' and ARGV[1] ~= '' then
-      if redis.call('HGET', KEYS[3], 'epoch') ~= ARGV[1] then return -1 end
+      local sender = redis.call('HMGET', KEYS[3], 'epoch', 'cseq')
+      if sender[1] ~= ARGV[1] then return -1 end
+      -- a resent frame the registry already took: accept it again, deliver nothing twice
+      local cseq = tonumber(ARGV[5])
+      if cseq <= tonumber(sender[2] or '0') then return -2 end
+      redis.call('HSET', KEYS[3], 'cseq', cseq)
     end
     local frames = {}
     local count = 0
-    for i = 5, #ARGV do
+    for i = 6, #ARGV do
       local pid = ARGV[i]
       if redis.call('SISMEMBER', KEYS[1], pid) == 1 then
-        local k = 4 + (i - 5) * 2
+        local k = 4 + (i - 6) * 2
         local seq = redis.call('HINCRBY', KEYS[k], 'seq', 1)
         local framed = '{"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
         redis.call('ZADD', KEYS[k + 1], seq, framed)
@@ -264,7 +278,7 @@ export class SessionStore {
       'claim',
       [this.keys.participant(sessionId, participantId), this.keys.sessionChannel(sessionId)],
       [participantId, nodeId, newResumeHash, presentedHash ?? ''],
-    )) as [string, number?, string?, string?, string?];
+    )) as [string, number?, string?, string?, string?, string?];
     if (reply[0] !== 'ok')
       return { ok: false, reason: reply[0] as 'unknown_participant' | 'invalid_resume_token' };
     return {
@@ -273,20 +287,22 @@ export class SessionStore {
       previousOwner: reply[2] || undefined,
       previousState: reply[3] as ParticipantState,
       seq: Number(reply[4]),
+      acceptedCseq: Number(reply[5]),
     };
   }
 
   /**
    * Numbers `delivery` for each recipient, stores it in their mailboxes and publishes it on the
    * session channel. With `from`, the sender must still hold `from.epoch` (fencing): otherwise
-   * nothing is written and the result says `stale_epoch`. Returns how many recipients got it.
+   * nothing is written and the result says `stale_epoch`; and a `from.cseq` the registry already
+   * accepted delivers nothing again (`duplicate`). Returns how many recipients got it.
    */
   async deliver(
     sessionId: string,
     recipients: readonly string[],
     delivery: Delivery,
-    from?: { participantId: string; epoch: number },
-  ): Promise<Fenced<number>> {
+    from?: { participantId: string; epoch: number; cseq: number },
+  ): Promise<Fenced<number> | { ok: true; value: 0; duplicate: true }> {
     const count = Number(
       await this.run(
         'deliver',
@@ -304,10 +320,12 @@ export class SessionStore {
           JSON.stringify(delivery),
           String(this.mailboxTtlMs),
           String(this.mailboxMax),
+          from ? String(from.cseq) : '',
           ...recipients,
         ],
       ),
     );
+    if (count === -2) return { ok: true, value: 0, duplicate: true };
     return count < 0 ? { ok: false, reason: 'stale_epoch' } : { ok: true, value: count };
   }
 

@@ -108,7 +108,7 @@ describe('ownership and fencing', () => {
         'room-5',
         ['carol'],
         { type: 'message', from: 'carol', data: 1 },
-        { participantId: 'carol', epoch },
+        { participantId: 'carol', epoch, cseq: 1 },
       ),
     ).toEqual({
       ok: false,
@@ -154,6 +154,26 @@ describe('mailboxes', () => {
     const { epoch } = (await store.getParticipant('room-7', 'erin'))!;
     expect(await store.ack('room-7', 'erin', epoch, 2)).toEqual({ ok: true, value: 2 });
     expect((await store.replay('room-7', 'erin', 0))!.frames.map((f) => f.seq)).toEqual([3]);
+  });
+
+  test('a resent frame (same cseq) is accepted again but delivered once', async () => {
+    const { epoch } = await joinedParticipant('room-10', 'ivy');
+    await joinedParticipant('room-10', 'jon');
+    const send = (cseq: number) =>
+      store.deliver(
+        'room-10',
+        ['jon'],
+        { type: 'message', from: 'ivy', data: cseq },
+        { participantId: 'ivy', epoch, cseq },
+      );
+    expect(await send(1)).toEqual({ ok: true, value: 1 });
+    expect(await send(1)).toEqual({ ok: true, value: 0, duplicate: true });
+    expect(await send(2)).toEqual({ ok: true, value: 1 });
+    expect(
+      (await store.replay('room-10', 'jon', 0))!.frames.map((f) => f.type === 'message' && f.data),
+    ).toEqual([1, 2]);
+    const claim = await store.claim('room-10', 'ivy', 'master-b', newResumeToken('room-10', 'ivy').hash);
+    expect(claim).toMatchObject({ ok: true, acceptedCseq: 2 });
   });
 
   test('frames trimmed past the mailbox limit are reported as missed, never silently', async () => {
