@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the real servers the tests start (redis-server, haproxy) and shellcheck, when missing.
+# Runs before `npm test` (the npm "pretest" hook), so a fresh Debian machine needs nothing by hand.
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "rtc-ha tests need: ${missing[*]} (installing with apt-get)" >&2
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "cannot install them here: run as root on Debian/Ubuntu, or install ${missing[*]} yourself" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The packages start their own services; the tests start private instances on free ports instead.
+for service in redis-server haproxy; do
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop "$service" >/dev/null 2>&1 || true; fi
+done
+echo "installed: ${missing[*]}" >&2
