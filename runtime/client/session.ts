@@ -247,6 +247,10 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   get info(): JoinedFrame | undefined {
     return this.joinedFrame;
   }
+  /** URL of the current (or next) connection attempt. */
+  get url(): string {
+    return this.urls[this.urlIndex];
+  }
   /** Highest `seq` received (what a resume sends). */
   get lastSeq(): number {
     return this.seen;
