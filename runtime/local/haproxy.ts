@@ -122,6 +122,8 @@ export interface Haproxy {
   readonly child: LoggedChild;
   /** Routes to 127.0.0.1:`port` under `key` (a node id); resolves with the slot used. */
   addServer(key: string, port: number): Promise<string>;
+  /** Sends no new connections to `key` but keeps its open ones (ALB deregistration); no-op for an unknown key. */
+  drainServer(key: string): Promise<void>;
   /** Stops routing to `key` and closes its remaining connections; no-op for an unknown key. */
   removeServer(key: string): Promise<void>;
   slots(): Promise<SlotStatus[]>;
@@ -197,6 +199,10 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
       await expectEmpty(`set server ${BACKEND}/${slot} addr 127.0.0.1 port ${port}`);
       await expectEmpty(`set server ${BACKEND}/${slot} state ready`);
       return slot;
+    },
+    drainServer: async (key) => {
+      const slot = slotOf(key);
+      if (slot) await expectEmpty(`set server ${BACKEND}/${slot} state drain`);
     },
     removeServer: async (key) => {
       const slot = slotOf(key);

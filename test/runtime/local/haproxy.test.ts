@@ -124,18 +124,28 @@ describe('startHaproxy', () => {
     for (let i = 0; i < 4; i += 1) expect(await get(haproxy.url)).toEqual({ status: 200, body: 'b' });
   });
 
-  test('WebSockets pass through, and removing a node closes its sockets', async () => {
+  test('WebSockets pass through; draining keeps them, removing closes them', async () => {
     haproxy = await startHaproxy(await settings('ws'));
     const a = await fakeNode('a');
-    nodes.push(a);
+    const b = await fakeNode('b');
+    nodes.push(a, b);
     await haproxy.addServer('node-a', a.port);
     const ws = new WebSocket(haproxy.wsUrl);
     const closed = new Promise((resolve) => ws.once('close', resolve));
-    const reply = new Promise((resolve) => ws.once('message', (data) => resolve(String(data))));
+    const echo = (text: string) => {
+      const reply = new Promise((resolve) => ws.once('message', (data) => resolve(String(data))));
+      ws.send(text);
+      return reply;
+    };
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-    ws.send('hi');
-    expect(await reply).toBe('a:hi');
+    expect(await echo('hi')).toBe('a:hi');
     expect((await haproxy.slots())[0].connections).toBe(1);
+
+    await haproxy.addServer('node-b', b.port);
+    await haproxy.drainServer('node-a'); // like ALB deregistration: no new connections, open ones stay
+    for (let i = 0; i < 4; i += 1) expect((await get(haproxy.url)).body).toBe('b');
+    expect(await echo('still')).toBe('a:still');
+
     await haproxy.removeServer('node-a');
     await closed;
   });
