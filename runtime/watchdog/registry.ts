@@ -1,0 +1,51 @@
+import type Redis from 'ioredis';
+import { createRedis, untilReady } from '../contract/redis';
+import { RegistryReader, type NodeView } from '../contract/registry';
+import type { RegistryObservation } from './core';
+import { errorMessage } from './errors';
+
+/** The registry as the watchdog reads it: runtime/contract's RegistryReader. */
+export interface Registry {
+  nodes(): Promise<NodeView[]>;
+}
+
+/** Reads the registry; an unreachable Redis is an observation ("unknown"), never "every node is stale". */
+export async function observeRegistry(registry: Registry): Promise<RegistryObservation> {
+  try {
+    return { reachable: true, nodes: await registry.nodes() };
+  } catch (err) {
+    return { reachable: false, error: `registry unreachable: ${errorMessage(err)}` };
+  }
+}
+
+export interface RegistryConnectionOptions {
+  /** `rediss://host:port` on AWS (TLS), `redis://host:port` locally. */
+  readonly url: string;
+  /** The ElastiCache AUTH token. */
+  readonly authToken?: string;
+  /** @default 'rtc' */
+  readonly keyPrefix?: string;
+  /** How long to wait for the first connection; after that the cycles hold until Redis answers. */
+  readonly readyTimeoutMs?: number;
+}
+
+export interface RegistryConnection {
+  readonly reader: RegistryReader;
+  close(): void;
+}
+
+/** Connects the registry reader with runtime/contract's client (TLS and AUTH token when given). */
+export async function connectRegistry(options: RegistryConnectionOptions): Promise<RegistryConnection> {
+  const redis: Redis = createRedis({
+    url: options.url,
+    authToken: options.authToken,
+    connectionName: 'rtc-watchdog',
+  });
+  redis.on('error', () => undefined); // each failed read is reported by observeRegistry
+  // Not ready in time is no failure here: the cycles report the registry unreachable and hold.
+  await untilReady(redis, options.readyTimeoutMs ?? 3_000).catch(() => undefined);
+  return {
+    reader: new RegistryReader(redis, options.keyPrefix),
+    close: () => redis.disconnect(),
+  };
+}

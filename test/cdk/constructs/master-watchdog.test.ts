@@ -1,0 +1,368 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { App, CloudFormationValidatePlugin, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { MasterWatchdog, type MasterWatchdogProps } from '../../../constructs/master-watchdog';
+import { readSettings } from '../../../runtime/watchdog/settings';
+
+interface Fixture {
+  readonly app: App;
+  readonly stack: Stack;
+  readonly watchdog: MasterWatchdog;
+  readonly masterSg: ec2.SecurityGroup;
+  readonly storeSg: ec2.SecurityGroup;
+}
+
+/** A small cluster stack: VPC, the masters' group (L2), the media group (imported), a store and a topic. */
+function build(overrides: Partial<MasterWatchdogProps> = {}, options: { bundle?: boolean } = {}): Fixture {
+  const app = new App(options.bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'Cluster');
+  const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1, flowLogs: { All: {} } });
+  const masterSg = new ec2.SecurityGroup(stack, 'MasterSg', { vpc, description: 'masters' });
+  const mediaSg = new ec2.SecurityGroup(stack, 'MediaSg', { vpc, description: 'media' });
+  const storeSg = new ec2.SecurityGroup(stack, 'StoreSg', { vpc, description: 'session store' });
+  const masters = new autoscaling.AutoScalingGroup(stack, 'Masters', {
+    vpc,
+    vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+    securityGroup: masterSg,
+    instanceType: new ec2.InstanceType('t4g.small'),
+    machineImage: ec2.MachineImage.latestAmazonLinux2023({ cpuType: ec2.AmazonLinuxCpuType.ARM_64 }),
+    requireImdsv2: true,
+    blockDevices: [
+      { deviceName: '/dev/xvda', volume: autoscaling.BlockDeviceVolume.ebs(8, { encrypted: true }) },
+    ],
+    notifications: [
+      {
+        topic: sns.Topic.fromTopicArn(
+          stack,
+          'AsgEvents',
+          stack.formatArn({ service: 'sns', resource: 'asg-events' }),
+        ),
+      },
+    ],
+  });
+  for (const id of ['AwsSolutions-EC26', 'AwsSolutions-EC28', 'AwsSolutions-EC29', 'AwsSolutions-AS1']) {
+    Validations.of(masters).acknowledge({ id, reason: 'test fixture: the cluster stack owns the fleet' });
+  }
+  const authToken = new secretsmanager.Secret(stack, 'AuthToken', {
+    generateSecretString: { excludePunctuation: true, passwordLength: 64 },
+  });
+  Validations.of(authToken).acknowledge({
+    id: 'AwsSolutions-SMG4',
+    reason: 'test fixture: the cluster stack owns the token and its rotation',
+  });
+  const watchdog = new MasterWatchdog(stack, 'Watchdog', {
+    vpc,
+    sessionStore: {
+      replicationGroupId: 'rtc-store',
+      endpointAddress: 'master.rtc-store.abc123.use1.cache.amazonaws.com',
+      port: 6379,
+      connections: storeSg,
+      authToken,
+    },
+    masters: {
+      autoScalingGroup: masters,
+      connections: masters,
+      targetGroup: elbv2.ApplicationTargetGroup.fromTargetGroupAttributes(stack, 'MasterTargets', {
+        targetGroupArn: stack.formatArn({
+          service: 'elasticloadbalancing',
+          resource: 'targetgroup/masters/0123456789abcdef',
+        }),
+      }),
+    },
+    media: {
+      autoScalingGroup: autoscaling.AutoScalingGroup.fromAutoScalingGroupName(
+        stack,
+        'Media',
+        'cluster-media',
+      ),
+      connections: mediaSg,
+      maxFlagsPerCycle: 2,
+      gracePeriod: Duration.minutes(5),
+      minHealthyShare: 0.3,
+    },
+    alarmTopic: sns.Topic.fromTopicArn(
+      stack,
+      'Alarms',
+      stack.formatArn({ service: 'sns', resource: 'rtc-alarms' }),
+    ),
+    ...overrides,
+  });
+  return { app, stack, watchdog, masterSg, storeSg };
+}
+
+describe('MasterWatchdog', () => {
+  // One real bundle (esbuild, local): the handler entry must build.
+  let fixture: Fixture;
+  let template: Template;
+  beforeAll(() => {
+    fixture = build({}, { bundle: true });
+    template = Template.fromStack(fixture.stack);
+  });
+
+  test('GIVEN the cluster WHEN synthesized THEN a NodejsFunction on arm64, Node.js 24, reserved concurrency 1, 1-minute timeout', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Timeout: 60,
+      ReservedConcurrentExecutions: 1,
+      Environment: {
+        Variables: Match.objectLike({
+          NODE_OPTIONS: '--enable-source-maps',
+          RTC_REDIS_URL: 'rediss://master.rtc-store.abc123.use1.cache.amazonaws.com:6379',
+          RTC_REPLICATION_GROUP_ID: 'rtc-store',
+          RTC_WATCHDOG_CYCLE_MS: '5000',
+          RTC_KEY_PREFIX: 'rtc',
+          PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: '2773',
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
+  });
+
+  test('GIVEN the cluster WHEN synthesized THEN the bundle has a source map and leaves the AWS SDK to the runtime', () => {
+    const outdir = fixture.app.synth().directory;
+    const [asset] = readdirSync(outdir).filter((d) => existsSync(path.join(outdir, d, 'index.js.map')));
+    const bundle = readFileSync(path.join(outdir, asset, 'index.js'), 'utf8');
+    expect(bundle).toContain('require("@aws-sdk/client-auto-scaling")');
+    expect(bundle).not.toContain('class AutoScalingClient');
+    expect(bundle).toContain('SetInstanceHealthCommand');
+  });
+
+  test('GIVEN the cluster WHEN synthesized THEN the function runs in the private subnets with its own security group', () => {
+    const fn = template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } });
+    const [props] = Object.values(fn).map((r) => r.Properties);
+    expect(props.VpcConfig).toEqual({
+      SubnetIds: [
+        { Ref: expect.stringMatching(/^VpcPrivateSubnet1Subnet/) },
+        { Ref: expect.stringMatching(/^VpcPrivateSubnet2Subnet/) },
+      ],
+      SecurityGroupIds: [{ 'Fn::GetAtt': [expect.stringMatching(/^WatchdogSecurityGroup/), 'GroupId'] }],
+    });
+  });
+
+  test('GIVEN the cluster WHEN synthesized THEN nothing may reach the watchdog, and it reaches only Redis, /live and HTTPS', () => {
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('rtc-ha watchdog'),
+      SecurityGroupEgress: [
+        {
+          CidrIp: '0.0.0.0/0',
+          IpProtocol: 'tcp',
+          FromPort: 443,
+          ToPort: 443,
+          Description: 'AWS APIs (HTTPS)',
+        },
+      ],
+    });
+    const watchdogSg = { 'Fn::GetAtt': [Match.stringLikeRegexp('^WatchdogSecurityGroup'), 'GroupId'] };
+    const ingress = template.findResources('AWS::EC2::SecurityGroupIngress', {
+      Properties: { SourceSecurityGroupId: watchdogSg },
+    });
+    const ports = Object.values(ingress).map((r) => [
+      r.Properties.FromPort,
+      r.Properties.GroupId['Fn::GetAtt'][0],
+    ]);
+    expect(ports.sort()).toEqual(
+      [
+        [6379, expect.stringMatching(/^StoreSg/)],
+        [8080, expect.stringMatching(/^MasterSg/)],
+        [9090, expect.stringMatching(/^MediaSg/)],
+      ].sort(),
+    );
+    const toWatchdog = template.findResources('AWS::EC2::SecurityGroupIngress', {
+      Properties: { GroupId: watchdogSg },
+    });
+    expect(Object.keys(toWatchdog)).toHaveLength(0);
+  });
+
+  test('GIVEN the cluster WHEN synthesized THEN an EventBridge rule starts the function every minute', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Watchdog'), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+        }),
+      ],
+    });
+  });
+
+  test('GIVEN the cluster WHEN synthesized THEN SetInstanceHealth is scoped to the two groups and nothing is autoscaling:*', () => {
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^WatchdogRole') }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement,
+    ) as Array<{
+      Sid?: string;
+      Action: string | string[];
+      Resource: unknown;
+    }>;
+    const actions = statements.flatMap((s) => [s.Action].flat());
+    expect(actions).not.toContain('autoscaling:*');
+    expect(actions.filter((a) => a.startsWith('autoscaling:'))).toEqual([
+      'autoscaling:SetInstanceHealth',
+      'autoscaling:DescribeAutoScalingGroups',
+    ]);
+    const flag = statements.find((s) => s.Sid === 'FlagOwnGroupsOnly');
+    expect(flag).toEqual({
+      Sid: 'FlagOwnGroupsOnly',
+      Effect: 'Allow',
+      Action: 'autoscaling:SetInstanceHealth',
+      Resource: [
+        groupArn(':autoScalingGroup:*:autoScalingGroupName/', { Ref: expect.stringMatching(/^MastersASG/) }),
+        groupArn(':autoScalingGroup:*:autoScalingGroupName/cluster-media'),
+      ],
+    });
+    const wildcard = statements.filter((s) => s.Resource === '*');
+    expect(wildcard.map((s) => s.Sid)).toEqual(['ReadFleetState', 'LambdaVpcNetworkInterfaces']);
+    expect(
+      wildcard
+        .flatMap((s) => [s.Action].flat())
+        .every((a) => /:(Describe|Create|Delete|Assign|Unassign)/.test(a)),
+    ).toBe(true);
+    const store = statements.find((s) => s.Sid === 'ReplicationGroupStatus');
+    expect(JSON.stringify(store?.Resource)).toContain(':replicationgroup:rtc-store');
+    const secret = statements.find((s) => [s.Action].flat().includes('secretsmanager:GetSecretValue'));
+    expect(secret?.Resource).toEqual({ Ref: expect.stringMatching(/^AuthToken/) });
+    template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
+  });
+
+  test('GIVEN the cluster WHEN synthesized THEN the settings reach the handler and parse', () => {
+    const fn = template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } });
+    const env = Object.values(fn)[0].Properties.Environment.Variables;
+    const resolved = { ...env, RTC_REDIS_AUTH_SECRET_ARN: 'arn:secret', RTC_WATCHDOG_GROUPS: 'x' };
+    expect(() => readSettings(resolved)).toThrow(/RTC_WATCHDOG_GROUPS: must be JSON/);
+    const policy = readSettings({
+      ...resolved,
+      RTC_WATCHDOG_GROUPS: JSON.stringify([{ role: 'media', groupName: 'g', livePort: 9090 }]),
+    }).policy;
+    expect(policy).toEqual({
+      master: { maxFlagsPerCycle: 1, graceMs: 120_000, minHealthyShare: 0.5 },
+      media: { maxFlagsPerCycle: 2, graceMs: 300_000, minHealthyShare: 0.3 },
+    });
+  });
+
+  test('GIVEN the cluster WHEN synthesized THEN alarms on errors, a 3-minute hold and each flag notify the topic', () => {
+    const topic = { 'Fn::Join': ['', Match.arrayWith([':sns:', ':rtc-alarms'])] };
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      AlarmActions: [topic],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'RtcHa/Watchdog',
+      MetricName: 'Holds',
+      Statistic: 'Minimum',
+      Period: 60,
+      EvaluationPeriods: 3,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^Watchdog') } }],
+      AlarmActions: [topic],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'RtcHa/Watchdog',
+      MetricName: 'Flags',
+      Statistic: 'Sum',
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      AlarmActions: [topic],
+    });
+  });
+
+  test('GIVEN the cluster WHEN checked THEN cdk-nag AwsSolutions and the CloudFormation validator find nothing', () => {
+    const app = fixture.app;
+    const pack = new AwsSolutionsChecks(app);
+    Validations.of(app).addPlugins(pack);
+    expect(pack.validateScope(app).violations).toEqual([]);
+    const assembly = app.synth();
+    const stackTemplates = assembly.stacks.map((s) => ({
+      stackConstructPath: s.hierarchicalId,
+      templatePath: path.join(assembly.directory, s.templateFile),
+      accountId: undefined,
+      region: undefined,
+    }));
+    const report = new CloudFormationValidatePlugin().validate({
+      templatePaths: stackTemplates.map((s) => s.templatePath),
+      stackTemplates,
+      appConstruct: app,
+    });
+    expect(report.violations).toEqual([]);
+  });
+
+  test("GIVEN the cluster WHEN synthesized THEN the watchdog's resources match the snapshot", () => {
+    const { Resources } = template.toJSON() as { Resources: Record<string, unknown> };
+    expect(Object.entries(Resources).filter(([id]) => id.startsWith('Watchdog'))).toMatchSnapshot();
+  });
+
+  test('GIVEN masters.minHealthyShare below 0.5 WHEN built THEN a warning, not an error', () => {
+    const { stack } = build({
+      masters: { ...minimalFleet(), minHealthyShare: 0.4 },
+    } as Partial<MasterWatchdogProps>);
+    Annotations.fromStack(stack).hasWarning(
+      '/Cluster/Watchdog',
+      Match.stringLikeRegexp('minHealthyShare is below 0.5'),
+    );
+  });
+
+  test.each([
+    [{ cycle: Duration.millis(500) }, /cycle must be between 1 and 30 seconds/],
+    [{ cycle: Duration.minutes(1) }, /cycle must be between 1 and 30 seconds/],
+    [{ holdAlarmAfter: Duration.seconds(90) }, /holdAlarmAfter must be whole minutes from 1 to 60/],
+    [{ keyPrefix: 'rtc:bad' }, /keyPrefix must match/],
+  ])('GIVEN %p WHEN built THEN it throws naming the prop', (overrides, message) => {
+    expect(() => build(overrides as Partial<MasterWatchdogProps>)).toThrow(message);
+  });
+
+  test('GIVEN several bad fleet props WHEN built THEN one error lists every problem', () => {
+    const bad = { ...minimalFleet(), maxFlagsPerCycle: 0, minHealthyShare: 1, livePort: 70000 };
+    expect(() =>
+      build({ masters: bad, media: { ...bad, maxFlagsPerCycle: 1.5 } } as Partial<MasterWatchdogProps>),
+    ).toThrow(
+      new RegExp(
+        [
+          'masters.maxFlagsPerCycle must be a whole number of at least 1, got 0',
+          'masters.minHealthyShare must be at least 0 and below 1, got 1',
+          'masters.livePort must be a port number \\(1-65535\\), got 70000',
+          'media.maxFlagsPerCycle must be a whole number of at least 1, got 1.5',
+        ].join('[\\s\\S]*'),
+      ),
+    );
+  });
+});
+
+/** An Auto Scaling group ARN as the template spells it, ending in `tail`. */
+function groupArn(...tail: unknown[]) {
+  const head = [
+    'arn:',
+    { Ref: 'AWS::Partition' },
+    ':autoscaling:',
+    { Ref: 'AWS::Region' },
+    ':',
+    { Ref: 'AWS::AccountId' },
+  ];
+  return { 'Fn::Join': ['', [...head, ...tail]] };
+}
+
+/** A fleet for validation tests; the construct throws before it is used. */
+function minimalFleet() {
+  const stack = new Stack();
+  return {
+    autoScalingGroup: autoscaling.AutoScalingGroup.fromAutoScalingGroupName(stack, 'G', 'g'),
+    connections: new ec2.Connections(),
+  };
+}

@@ -1,0 +1,244 @@
+import type { NodeView } from '../../../runtime/contract/registry';
+import {
+  decide,
+  DEFAULT_POLICY,
+  type Decision,
+  type InstanceObservation,
+  type Observations,
+  type Policy,
+} from '../../../runtime/watchdog/core';
+import { brief, fleet, instance, live, NOW, observations, view } from './fixtures';
+
+const masters3 = fleet('master', [instance('i-a'), instance('i-b'), instance('i-c')]);
+const masters5 = fleet(
+  'master',
+  ['i-a', 'i-b', 'i-c', 'i-d', 'i-e'].map((id) => instance(id)),
+);
+const fresh = (...ids: string[]) => ids.map((id) => view(id));
+const failing = (...ids: string[]) => new Map(ids.map((id) => [id, live(false)]));
+
+interface Third {
+  /** i-c's registry entries. @default one, 4 s old (expired) */
+  readonly views?: readonly NodeView[];
+  readonly instance?: Partial<InstanceObservation>;
+  /** i-c's /live answer. @default not probed */
+  readonly live?: boolean;
+}
+
+/** Masters i-a and i-b healthy; i-c as described. */
+function third(c: Third, extra: Partial<Observations> = {}): Observations {
+  return observations({
+    fleets: [fleet('master', [instance('i-a'), instance('i-b'), instance('i-c', c.instance)])],
+    registry: { reachable: true, nodes: [...fresh('i-a', 'i-b'), ...(c.views ?? [view('i-c', 4_000)])] },
+    probes: c.live === undefined ? new Map() : new Map([['i-c', live(c.live)]]),
+    ...extra,
+  });
+}
+
+/** Five masters; i-d and i-e crashed, i-e first; `laterMs` after the first cycle, i-e as its group reports it. */
+function twoCrashed(laterMs: number, eHealth: InstanceObservation['healthStatus']): Observations {
+  return observations({
+    fleets: [
+      fleet('master', [...masters5.instances.slice(0, 4), instance('i-e', { healthStatus: eHealth })]),
+    ],
+    registry: {
+      reachable: true,
+      nodes: [...fresh('i-a', 'i-b', 'i-c'), view('i-d', 4_000 + laterMs), view('i-e', 9_000 + laterMs)],
+    },
+    probes: failing('i-d', 'i-e'),
+  });
+}
+
+interface Case {
+  readonly name: string;
+  readonly obs: Observations;
+  readonly expected: readonly string[];
+  readonly policy?: Policy;
+}
+
+const cases: Case[] = [
+  {
+    name: 'a healthy fleet: no decision at all',
+    obs: third({ views: fresh('i-c') }),
+    expected: [],
+  },
+  { name: 'heartbeat stale and /live failing -> flag', obs: third({ live: false }), expected: ['flag i-c'] },
+  {
+    name: 'heartbeat stale but /live fine -> suspect, no flag',
+    obs: third({ live: true }),
+    expected: ['suspect i-c'],
+  },
+  {
+    name: 'registry unreachable -> hold (never "all stale")',
+    obs: observations({ fleets: [masters3], registry: { reachable: false, error: 'ETIMEDOUT' } }),
+    expected: ['hold registry-unreachable'],
+  },
+  {
+    name: 'replication group modifying -> hold, even with a node that has both signals',
+    obs: third({ live: false }, { replicationGroupStatus: 'modifying' }),
+    expected: ['hold replication-group-unavailable'],
+  },
+  {
+    name: 'replication group available -> judged as usual',
+    obs: third({ live: false }, { replicationGroupStatus: 'available' }),
+    expected: ['flag i-c'],
+  },
+  {
+    name: '3 of 3 masters stale with /live failing -> hold every one (majority rail; the hold metric alarms)',
+    obs: observations({
+      fleets: [masters3],
+      registry: { reachable: true, nodes: ['i-a', 'i-b', 'i-c'].map((id) => view(id, 5_000)) },
+      probes: failing('i-a', 'i-b', 'i-c'),
+    }),
+    expected: ['hold majority i-a', 'hold majority i-b', 'hold majority i-c'],
+  },
+  {
+    name: '2 of 3 masters crashed -> hold: one healthy of three is no majority',
+    obs: observations({
+      fleets: [masters3],
+      registry: { reachable: true, nodes: [view('i-a'), view('i-b', 5_000), view('i-c', 6_000)] },
+      probes: failing('i-b', 'i-c'),
+    }),
+    expected: ['hold majority i-c', 'hold majority i-b'],
+  },
+  {
+    name: 'two crashed at once with limit 1, cycle 1 -> flag the longest silent, hold the other',
+    obs: twoCrashed(0, 'Healthy'),
+    expected: ['flag i-e', 'hold max-flags-per-cycle i-d'],
+  },
+  {
+    name: 'two crashed at once with limit 1, cycle 2 (the first now Unhealthy) -> flag the other',
+    obs: twoCrashed(5_000, 'Unhealthy'),
+    expected: ['ignore already-unhealthy i-e', 'flag i-d'],
+  },
+  {
+    name: 'node in its grace period with no heartbeat yet -> ignore',
+    obs: third({ views: [], instance: { launchedAt: NOW - 30_000 }, live: false }),
+    expected: ['ignore grace-period i-c'],
+  },
+  {
+    name: 'unknown launch time counts as just launched -> ignore',
+    obs: third({ instance: { launchedAt: undefined }, live: false }),
+    expected: ['ignore grace-period i-c'],
+  },
+  {
+    name: 'stale registry node whose instance is not in the group -> ignore, never flagged',
+    obs: third({ views: [view('i-c'), view('i-gone', 60_000)] }, { probes: failing('i-gone') }),
+    expected: ['ignore not-in-fleet i-gone'],
+  },
+  {
+    name: 'stale registry node of a role nobody watches -> nothing',
+    obs: third({ views: [view('i-c'), view('i-m', 60_000, 'media')] }),
+    expected: [],
+  },
+  {
+    name: 'an instance already Unhealthy is not flagged twice',
+    obs: third({ instance: { healthStatus: 'Unhealthy' }, live: false }),
+    expected: ['ignore already-unhealthy i-c'],
+  },
+  {
+    name: 'an instance this watchdog flagged, still reported Healthy by its group, is not flagged twice',
+    obs: third({ live: false }, { flagged: new Set(['i-c']) }),
+    expected: ['ignore already-unhealthy i-c'],
+  },
+  {
+    name: 'an instance leaving the group (Terminating) -> ignore',
+    obs: third({ instance: { lifecycleState: 'Terminating' }, live: false }),
+    expected: ['ignore not-in-service i-c'],
+  },
+  {
+    name: 'never heartbeated, past its grace, /live failing -> flag',
+    obs: third({ views: [], live: false }),
+    expected: ['flag i-c'],
+  },
+  {
+    name: 'stale heartbeat and target unhealthy (no probe answer) -> flag',
+    obs: third({ instance: { targetHealth: 'unhealthy' } }),
+    expected: ['flag i-c'],
+  },
+  {
+    name: 'stale heartbeat and instance stopped -> flag',
+    obs: third({ instance: { instanceState: 'stopped' }, live: true }),
+    expected: ['flag i-c'],
+  },
+  {
+    name: 'fresh heartbeat but target unhealthy -> suspect only',
+    obs: third({ views: fresh('i-c'), instance: { targetHealth: 'unhealthy' } }),
+    expected: ['suspect i-c'],
+  },
+  {
+    name: 'a restarted node: the freshest of its two registry entries counts',
+    obs: third({
+      views: [view('i-c', 40_000), { ...view('i-c'), identity: { ...view('i-c').identity, nodeId: 'n2' } }],
+    }),
+    expected: [],
+  },
+  {
+    name: 'media fleet with its own policy flags two per cycle while masters flag one',
+    policy: { ...DEFAULT_POLICY, media: { ...DEFAULT_POLICY.media, maxFlagsPerCycle: 2 } },
+    obs: observations({
+      fleets: [
+        masters5,
+        fleet(
+          'media',
+          ['m-1', 'm-2', 'm-3', 'm-4', 'm-5'].map((id) => instance(id)),
+        ),
+      ],
+      registry: {
+        reachable: true,
+        nodes: [
+          ...fresh('i-a', 'i-b', 'i-c'),
+          view('i-d', 5_000),
+          view('i-e', 6_000),
+          ...['m-1', 'm-2', 'm-3'].map((id) => view(id, 100, 'media')),
+          view('m-4', 5_000, 'media'),
+          view('m-5', 6_000, 'media'),
+        ],
+      },
+      probes: failing('i-d', 'i-e', 'm-4', 'm-5'),
+    }),
+    expected: ['flag i-e', 'hold max-flags-per-cycle i-d', 'flag m-5', 'flag m-4'],
+  },
+  {
+    name: 'a two-node fleet under the default policy holds: one of two is no majority',
+    obs: observations({
+      fleets: [fleet('master', [instance('i-a'), instance('i-b')])],
+      registry: { reachable: true, nodes: [view('i-a'), view('i-b', 4_000)] },
+      probes: failing('i-b'),
+    }),
+    expected: ['hold majority i-b'],
+  },
+];
+
+describe('decide', () => {
+  test.each(cases)('$name', ({ obs, expected, policy }) => {
+    expect(decide(obs, policy).map(brief)).toEqual(expected);
+  });
+
+  test('a two-node fleet with minHealthyShare 0.4 may replace one of two', () => {
+    const twoNodes = cases[cases.length - 1].obs;
+    const policy = { ...DEFAULT_POLICY, master: { ...DEFAULT_POLICY.master, minHealthyShare: 0.4 } };
+    expect(decide(twoNodes, policy).map(brief)).toEqual(['flag i-b']);
+  });
+
+  test('a flag carries both signals with their details', () => {
+    const [decision] = decide(third({ views: [view('i-c', 4_200)], live: false }));
+    expect(decision).toEqual<Decision>({
+      action: 'flag',
+      node: { role: 'master', groupName: 'masters', instanceId: 'i-c', nodeId: 'node-i-c' },
+      signals: [
+        { kind: 'heartbeat-expired', detail: 'last heartbeat 4200 ms ago' },
+        { kind: 'live-failed', detail: 'ECONNREFUSED' },
+      ],
+    });
+  });
+
+  test('a majority hold says how many are healthy', () => {
+    const [decision] = decide(cases.find((c) => c.name.startsWith('3 of 3'))!.obs);
+    expect(decision).toMatchObject({
+      action: 'hold',
+      rail: 'majority',
+      detail: '0 of 3 in service have a fresh heartbeat; flagging needs more than 50%',
+    });
+  });
+});
