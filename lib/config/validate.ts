@@ -1,0 +1,125 @@
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { z } from 'zod';
+import { checkClusterAlarmsProps } from '../../constructs/alarms';
+import { checkMasterFleetOptions } from '../../constructs/master-fleet';
+import { checkMediaFleetOptions } from '../../constructs/media-fleet';
+import { checkNetworkOptions } from '../../constructs/network';
+import { checkNodeRuntimeOptions } from '../../constructs/node-runtime';
+import { checkSessionStoreOptions } from '../../constructs/session-store';
+import { Problems, throwIfProblems, ValidationProblems } from '../../constructs/shared/problems';
+import { checkSignalingLoadBalancerOptions } from '../../constructs/signaling-load-balancer';
+import { configSchema, RtcHaConfig } from './schema';
+
+const SUBJECT = 'rtc-ha configuration';
+type Sections = Partial<RtcHaConfig>;
+type SectionCheck<K extends keyof RtcHaConfig> = (section: RtcHaConfig[K], valid: Sections) => string[];
+
+/**
+ * Value rules per section. Each runs when its section has the right shape, and reuses the rules of the
+ * construct that owns the fields, so config and construct props can never disagree.
+ */
+const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
+  stackName: (name) => {
+    const problems = new Problems();
+    problems.matches(
+      'stackName',
+      name,
+      /^[A-Za-z][A-Za-z0-9-]{0,127}$/,
+      'a CloudFormation stack name like RtcHa',
+    );
+    return problems.messages;
+  },
+  env: (env) => {
+    const problems = new Problems('env.');
+    problems.matches('account', env.account, /^\d{12}$/, 'a 12-digit AWS account id');
+    problems.matches('region', env.region, /^[a-z]{2}(-[a-z]+)+-\d+$/, 'an AWS region like eu-west-1');
+    return problems.messages;
+  },
+  network: (network, valid) => {
+    const problems = new Problems('network.');
+    problems.require(
+      network.vpcId === undefined || (valid.env?.account !== undefined && valid.env.region !== undefined),
+      'vpcId',
+      'needs env.account and env.region: an existing VPC is looked up in that account and region',
+    );
+    const region = valid.env?.region;
+    for (const az of network.availabilityZones ?? []) {
+      problems.require(
+        region === undefined || az.startsWith(region),
+        'availabilityZones',
+        `must be in env.region ${region} (got ${az})`,
+      );
+    }
+    return [...checkNetworkOptions(network, 'network.'), ...problems.messages];
+  },
+  sessionStore: (store) => checkSessionStoreOptions(store, 'sessionStore.'),
+  loadBalancer: (lb, valid) => {
+    const problems = new Problems('loadBalancer.');
+    const region = valid.env?.region;
+    problems.require(
+      !lb.accessLogs || region !== undefined,
+      'accessLogs',
+      'needs env.region: ELB log delivery is regional',
+    );
+    const certificateRegion = lb.certificateArn?.split(':')[3];
+    problems.require(
+      region === undefined || certificateRegion === undefined || certificateRegion === region,
+      'certificateArn',
+      `must be a certificate in env.region ${region} (got one in ${certificateRegion})`,
+    );
+    return [...checkSignalingLoadBalancerOptions(lb, 'loadBalancer.'), ...problems.messages];
+  },
+  masters: (masters) =>
+    checkMasterFleetOptions(
+      { ...masters, instanceType: new ec2.InstanceType(masters.instanceType) },
+      'masters.',
+    ),
+  media: (media) =>
+    checkMediaFleetOptions({ ...media, instanceType: new ec2.InstanceType(media.instanceType) }, 'media.'),
+  runtime: (runtime) => checkNodeRuntimeOptions(runtime, 'runtime.'),
+  alarms: (alarms) => checkClusterAlarmsProps(alarms, 'alarms.'),
+};
+
+/**
+ * Validates raw configuration and fills in its defaults. Throws one error that lists every problem,
+ * each naming its field: shape problems (types, unknown fields) for the whole object, value problems
+ * for every section whose shape is right.
+ */
+export function validateConfig(raw: unknown): RtcHaConfig {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = [...parsed.error.issues.map(describeIssue), ...runSectionChecks(validSections(raw))];
+    throw new ValidationProblems(SUBJECT, problems);
+  }
+  throwIfProblems(SUBJECT, runSectionChecks(parsed.data));
+  return parsed.data;
+}
+
+/** The sections of `raw` that have the right shape, defaults filled in. */
+function validSections(raw: unknown): Sections {
+  const input = isObject(raw) ? raw : {};
+  const valid: Sections = {};
+  for (const key of Object.keys(configSchema.shape) as (keyof RtcHaConfig)[]) {
+    const section = configSchema.shape[key].safeParse(input[key]);
+    if (section.success) Object.assign(valid, { [key]: section.data });
+  }
+  return valid;
+}
+
+function runSectionChecks(valid: Sections): string[] {
+  return (Object.keys(SECTION_CHECKS) as (keyof RtcHaConfig)[]).flatMap((key) => {
+    const section = valid[key];
+    const check = SECTION_CHECKS[key] as SectionCheck<typeof key>;
+    return section === undefined ? [] : check(section as never, valid);
+  });
+}
+
+function describeIssue(issue: z.ZodIssue): string {
+  const field = issue.path.length > 0 ? issue.path.join('.') : '(top level)';
+  return `${field}: ${issue.message}`;
+}
+
+/** True for a plain JSON object. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

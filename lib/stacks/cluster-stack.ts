@@ -1,0 +1,145 @@
+import { CfnOutput, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { ClusterAlarms } from '../../constructs/alarms';
+import { MasterFleet } from '../../constructs/master-fleet';
+import { MediaFleet } from '../../constructs/media-fleet';
+import { Network } from '../../constructs/network';
+import { SessionStore } from '../../constructs/session-store';
+import { SignalingLoadBalancer } from '../../constructs/signaling-load-balancer';
+import { RtcHaConfig } from '../config';
+
+/** Props of {@link ClusterStack}. */
+export interface ClusterStackProps extends StackProps {
+  /** The validated deployment configuration. */
+  readonly config: RtcHaConfig;
+}
+
+/**
+ * The active-active rtc-ha cluster: masters behind an ALB, media nodes, the session registry in
+ * ElastiCache, alarms and a dashboard. Every part is public so that more constructs (the master
+ * watchdog first) can be wired in with a few lines; see the extension point in the constructor.
+ */
+export class ClusterStack extends Stack {
+  /** The configuration the stack was built from. */
+  public readonly config: RtcHaConfig;
+
+  /** The network construct. */
+  public readonly network: Network;
+
+  /** The VPC. */
+  public readonly vpc: ec2.IVpc;
+
+  /** The alarm topic and dashboard. */
+  public readonly alarms: ClusterAlarms;
+
+  /** The REST API secret the masters and media nodes share (`RTC_API_SECRET`). */
+  public readonly apiSecret: secretsmanager.Secret;
+
+  /** The session registry (ElastiCache). */
+  public readonly sessionStore: SessionStore;
+
+  /** The load balancer in front of the masters. */
+  public readonly loadBalancer: SignalingLoadBalancer;
+
+  /** The signaling masters. */
+  public readonly masterFleet: MasterFleet;
+
+  /** The media nodes. */
+  public readonly mediaFleet: MediaFleet;
+
+  constructor(scope: Construct, id: string, props: ClusterStackProps) {
+    super(scope, id, {
+      description:
+        'rtc-ha: highly available WebRTC cluster (signaling masters, media nodes, session registry)',
+      ...props,
+    });
+    const { config } = props;
+    this.config = config;
+
+    this.network = new Network(this, 'Network', config.network);
+    this.vpc = this.network.vpc;
+    this.alarms = new ClusterAlarms(this, 'Alarms', { email: config.alarms.email });
+
+    this.apiSecret = new secretsmanager.Secret(this, 'ApiSecret', {
+      description: 'rtc-ha REST API secret',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    Validations.of(this.apiSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Every master and media node reads the API secret at boot and API clients hold it too, so a rotation ' +
+        'is a coordinated runbook step (docs/deploying.md) rather than a scheduled Lambda.',
+    });
+
+    this.sessionStore = new SessionStore(this, 'SessionStore', { ...config.sessionStore, vpc: this.vpc });
+
+    this.loadBalancer = new SignalingLoadBalancer(this, 'LoadBalancer', {
+      ...config.loadBalancer,
+      vpc: this.vpc,
+      targetPort: config.masters.port,
+      deregistrationDelaySeconds: Math.ceil(config.runtime.drainDeadlineMs / 1000),
+    });
+
+    const shared = {
+      vpc: this.vpc,
+      sessionStore: this.sessionStore,
+      apiSecret: this.apiSecret,
+      runtime: config.runtime,
+      notificationTopic: this.alarms.topic,
+    };
+    this.masterFleet = new MasterFleet(this, 'Masters', {
+      ...config.masters,
+      ...shared,
+      instanceType: new ec2.InstanceType(config.masters.instanceType),
+      targetGroup: this.loadBalancer.targetGroup,
+    });
+    this.mediaFleet = new MediaFleet(this, 'Media', {
+      ...config.media,
+      ...shared,
+      instanceType: new ec2.InstanceType(config.media.instanceType),
+    });
+    this.mediaFleet.allowControlFrom(this.masterFleet);
+
+    this.alarms.monitorLoadBalancer(this.loadBalancer);
+    this.alarms.monitorFleet('Masters', this.masterFleet);
+    this.alarms.monitorFleet('Media', this.mediaFleet);
+    this.alarms.monitorSessionStore(this.sessionStore);
+
+    // Extension point: wire the master watchdog (constructs/master-watchdog) here. It reaches the
+    // registry through `this.sessionStore.allowConnectionsFrom(watchdog)` (AUTH token:
+    // `this.sessionStore.grantReadAuthToken(watchdog)`), probes `/live` through
+    // `this.masterFleet.connections.allowDefaultPortFrom(watchdog)` and
+    // `this.mediaFleet.allowControlFrom(watchdog)`, flags nodes through
+    // `this.masterFleet.grantSetInstanceHealth(watchdog)`, and alarms through `this.alarms.addAlarm()`.
+
+    this.addOutputs();
+  }
+
+  private addOutputs(): void {
+    const outputs: Record<string, [string, string]> = {
+      SignalingUrl: [this.loadBalancer.signalingUrl, 'WebSocket base URL clients connect to'],
+      RestUrl: [this.loadBalancer.restUrl, 'REST API base URL'],
+      LoadBalancerDnsName: [
+        this.loadBalancer.loadBalancer.loadBalancerDnsName,
+        'Point loadBalancer.domainName here (CNAME or alias record)',
+      ],
+      ApiSecretArn: [this.apiSecret.secretArn, 'Secrets Manager secret holding the REST API secret'],
+      SessionStoreAuthTokenArn: [
+        this.sessionStore.authToken.secretArn,
+        'Secrets Manager secret holding the AUTH token',
+      ],
+      SessionStoreEndpoint: [
+        `${this.sessionStore.primaryEndpointAddress}:${this.sessionStore.port}`,
+        'Primary endpoint of the session registry (TLS)',
+      ],
+      MasterAutoScalingGroupName: [this.masterFleet.autoScalingGroup.autoScalingGroupName, 'Masters group'],
+      MediaAutoScalingGroupName: [this.mediaFleet.autoScalingGroup.autoScalingGroupName, 'Media group'],
+      AlarmTopicArn: [this.alarms.topic.topicArn, 'SNS topic of the alarms'],
+    };
+    for (const [id, [value, description]] of Object.entries(outputs)) {
+      new CfnOutput(this, id, { value, description });
+    }
+  }
+}
