@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { DEFAULT_PORTS, DEFAULT_TIMINGS, EnvResult, envVar } from '../contract';
+import { NodeConfig, configFromEnv, loadConfigOrExit, nodeEnvShape, toNodeConfig } from '../node/config';
+
+/** Everything a master needs; `startMaster` takes it, main.ts builds it from the environment. */
+export interface MasterConfig extends NodeConfig {
+  /** REST API password (HTTP Basic, user `rtc-ha`). */
+  readonly apiSecret: string;
+  /** Connection token signing key; derived from the API secret when unset. */
+  readonly tokenSecret?: string;
+  readonly reconnectWindowMs: number;
+  readonly joinTimeoutMs: number;
+  /** A socket with no frame at all for this long is dead (clients ping every 2 s). */
+  readonly silentSocketTimeoutMs: number;
+  readonly connectionTokenTtlMs: number;
+}
+
+/** The master's environment variables (docs/contract.md; README of runtime/master). */
+export const MASTER_ENV = {
+  ...nodeEnvShape(DEFAULT_PORTS.master),
+  RTC_API_SECRET: envVar.secret(),
+  RTC_TOKEN_SECRET: envVar.secret().optional(),
+  RTC_RECONNECT_WINDOW_MS: envVar.ms(DEFAULT_TIMINGS.reconnectWindowMs),
+};
+
+type MasterEnv = z.infer<z.ZodObject<typeof MASTER_ENV>>;
+
+export function toMasterConfig(env: MasterEnv): MasterConfig {
+  return {
+    ...toNodeConfig(env),
+    apiSecret: env.RTC_API_SECRET,
+    tokenSecret: env.RTC_TOKEN_SECRET,
+    reconnectWindowMs: env.RTC_RECONNECT_WINDOW_MS,
+    joinTimeoutMs: DEFAULT_TIMINGS.joinTimeoutMs,
+    silentSocketTimeoutMs: 2 * DEFAULT_TIMINGS.clientDeadSocketTimeoutMs,
+    connectionTokenTtlMs: DEFAULT_TIMINGS.connectionTokenTtlMs,
+  };
+}
+
+export const masterConfigFromEnv = (env: NodeJS.ProcessEnv): EnvResult<MasterConfig> =>
+  configFromEnv(MASTER_ENV, toMasterConfig, env);
+
+export const loadMasterConfig = (): MasterConfig =>
+  loadConfigOrExit('rtc-master', MASTER_ENV, toMasterConfig);

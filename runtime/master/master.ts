@@ -1,0 +1,99 @@
+import { RegistryReader, SessionStore, tokenKeyFrom } from '../contract';
+import { untilEmptyOrDeadline } from '../node/drain';
+import { createLogger, Logger } from '../node/log';
+import { connectRedis } from '../node/redis';
+import { NodeHandle, NodeRuntime } from '../node/runtime';
+import type { MasterConfig } from './config';
+import { Departures } from './departures';
+import { MediaPlacement } from './media-placement';
+import { createRestHandler } from './rest';
+import { SessionChannels } from './session-channels';
+import { Sockets } from './sockets';
+
+/**
+ * Masters are placed by the load balancer, not by the registry; the registry still wants a
+ * capacity, so a master reports one that its sessions never reach.
+ */
+const MASTER_CAPACITY = 100_000;
+
+/**
+ * A running master. `drain()` (SIGTERM): not ready at once, `draining` in the registry, new
+ * sockets and creates refused, every client told to resume elsewhere (reconnect + 4503, its
+ * participant left as it is); resolves once the sockets are gone or the drain deadline passed,
+ * and the master left the registry and stopped. `close()` drops every socket the same way, at once.
+ */
+export type MasterHandle = NodeHandle;
+
+/**
+ * Starts a master: REST under /v1, WebSocket signaling on /ws, /live and /ready, all on one port
+ * (docs/contract.md). Resolves once listening; it turns ready when its first heartbeat succeeds
+ * and its event subscriber is connected. Redis being away never stops or crashes it.
+ */
+export async function startMaster(
+  config: MasterConfig,
+  log: Logger = createLogger(config.nodeId),
+): Promise<MasterHandle> {
+  const runtime = new NodeRuntime(config, 'master', log);
+  const { redis } = runtime;
+  const subscriber = connectRedis(config, 'events', log);
+  const store = new SessionStore(redis, { prefix: config.keyPrefix });
+  const registry = new RegistryReader(redis, config.keyPrefix, config.heartbeatTtlMs);
+  const tokenKey = tokenKeyFrom(config.apiSecret, config.tokenSecret);
+  const channels = new SessionChannels(subscriber, store.keys, log);
+  const departures = new Departures(store, config.reconnectWindowMs, log);
+  const placement = new MediaPlacement(redis, store, registry, config.nodeId, config.heartbeatTtlMs, log);
+  const readiness = () => runtime.readiness();
+  const sockets = new Sockets(
+    {
+      nodeId: config.nodeId,
+      redis,
+      store,
+      channels,
+      departures,
+      tokenKey,
+      joinTimeoutMs: config.joinTimeoutMs,
+      log,
+    },
+    config.silentSocketTimeoutMs,
+    () => (runtime.isDraining ? 'draining' : readiness().length ? 'not_ready' : undefined),
+  );
+  runtime.server.on('upgrade', (req, socket, head) => sockets.handleUpgrade(req, socket, head));
+
+  await runtime.start({
+    load: async () => ({
+      sessions: channels.sessionCount,
+      connections: sockets.joinedCount,
+      capacity: MASTER_CAPACITY,
+    }),
+    afterBeat: () => placement.replaceExpired(),
+    readiness: () => (channels.connected ? [] : ['event subscriber disconnected']),
+    handleRequest: createRestHandler({
+      store,
+      placement,
+      departures,
+      apiSecret: config.apiSecret,
+      tokenKey,
+      connectionTokenTtlMs: config.connectionTokenTtlMs,
+      readiness,
+      log,
+    }),
+  });
+
+  const stop = async () => {
+    sockets.terminateAll();
+    if (departures.pending > 0) log.warn('reconnect_windows_abandoned', { participants: departures.pending });
+    departures.cancelAll();
+    subscriber.disconnect();
+    await runtime.shutdown({ deregister: true });
+  };
+  return runtime.handle({
+    drain: async () => {
+      runtime.startDraining();
+      sockets.drainAll();
+      const outcome = await untilEmptyOrDeadline(() => sockets.size === 0, config.drainDeadlineMs, 50);
+      log.info('drain_done', { outcome, sockets: sockets.size });
+      await stop();
+    },
+    close: stop,
+  });
+}

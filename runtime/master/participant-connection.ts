@@ -1,0 +1,470 @@
+import type Redis from 'ioredis';
+import { RawData, WebSocket } from 'ws';
+import {
+  CLOSE_CODES,
+  ClientFrame,
+  DeliveredFrame,
+  Delivery,
+  ErrorCode,
+  LIMITS,
+  ParticipantRecord,
+  ServerFrame,
+  SessionStore,
+  newResumeToken,
+  parseResumeToken,
+  verifyConnectionToken,
+} from '../contract';
+import type { Logger } from '../node/log';
+import { isRedisUnavailable } from '../node/redis';
+import type { Departures } from './departures';
+import { decodeClientFrame } from './frames';
+import type { ChannelMember, SessionChannels } from './session-channels';
+
+export interface ConnectionContext {
+  readonly nodeId: string;
+  readonly redis: Redis;
+  readonly store: SessionStore;
+  readonly channels: SessionChannels;
+  readonly departures: Departures;
+  readonly tokenKey: Buffer;
+  readonly joinTimeoutMs: number;
+  readonly log: Logger;
+}
+
+type JoinFrame = Extract<ClientFrame, { type: 'join' | 'resume' }>;
+type JoinedFrameType = Exclude<ClientFrame['type'], 'join' | 'resume' | 'ping'>;
+
+/**
+ * Why this master ended the connection itself. Such a close never marks the participant
+ * disconnected: it left, was taken over or removed, or is told to resume elsewhere (drain).
+ */
+type Ending = 'left' | 'superseded' | 'removed' | 'drained' | 'refused';
+
+/** Frames waiting for Redis on one socket; beyond this the client is told to resend later. */
+const MAX_QUEUED_FRAMES = 256;
+/** A client that reads this much slower than we write is dropped; it resumes from its mailbox. */
+const MAX_SEND_BUFFER_BYTES = 8 * 1024 * 1024;
+const REPLAY_RETRY_MS = 500;
+
+/**
+ * One client socket (docs/contract.md, "The WebSocket protocol"): awaiting join -> joining ->
+ * joined -> closed. Frames of one socket are handled one at a time, in order, so a participant's
+ * `cseq`s reach the registry in the order it sent them; pings are answered at once even while
+ * Redis is slow, so the client does not mistake a slow registry for a dead master.
+ *
+ * Delivery to the client: `lastSentSeq` is the highest seq this socket sent. Live frames that
+ * arrive while the mailbox is being replayed (on join, resume, or after a pub/sub gap) wait in
+ * `live` and go out after it, so the client never gets a seq twice or out of order.
+ */
+export class ParticipantConnection implements ChannelMember {
+  sessionId?: string;
+  participantId?: string;
+  /** Ownership epoch once claimed (fencing token for every write). */
+  epoch = 0;
+  /** When the last frame of any kind arrived (silent sockets are dead). */
+  lastFrameAt = Date.now();
+
+  private phase: 'awaiting' | 'joining' | 'joined' | 'closed' = 'awaiting';
+  private ending?: Ending;
+  private attached = false;
+  private lastSentSeq = 0;
+  private replaying = false;
+  private replayAgain = false;
+  private live: Array<{ seq: number; raw: string }> = [];
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private readonly joinTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: ConnectionContext,
+    private readonly onGone: (conn: ParticipantConnection) => void,
+  ) {
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('close', (code) => this.onClose(code));
+    ws.on('error', (err) => ctx.log.warn('socket_error', { ...this.ids(), error: err }));
+    this.joinTimer = setTimeout(() => {
+      if (this.phase !== 'awaiting') return;
+      this.end('refused', CLOSE_CODES.tryAgain, 'join timeout', {
+        code: 'not_joined',
+        message: `no join or resume within ${ctx.joinTimeoutMs} ms`,
+      });
+    }, ctx.joinTimeoutMs);
+  }
+
+  get joined(): boolean {
+    return this.phase === 'joined';
+  }
+
+  /** The master drains: tell the client to resume elsewhere, keep the participant as it is. */
+  drain(): void {
+    this.send({ type: 'reconnect', reason: 'draining' });
+    this.end('drained', CLOSE_CODES.draining, 'draining');
+  }
+
+  /** Drops the socket without a close handshake (silent client, or the master stopping). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  // ---- session channel events (ChannelMember) ---------------------------------------------------
+
+  deliverLive(raw: string, seq: number): void {
+    if (this.stopped) return;
+    if (!this.replaying && seq === this.lastSentSeq + 1) {
+      this.sendNumbered(raw, seq);
+      return;
+    }
+    if (seq <= this.lastSentSeq) return;
+    // Joining, replaying, or a gap (pub/sub lost a frame): it goes out after the mailbox replay.
+    if (this.live.length < LIMITS.mailboxMaxMessages) this.live.push({ seq, raw });
+    else this.replayAgain = true; // the mailbox has it too
+    if (!this.replaying) void this.catchUp();
+  }
+
+  onTakeover(epoch: number): void {
+    if (this.phase === 'joined' && epoch > this.epoch) this.supersede();
+  }
+
+  onRemoved(): void {
+    if (this.phase === 'joined') this.end('removed', CLOSE_CODES.left, 'removed');
+  }
+
+  resync(): void {
+    void this.catchUp();
+  }
+
+  // ---- inbound frames ----------------------------------------------------------------------------
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    this.lastFrameAt = Date.now();
+    if (this.stopped) return;
+    const decoded = decodeClientFrame(data, isBinary);
+    if (!decoded.ok) {
+      this.sendError(decoded.code, decoded.message);
+      return;
+    }
+    const frame = decoded.frame;
+    if (frame.type === 'ping') {
+      this.send({ type: 'pong', id: frame.id });
+    } else if (frame.type === 'join' || frame.type === 'resume') {
+      if (this.phase !== 'awaiting') {
+        this.sendError('already_joined', 'this socket already sent join or resume');
+        return;
+      }
+      clearTimeout(this.joinTimer);
+      this.phase = 'joining';
+      this.enqueue(() => this.join(frame));
+    } else if (this.phase === 'awaiting') {
+      this.sendError('not_joined', 'send join or resume first');
+    } else {
+      this.enqueue(() => this.handle(frame as Extract<ClientFrame, { type: JoinedFrameType }>));
+    }
+  }
+
+  private enqueue(run: () => Promise<void>): void {
+    if (this.queued >= MAX_QUEUED_FRAMES) {
+      this.sendError('not_ready', 'too many frames waiting for the registry: resend later');
+      return;
+    }
+    this.queued++;
+    this.queue = this.queue
+      .then(run)
+      .catch((err: unknown) => this.failed(err))
+      .finally(() => this.queued--);
+  }
+
+  private failed(err: unknown): void {
+    if (isRedisUnavailable(err)) {
+      this.sendError('not_ready', 'registry unavailable: resend later');
+      return;
+    }
+    this.ctx.log.error('frame_failed', { ...this.ids(), error: err, stack: (err as Error)?.stack });
+    this.sendError('internal', 'internal error');
+  }
+
+  private async join(frame: JoinFrame): Promise<void> {
+    try {
+      await this.claim(frame);
+    } catch (err) {
+      if (this.epoch > 0) throw err; // claimed: the client has its new token, the socket stays
+      if (!isRedisUnavailable(err)) this.ctx.log.error('join_failed', { ...this.ids(), error: err });
+      this.end('refused', CLOSE_CODES.tryAgain, 'not ready', {
+        code: 'not_ready',
+        message: 'registry unavailable: try again',
+      });
+    } finally {
+      if (this.phase !== 'joined') this.release();
+    }
+  }
+
+  /**
+   * Subscribe first, then read (session, participants, mailbox), then claim: every frame stored
+   * after the mailbox read is published after the subscription, so nothing falls between replay
+   * and live. Nothing can fail after the claim but sends, because the claim rotated the resume
+   * token and the client must get the new one.
+   */
+  private async claim(frame: JoinFrame): Promise<void> {
+    const { store, channels, departures, nodeId, log } = this.ctx;
+    const who = this.identify(frame);
+    if (!who.ok) {
+      this.end('refused', CLOSE_CODES.unauthorized, who.code, { code: who.code, message: who.message });
+      return;
+    }
+    const { sessionId, participantId } = who;
+    this.sessionId = sessionId;
+    this.participantId = participantId;
+    this.replaying = true;
+    await channels.attach(sessionId, this);
+    this.attached = true;
+    const resuming = frame.type === 'resume';
+    const afterSeq = resuming ? frame.lastSeq : 0;
+    const [session, participants, replay] = await Promise.all([
+      store.getSession(sessionId),
+      store.listParticipants(sessionId),
+      store.replay(sessionId, participantId, afterSeq),
+    ]);
+    if (this.stopped) return;
+    const resumeToken = newResumeToken(sessionId, participantId);
+    const claim = await store.claim(sessionId, participantId, nodeId, resumeToken.hash, who.presentedHash);
+    if (!claim.ok) {
+      const error =
+        claim.reason === 'invalid_resume_token'
+          ? { code: claim.reason, message: 'resume token already used or never issued' }
+          : { code: claim.reason, message: 'no such participant in this session' };
+      this.end('refused', CLOSE_CODES.unauthorized, error.code, error);
+      return;
+    }
+    this.epoch = claim.epoch;
+    if (this.stopped) {
+      if (!this.ending) departures.socketLost(sessionId, participantId, claim.epoch);
+      return;
+    }
+    if (!session) {
+      this.end('removed', CLOSE_CODES.left, 'session deleted');
+      return;
+    }
+    if (channels.latestTakeover(sessionId, participantId) > claim.epoch) {
+      this.supersede();
+      return;
+    }
+
+    this.phase = 'joined';
+    const frames = replay?.frames ?? [];
+    this.send({
+      type: resuming ? 'resumed' : 'joined',
+      sessionId,
+      participantId,
+      epoch: claim.epoch,
+      resumeToken: resumeToken.token,
+      participants: participants.map((p) => summary(p, p.participantId === participantId)),
+      mediaNode: session.mediaNode,
+      acceptedCseq: claim.acceptedCseq,
+      ...(resuming ? { replayed: frames.length, missed: replay?.missed ?? 0 } : {}),
+    });
+    this.lastSentSeq = Math.min(afterSeq, replay?.seq ?? 0); // a client cannot skip what it never got
+    this.sendReplayed(frames, replay?.seq ?? 0);
+    this.replaying = false;
+    this.flushLive();
+    log.info(resuming ? 'participant_resumed' : 'participant_joined', {
+      sessionId,
+      participantId,
+      epoch: claim.epoch,
+      previousOwner: claim.previousOwner,
+      previousState: claim.previousState,
+      replayed: frames.length,
+      missed: replay?.missed ?? 0,
+    });
+
+    const me = participants.find((p) => p.participantId === participantId);
+    const notice: Delivery =
+      claim.previousState === 'pending' && me
+        ? { type: 'participantJoined', participant: summary(me, true) }
+        : { type: 'participantReconnected', participantId };
+    await store
+      .deliverToOthers(sessionId, participantId, notice)
+      .catch((err: unknown) => log.warn('announce_failed', { sessionId, participantId, error: err }));
+  }
+
+  private identify(
+    frame: JoinFrame,
+  ):
+    | { ok: true; sessionId: string; participantId: string; presentedHash?: string }
+    | { ok: false; code: 'unauthorized' | 'token_expired' | 'invalid_resume_token'; message: string } {
+    if (frame.type === 'resume') {
+      const parsed = parseResumeToken(frame.resumeToken);
+      if (!parsed) return { ok: false, code: 'invalid_resume_token', message: 'malformed resume token' };
+      return { ok: true, ...parsed, presentedHash: parsed.hash };
+    }
+    const check = verifyConnectionToken(this.ctx.tokenKey, frame.token);
+    if (check.ok) return { ok: true, ...check.claims };
+    return check.reason === 'expired'
+      ? { ok: false, code: 'token_expired', message: 'connection token expired: get a new one' }
+      : { ok: false, code: 'unauthorized', message: `connection token rejected (${check.reason})` };
+  }
+
+  private async handle(frame: Extract<ClientFrame, { type: JoinedFrameType }>): Promise<void> {
+    if (this.phase !== 'joined' || this.ending) return;
+    const { store, redis, departures } = this.ctx;
+    const sessionId = this.sessionId!;
+    const participantId = this.participantId!;
+    switch (frame.type) {
+      case 'signal':
+        return this.deliverAs(frame.cseq, [frame.to], {
+          type: 'signal',
+          from: participantId,
+          kind: frame.kind,
+          data: frame.data,
+        });
+      case 'message': {
+        const to =
+          frame.to ??
+          (await redis.smembers(store.keys.participants(sessionId))).filter((id) => id !== participantId);
+        return this.deliverAs(frame.cseq, to, { type: 'message', from: participantId, data: frame.data });
+      }
+      case 'ack': {
+        const acked = await store.ack(sessionId, participantId, this.epoch, frame.seq);
+        if (!acked.ok) this.supersede();
+        return;
+      }
+      case 'leave': {
+        const removed = await store.removeParticipant(sessionId, participantId, { epoch: this.epoch });
+        if (!removed.ok && removed.reason === 'stale_epoch') return this.supersede();
+        this.end('left', CLOSE_CODES.left, 'left');
+        if (removed.ok) await departures.announceLeft(sessionId, participantId);
+        return;
+      }
+    }
+  }
+
+  /** Stores a frame from this participant for its recipients (fenced, deduplicated by cseq). */
+  private async deliverAs(cseq: number, recipients: string[], delivery: Delivery): Promise<void> {
+    const result = await this.ctx.store.deliver(this.sessionId!, [...new Set(recipients)], delivery, {
+      participantId: this.participantId!,
+      epoch: this.epoch,
+      cseq,
+    });
+    if (result.ok) this.send({ type: 'accepted', cseq });
+    else this.supersede();
+  }
+
+  // ---- outbound ----------------------------------------------------------------------------------
+
+  /** Replays the mailbox after `lastSentSeq` until no gap is left; retries while Redis is away. */
+  private async catchUp(): Promise<void> {
+    if (this.phase !== 'joined' || this.stopped) return;
+    if (this.replaying) {
+      this.replayAgain = true;
+      return;
+    }
+    this.replaying = true;
+    do {
+      this.replayAgain = false;
+      try {
+        const replay = await this.ctx.store.replay(this.sessionId!, this.participantId!, this.lastSentSeq);
+        if (replay && !this.stopped) this.sendReplayed(replay.frames, replay.seq);
+      } catch (err) {
+        this.ctx.log.warn('replay_failed', { ...this.ids(), error: err });
+        this.replayAgain = true;
+        await new Promise((resolve) => setTimeout(resolve, REPLAY_RETRY_MS));
+      }
+    } while (this.replayAgain && !this.stopped);
+    this.replaying = false;
+    this.flushLive();
+  }
+
+  /** Sends mailbox frames after `lastSentSeq`; everything up to `seqAtRead` was sent or is gone. */
+  private sendReplayed(frames: DeliveredFrame[], seqAtRead: number): void {
+    for (const frame of frames) {
+      if (frame.seq > this.lastSentSeq) this.sendNumbered(JSON.stringify(frame), frame.seq);
+    }
+    this.lastSentSeq = Math.max(this.lastSentSeq, seqAtRead);
+  }
+
+  private flushLive(): void {
+    const waiting = this.live.sort((a, b) => a.seq - b.seq);
+    this.live = [];
+    for (const [i, { seq, raw }] of waiting.entries()) {
+      if (seq <= this.lastSentSeq) continue;
+      if (seq !== this.lastSentSeq + 1) {
+        // Still a gap: the mailbox has the missing frames.
+        this.live = waiting.slice(i);
+        void this.catchUp();
+        return;
+      }
+      this.sendNumbered(raw, seq);
+    }
+    if (this.replayAgain) void this.catchUp(); // live frames were dropped while the buffer was full
+  }
+
+  private sendNumbered(raw: string, seq: number): void {
+    this.lastSentSeq = seq;
+    this.sendText(raw);
+  }
+
+  private send(frame: ServerFrame): void {
+    this.sendText(JSON.stringify(frame));
+  }
+
+  private sendError(code: ErrorCode, message: string): void {
+    this.send({ type: 'error', code, message });
+  }
+
+  private sendText(text: string): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.bufferedAmount > MAX_SEND_BUFFER_BYTES) {
+      this.ctx.log.warn('slow_consumer_dropped', { ...this.ids(), buffered: this.ws.bufferedAmount });
+      this.ws.terminate();
+      return;
+    }
+    this.ws.send(text);
+  }
+
+  // ---- endings -----------------------------------------------------------------------------------
+
+  private get stopped(): boolean {
+    return this.phase === 'closed' || this.ending !== undefined;
+  }
+
+  private supersede(): void {
+    this.ctx.log.info('participant_superseded', this.ids());
+    this.end('superseded', CLOSE_CODES.superseded, 'superseded', {
+      code: 'superseded',
+      message: 'another connection took this participant over',
+    });
+  }
+
+  private end(ending: Ending, code: number, reason: string, error?: { code: ErrorCode; message: string }) {
+    if (this.stopped) return;
+    this.ending = ending;
+    if (error) this.sendError(error.code, error.message);
+    this.ws.close(code, reason);
+  }
+
+  private onClose(code: number): void {
+    const was = this.phase;
+    this.phase = 'closed';
+    clearTimeout(this.joinTimer);
+    this.ctx.log.info('socket_closed', { ...this.ids(), code, ending: this.ending ?? 'lost', phase: was });
+    this.onGone(this);
+    if (was === 'joining') return; // join() finishes the bookkeeping when its step returns
+    if (was === 'joined' && !this.ending) {
+      this.ctx.departures.socketLost(this.sessionId!, this.participantId!, this.epoch);
+    }
+    this.release();
+  }
+
+  private release(): void {
+    if (!this.attached) return;
+    this.attached = false;
+    this.ctx.channels.detach(this.sessionId!, this);
+  }
+
+  private ids() {
+    return { sessionId: this.sessionId, participantId: this.participantId, epoch: this.epoch || undefined };
+  }
+}
+
+function summary(p: ParticipantRecord, self: boolean) {
+  return { participantId: p.participantId, state: self ? 'connected' : p.state, metadata: p.metadata };
+}
