@@ -1,0 +1,138 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CYCLE_BUDGET_MS, createHandler, type Connection } from '../../../runtime/watchdog/lambda';
+import { readSecret } from '../../../runtime/watchdog/secret';
+import { readSettings, settingsEnvironment, type WatchdogSettings } from '../../../runtime/watchdog/settings';
+import { fleet, instance, view } from './fixtures';
+
+const SETTINGS: WatchdogSettings = {
+  redisUrl: 'rediss://master.rtc-store.example:6379',
+  authSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:rtc-auth',
+  keyPrefix: 'rtc',
+  replicationGroupId: 'rtc-store',
+  cycleMs: 40,
+  groups: [{ role: 'master', groupName: 'masters', livePort: 8080 }],
+  policy: {
+    master: { maxFlagsPerCycle: 1, graceMs: 120_000, minHealthyShare: 0.5 },
+    media: { maxFlagsPerCycle: 2, graceMs: 60_000, minHealthyShare: 0.3 },
+  },
+};
+
+describe('settings', () => {
+  test('what the construct writes, the handler reads back', () => {
+    expect(readSettings(settingsEnvironment(SETTINGS))).toEqual({ ...SETTINGS, authSecretField: undefined });
+  });
+
+  test('every problem is listed at once, each naming its variable', () => {
+    expect(() =>
+      readSettings({ RTC_REDIS_URL: 'http://nope', RTC_WATCHDOG_GROUPS: '[]', RTC_WATCHDOG_CYCLE_MS: '0' }),
+    ).toThrow(
+      /invalid configuration: RTC_REDIS_URL: must look like redis:\/\/.*; RTC_WATCHDOG_CYCLE_MS: .*; RTC_WATCHDOG_GROUPS: Array must contain at least 1/,
+    );
+  });
+});
+
+/** A Lambda context whose remaining time runs out `ms` after the budget. */
+function contextWithSpare(ms: number) {
+  const end = Date.now() + CYCLE_BUDGET_MS + ms;
+  return { getRemainingTimeInMillis: () => end - Date.now() };
+}
+
+function connection(failFlags = false) {
+  const close = jest.fn();
+  const conn: Connection = {
+    registry: { nodes: async () => [view('i-a'), view('i-b'), view('i-c', 4_000)] },
+    fleet: {
+      observe: async () => ({
+        fleets: [
+          fleet(
+            'master',
+            ['i-a', 'i-b', 'i-c'].map((id) => instance(id)),
+          ),
+        ],
+        replicationGroupStatus: 'available',
+      }),
+      markUnhealthy: async () => {
+        if (failFlags) throw new Error('AccessDenied');
+      },
+    },
+    close,
+  };
+  return { conn, close };
+}
+
+describe('createHandler', () => {
+  const env = { ...settingsEnvironment(SETTINGS), AWS_LAMBDA_FUNCTION_NAME: 'rtc-watchdog' };
+  const probe = async () => ({ ok: false, error: 'ECONNREFUSED' }) as const;
+
+  test('loops every cycle until the remaining time reaches the budget, then reports and lets go', async () => {
+    const { conn, close } = connection();
+    const lines: Record<string, unknown>[] = [];
+    const handler = createHandler({ env, connect: async () => conn, probe, sink: (l) => lines.push(l) });
+
+    const summary = await handler({ 'detail-type': 'Scheduled Event' }, contextWithSpare(200));
+
+    expect(summary.cycles).toBeGreaterThanOrEqual(2);
+    expect(summary.cycles).toBeLessThanOrEqual(6);
+    expect(summary).toMatchObject({ flags: 1, holds: 0, errors: 0 });
+    expect(lines.find((l) => l._aws)).toMatchObject({ FunctionName: 'rtc-watchdog' });
+    expect(lines[lines.length - 1]).toMatchObject({ level: 'info', msg: 'watchdog run', flags: 1 });
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+
+  test('a run with a failed flag ends in an error (the error alarm), after letting go', async () => {
+    const { conn, close } = connection(true);
+    const handler = createHandler({ env, connect: async () => conn, probe, sink: () => undefined });
+
+    await expect(handler({}, contextWithSpare(100))).rejects.toThrow(
+      /watchdog run: \d+ error\(s\) in \d+ cycle\(s\)/,
+    );
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+
+  test('bad settings fail the invocation before connecting', async () => {
+    const connect = jest.fn();
+    const handler = createHandler({ env: {}, connect });
+
+    await expect(handler({}, contextWithSpare(10))).rejects.toThrow(/RTC_REDIS_URL: required/);
+    expect(connect).not.toHaveBeenCalled();
+  });
+});
+
+describe('readSecret (Parameters and Secrets extension)', () => {
+  let server: Server;
+  let port: string;
+  const requests: IncomingMessage[] = [];
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      requests.push(req);
+      if (!req.url?.includes('rtc-auth')) return void res.writeHead(400).end('{"error":"not found"}');
+      const SecretString = req.url.includes('json') ? '{"token":"from-json"}' : 'plain-token';
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ SecretString }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = String((server.address() as AddressInfo).port);
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  test('asks the extension with the session token and answers the secret string', async () => {
+    const env = { PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: port, AWS_SESSION_TOKEN: 'session' };
+    await expect(readSecret('arn:secret:rtc-auth', undefined, env)).resolves.toBe('plain-token');
+    expect(requests[0].url).toBe('/secretsmanager/get?secretId=arn%3Asecret%3Artc-auth');
+    expect(requests[0].headers['x-aws-parameters-secrets-token']).toBe('session');
+  });
+
+  test('reads one field of a JSON secret', async () => {
+    const env = { PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: port };
+    await expect(readSecret('rtc-auth-json', 'token', env)).resolves.toBe('from-json');
+    await expect(readSecret('rtc-auth-json', 'nope', env)).rejects.toThrow('has no string field nope');
+  });
+
+  test('an error answer is an error', async () => {
+    const env = { PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: port };
+    await expect(readSecret('other', undefined, env)).rejects.toThrow('the extension answered 400');
+  });
+});

@@ -1,0 +1,180 @@
+import type { NodeView } from '../../../runtime/contract/registry';
+import type { FleetObservation, NodeRef } from '../../../runtime/watchdog/core';
+import { Watchdog, type Fleet, type FleetSnapshot } from '../../../runtime/watchdog/watchdog';
+import { fleet, instance, NOW, view } from './fixtures';
+
+/** A fleet whose snapshot the test sets, recording what was flagged. */
+class FakeFleet implements Fleet {
+  readonly flagged: NodeRef[] = [];
+  failFlags = false;
+  constructor(public snapshot: FleetSnapshot | Error) {}
+  async observe(): Promise<FleetSnapshot> {
+    if (this.snapshot instanceof Error) throw this.snapshot;
+    return this.snapshot;
+  }
+  async markUnhealthy(node: NodeRef): Promise<void> {
+    if (this.failFlags) throw new Error('ValidationError: instance is terminating');
+    this.flagged.push(node);
+  }
+}
+
+const masters: FleetObservation = fleet('master', [
+  instance('i-a'),
+  instance('i-b'),
+  instance('i-c', { liveAddress: '10.0.0.99:8080' }),
+]);
+
+function setup(nodes: NodeView[] | Error, snapshot: FleetSnapshot | Error = { fleets: [masters] }) {
+  const lines: Record<string, unknown>[] = [];
+  const fakeFleet = new FakeFleet(snapshot);
+  const probe = jest.fn(async (address: string) =>
+    address.endsWith(':8080') ? ({ ok: false, error: 'ECONNREFUSED' } as const) : ({ ok: true } as const),
+  );
+  const registry = { nodes: jest.fn(async () => (nodes instanceof Error ? Promise.reject(nodes) : nodes)) };
+  const watchdog = new Watchdog({
+    registry,
+    fleet: fakeFleet,
+    probe,
+    dimensions: { FunctionName: 'wd' },
+    sink: (line) => lines.push(line),
+    clock: () => NOW,
+  });
+  return { watchdog, fleet: fakeFleet, probe, registry, lines };
+}
+
+const crashedC = () => [view('i-a'), view('i-b'), view('i-c', 4_000)];
+
+describe('Watchdog.cycle', () => {
+  test('probes only the stale node, flags it, writes one line per decision and one metrics line', async () => {
+    const { watchdog, fleet: f, probe, lines } = setup(crashedC());
+
+    const report = await watchdog.cycle();
+
+    expect(probe.mock.calls).toEqual([[view('i-c').identity.address]]);
+    expect(f.flagged).toEqual([
+      { role: 'master', groupName: 'masters', instanceId: 'i-c', nodeId: 'node-i-c' },
+    ]);
+    expect(report.counts).toEqual({ flag: 1, suspect: 0, ignore: 0, hold: 0 });
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'watchdog decision',
+        cycle: 1,
+        action: 'flag',
+        node: expect.objectContaining({ instanceId: 'i-c' }),
+        signals: [
+          expect.objectContaining({ kind: 'heartbeat-expired' }),
+          expect.objectContaining({ kind: 'live-failed' }),
+        ],
+        applied: true,
+      }),
+      {
+        _aws: {
+          Timestamp: NOW,
+          CloudWatchMetrics: [
+            {
+              Namespace: 'RtcHa/Watchdog',
+              Dimensions: [['FunctionName']],
+              Metrics: [
+                { Name: 'Flags', Unit: 'Count' },
+                { Name: 'Suspects', Unit: 'Count' },
+                { Name: 'Holds', Unit: 'Count' },
+                { Name: 'CycleDuration', Unit: 'Milliseconds' },
+              ],
+            },
+          ],
+        },
+        FunctionName: 'wd',
+        Flags: 1,
+        Suspects: 0,
+        Holds: 0,
+        CycleDuration: 0,
+      },
+    ]);
+  });
+
+  test('a node it flagged is not flagged again while its group still reports it Healthy', async () => {
+    const { watchdog, fleet: f } = setup(crashedC());
+
+    await watchdog.cycle();
+    const second = await watchdog.cycle();
+
+    expect(f.flagged).toHaveLength(1);
+    expect(second.decisions).toEqual([
+      expect.objectContaining({ action: 'ignore', reason: 'already-unhealthy' }),
+    ]);
+  });
+
+  test('a node that never heartbeated is probed at the address its fleet reports', async () => {
+    const { watchdog, probe } = setup([view('i-a'), view('i-b')]);
+
+    const report = await watchdog.cycle();
+
+    expect(probe).toHaveBeenCalledWith('10.0.0.99:8080');
+    expect(report.decisions).toEqual([expect.objectContaining({ action: 'flag' })]);
+  });
+
+  test('an unreachable registry is a hold: nothing probed, nothing flagged, the hold counted', async () => {
+    const { watchdog, probe, fleet: f, lines } = setup(new Error('Connection is closed.'));
+
+    const report = await watchdog.cycle();
+
+    expect(report.decisions).toEqual([
+      { action: 'hold', rail: 'registry-unreachable', detail: 'registry unreachable: Connection is closed.' },
+    ]);
+    expect(probe).not.toHaveBeenCalled();
+    expect(f.flagged).toEqual([]);
+    expect(lines[1]).toMatchObject({ Holds: 1, Flags: 0 });
+  });
+
+  test('a flag the fleet refuses is logged as not applied and counted', async () => {
+    const { watchdog, fleet: f, lines } = setup(crashedC());
+    f.failFlags = true;
+
+    const report = await watchdog.cycle();
+
+    expect(report.failedFlags).toBe(1);
+    expect(lines[0]).toMatchObject({
+      action: 'flag',
+      applied: false,
+      error: 'ValidationError: instance is terminating',
+    });
+  });
+});
+
+describe('Watchdog.run', () => {
+  test('a failing cycle is logged and counted, the run goes on until told to stop', async () => {
+    const { watchdog, fleet: f, lines } = setup(crashedC(), new Error('Rate exceeded'));
+    let cycles = 0;
+
+    const started = Date.now();
+    const summary = await watchdog.run({
+      cycleMs: 30,
+      shouldContinue: () => {
+        if (cycles === 1) f.snapshot = { fleets: [masters] };
+        return cycles++ < 3;
+      },
+    });
+
+    expect(Date.now() - started).toBeGreaterThanOrEqual(80);
+    expect(summary).toEqual({ cycles: 3, flags: 1, suspects: 0, holds: 0, errors: 1 });
+    expect(lines[0]).toEqual({
+      level: 'error',
+      msg: 'watchdog cycle failed',
+      cycle: 1,
+      error: 'Rate exceeded',
+    });
+  });
+
+  test('an abort ends the run while it waits for the next cycle', async () => {
+    const { watchdog } = setup(crashedC());
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 50);
+
+    const started = Date.now();
+    const summary = await watchdog.run({ cycleMs: 60_000, signal: abort.signal });
+
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(summary.cycles).toBe(1);
+  });
+});
