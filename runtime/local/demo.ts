@@ -5,6 +5,9 @@
  * the admin client, joins Alice on master 1 and Bob on master 2, exchanges a message, SIGKILLs
  * Alice's master, and shows her client resuming on master 2 with nothing lost. Exits 0 when the
  * session resumed and every message arrived once, 1 otherwise; every child is stopped either way.
+ *
+ * It also exports the small cluster it runs on (startSmallCluster) for bench/failover.ts and
+ * bench/capacity.ts: no HAProxy and no watchdog, so clients list the masters' URLs themselves.
  */
 import { RtcHaAdmin } from '../client';
 import { RtcHaNodeSession } from '../client/node';
@@ -12,7 +15,6 @@ import type { RtcHaSession, RtcHaSessionEvents } from '../client/session';
 import { NodeProcess, startNodeProcess } from './node-process';
 import { RedisServer, startRedisServer } from './redis-server';
 
-const API_SECRET = 'rtc-ha-demo-secret-0123456789';
 const SESSION = 'demo-room';
 /** Longest wait for any one step; the demo as a whole takes well under 20 s. */
 const STEP_TIMEOUT_MS = 8_000;
@@ -51,34 +53,65 @@ async function relay(from: RtcHaSession, to: RtcHaSession, text: string): Promis
   return Date.now() - sentAt;
 }
 
-const wsUrl = (node: NodeProcess) => `${node.url.replace(/^http/, 'ws')}/ws`;
+/** redis-server, masters and one media agent as real processes: the cluster of the demo and the benchmarks. */
+export interface SmallCluster {
+  readonly redis: RedisServer;
+  readonly masters: readonly NodeProcess[];
+  readonly media: NodeProcess;
+  readonly apiSecret: string;
+  /**
+   * Stops the nodes, then redis-server (so the nodes drain against a live registry). A node gets
+   * 1 s: a media agent with sessions placed on it and no other to move them to drains no faster.
+   */
+  stop(): Promise<void>;
+}
 
-async function run(children: { stop(): Promise<unknown> }[], sessions: RtcHaSession[]): Promise<boolean> {
-  let redis: RedisServer;
-  try {
-    redis = await startRedisServer();
-  } catch (err) {
-    process.stderr.write(`demo: ${err instanceof Error ? err.message : String(err)}\n`);
-    return false;
-  }
-  children.push(redis);
-  say(`redis-server up on port ${redis.port} (the registry: sessions, mailboxes, node heartbeats)`);
-
-  const env = { RTC_REDIS_URL: redis.url, RTC_API_SECRET: API_SECRET };
-  const nodes = await Promise.all([
-    startNodeProcess({ kind: 'master', env: { ...env, RTC_NODE_ID: 'master-1' } }),
-    startNodeProcess({ kind: 'master', env: { ...env, RTC_NODE_ID: 'master-2' } }),
-    startNodeProcess({ kind: 'media', env: { ...env, RTC_NODE_ID: 'media-1' } }),
+/**
+ * Starts redis-server, `masters` masters (`master-1`, ...) and one media agent (`media-1`), all on
+ * loopback, and resolves once every node is ready; on any failure stops what started and throws.
+ * `env` adds RTC_* variables for every node.
+ */
+export async function startSmallCluster(
+  masters: number,
+  env: Readonly<Record<string, string>> = {},
+): Promise<SmallCluster> {
+  const apiSecret = 'rtc-ha-small-cluster-secret-0123';
+  const redis = await startRedisServer();
+  const nodeEnv = { RTC_REDIS_URL: redis.url, RTC_API_SECRET: apiSecret, ...env };
+  const started = await Promise.allSettled([
+    ...Array.from({ length: masters }, (_, i) =>
+      startNodeProcess({ kind: 'master', env: { ...nodeEnv, RTC_NODE_ID: `master-${i + 1}` } }),
+    ),
+    startNodeProcess({ kind: 'media', env: { ...nodeEnv, RTC_NODE_ID: 'media-1' } }),
   ]);
-  children.push(...nodes);
-  const [master1, master2] = nodes;
+  const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const stop = async () => {
+    await Promise.all(nodes.map((node) => node.stop(1_000)));
+    await redis.stop();
+  };
+  const failure = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) {
+    await stop();
+    throw failure.reason;
+  }
+  return { redis, masters: nodes.slice(0, masters), media: nodes[masters], apiSecret, stop };
+}
+
+/** The WebSocket URL of a master. */
+export const wsUrl = (node: NodeProcess): string => `${node.url.replace(/^http/, 'ws')}/ws`;
+
+async function run(sessions: RtcHaSession[], started: (cluster: SmallCluster) => void): Promise<boolean> {
+  const cluster = await startSmallCluster(2);
+  started(cluster);
+  const [master1, master2] = cluster.masters;
   const masterNames = new Map([
     [wsUrl(master1), 'master-1'],
     [wsUrl(master2), 'master-2'],
   ]);
+  say(`redis-server on port ${cluster.redis.port} (the registry: sessions, mailboxes, node heartbeats)`);
   say(`master-1 (${master1.url}), master-2 (${master2.url}) and media-1 are ready`);
 
-  const admin = new RtcHaAdmin({ baseUrl: [master1.url, master2.url], secret: API_SECRET });
+  const admin = new RtcHaAdmin({ baseUrl: [master1.url, master2.url], secret: cluster.apiSecret });
   const room = await admin.createSession(SESSION);
   say(`session ${SESSION} created, media on ${room.mediaNode?.nodeId ?? 'none'}`);
 
@@ -140,17 +173,17 @@ async function run(children: { stop(): Promise<unknown> }[], sessions: RtcHaSess
 }
 
 async function main(): Promise<number> {
-  const children: { stop(): Promise<unknown> }[] = [];
   const sessions: RtcHaSession[] = [];
+  let cluster: SmallCluster | undefined;
   try {
-    return (await run(children, sessions)) ? 0 : 1;
+    return (await run(sessions, (c) => (cluster = c))) ? 0 : 1;
   } catch (err) {
     process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
     for (const session of sessions) session.close();
-    await Promise.all(children.reverse().map((child) => child.stop()));
+    await cluster?.stop();
   }
 }
 
-main().then((code) => process.exit(code));
+if (require.main === module) void main().then((code) => process.exit(code));
