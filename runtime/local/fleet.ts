@@ -32,7 +32,7 @@ export interface NodeHandle {
   readonly exited: Promise<unknown>;
   kill(signal: NodeJS.Signals): void;
   /** SIGTERM (a drain), SIGKILL after `graceMs`; resolves once the process is gone. */
-  stop(graceMs?: number): Promise<void>;
+  stop(graceMs?: number): Promise<unknown>;
 }
 
 /** Starts a node process and resolves once it is ready, or rejects with why not. */
@@ -101,9 +101,15 @@ export class ClusterFleet {
     return this.nodes.get(instanceId);
   }
 
-  /** Launches `count` nodes of `role` in parallel; rejects (after stopping the ones that started) if any fails. */
-  async start(role: NodeRole, count: number): Promise<FleetMember[]> {
-    const results = await Promise.allSettled(Array.from({ length: count }, () => this.launch(role)));
+  /**
+   * Launches that many nodes of each role, all in parallel; waits for every launch to end, then
+   * rejects with the first failure (the nodes that did start stay, for `stop`).
+   */
+  async start(counts: Partial<Record<NodeRole, number>>): Promise<FleetMember[]> {
+    const roles = (Object.keys(counts) as NodeRole[]).flatMap((role) =>
+      Array.from({ length: counts[role] ?? 0 }, () => role),
+    );
+    const results = await Promise.allSettled(roles.map((role) => this.launch(role)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     return results.map((r) => (r as PromiseFulfilledResult<FleetMember>).value);

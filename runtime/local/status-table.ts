@@ -37,7 +37,7 @@ export interface StatusRow {
 const GONE_VISIBLE_MS = 30_000;
 
 /**
- * Rows for the fleet's nodes, then for registry nodes the fleet no longer has (recently replaced).
+ * Rows for the fleet's nodes (masters first, by node id), then for registry nodes the fleet no longer has (recently replaced).
  * `views` undefined: the registry could not be read; `slots` undefined: no answer from HAProxy.
  */
 export function statusRows(
@@ -48,7 +48,10 @@ export function statusRows(
 ): StatusRow[] {
   const viewOf = new Map((views ?? []).map((v) => [v.identity.nodeId, v]));
   const slotOf = new Map((slots ?? []).flatMap((s) => (s.key ? [[s.key, s]] : [])));
-  const rows = nodes.map((node): StatusRow => {
+  const ordered = [...nodes].sort(
+    (a, b) => a.role.localeCompare(b.role) || a.nodeId.localeCompare(b.nodeId, 'en', { numeric: true }),
+  );
+  const rows = ordered.map((node): StatusRow => {
     const view = viewOf.get(node.nodeId);
     const slot = slotOf.get(node.nodeId);
     return {
@@ -149,8 +152,6 @@ export class StatusView {
 
   constructor(
     private readonly out: StatusOutput,
-    /** Lines above the table (the URLs). */
-    private readonly header: readonly string[],
     private readonly clock: () => Date = () => new Date(),
     /** Events kept under the table on a terminal. */
     private readonly keep = 10,
@@ -171,18 +172,19 @@ export class StatusView {
     if (this.recent.length > this.keep) this.recent.shift();
   }
 
-  render(rows: readonly StatusRow[]): void {
+  /** Draws `header` (the URLs) above the table; off a terminal, the header prints once. */
+  render(header: readonly string[], rows: readonly StatusRow[]): void {
     const table = formatTable(rows);
     if (this.tty) {
       const events = this.recent.length ? this.recent : ['(none yet)'];
-      const screen = [...this.header, '', ...table, '', 'Recent events:', ...events.map((e) => `  ${e}`)];
+      const screen = [...header, '', ...table, '', 'Recent events:', ...events.map((e) => `  ${e}`)];
       // home, clear the screen, draw
       this.out.write(`\x1b[H\x1b[2J${screen.join('\n')}\n`);
       return;
     }
     const key = stateKey(rows);
     if (key === this.lastKey) return;
-    if (this.lastKey === undefined) this.out.write(`${this.header.join('\n')}\n`);
+    if (this.lastKey === undefined) this.out.write(`${header.join('\n')}\n`);
     this.lastKey = key;
     this.out.write(`${table.map((l) => `  ${l}`).join('\n')}\n`);
   }

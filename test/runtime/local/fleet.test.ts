@@ -100,8 +100,7 @@ describe('ClusterFleet', () => {
   test('GIVEN a crashed master WHEN the watchdog flags it THEN it is killed and replaced under a new node id', async () => {
     const { fleet, watchdog, events } = fleetUnderTest('crash');
     try {
-      await fleet.start('master', 3);
-      await fleet.start('media', 1);
+      await fleet.start({ master: 3, media: 1 });
       expect(await routed()).toEqual(['master-1', 'master-2', 'master-3']);
 
       fleet.member('local-master-2')!.handle.kill('SIGKILL');
@@ -140,7 +139,7 @@ describe('ClusterFleet', () => {
   test('refresh launches the new node first, then drains and removes the old one', async () => {
     const { fleet, events } = fleetUnderTest('refresh');
     try {
-      await fleet.start('master', 1);
+      await fleet.start({ master: 1 });
       const fresh = await fleet.refresh('local-master-1');
       expect(fresh?.nodeId).toBe('master-2');
       expect(fleet.members().map((m) => m.nodeId)).toEqual(['master-2']);
@@ -158,7 +157,7 @@ describe('ClusterFleet', () => {
       calls += 1;
       throw new Error('port 1234 in use');
     });
-    await expect(fleet.start('media', 1)).rejects.toThrow('port 1234 in use');
+    await expect(fleet.start({ media: 1 })).rejects.toThrow('port 1234 in use');
     expect(calls).toBe(3);
     expect(events).toEqual(
       [1, 2, 3].map((attempt) => ({

@@ -128,11 +128,11 @@ describe('StatusView', () => {
 
   test('on a terminal: redraws header, table and recent events in place', () => {
     const out: string[] = [];
-    const status = new StatusView({ isTTY: true, write: (t) => out.push(t) }, ['signaling ws://x'], clock, 2);
+    const status = new StatusView({ isTTY: true, write: (t) => out.push(t) }, clock, 2);
     status.event('one');
     status.event('two');
     status.event('three');
-    status.render(rows);
+    status.render(['signaling ws://x'], rows);
     const screen = out.join('');
     expect(screen.startsWith('\x1b[H\x1b[2J')).toBe(true);
     expect(screen).toContain('signaling ws://x');
@@ -143,11 +143,17 @@ describe('StatusView', () => {
 
   test('elsewhere: events print at once, the table only when a state changed, no escape codes', () => {
     const out: string[] = [];
-    const status = new StatusView({ isTTY: false, write: (t) => out.push(t) }, ['signaling ws://x'], clock);
-    status.render(rows);
-    status.render(statusRows([master1], [view(master1, 900)], [], () => 'running')); // only the age changed
+    const status = new StatusView({ isTTY: false, write: (t) => out.push(t) }, clock);
+    status.render(['signaling ws://x'], rows);
+    status.render(
+      ['signaling ws://x'],
+      statusRows([master1], [view(master1, 900)], [], () => 'running'),
+    ); // only the age changed
     status.event('watchdog flag master-1');
-    status.render(statusRows([master1], [view(master1, 4_000, true)], [], () => 'running'));
+    status.render(
+      ['signaling ws://x'],
+      statusRows([master1], [view(master1, 4_000, true)], [], () => 'running'),
+    );
     const text = out.join('');
     expect(text).not.toContain('\x1b');
     expect(text.match(/signaling ws:\/\/x/g)).toHaveLength(1);

@@ -1,0 +1,111 @@
+/**
+ * `npm run client -- --session demo --participant alice`: joins a session of the local cluster
+ * through HAProxy with the client SDK, prints what happens (joined, reconnecting, resumed,
+ * messages, room events), and sends every line typed on stdin as a message to the room.
+ * Ctrl-C or end of input leaves the session.
+ */
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { RtcHaAdmin } from '../client';
+import { RtcHaNodeSession } from '../client/node';
+import type { RtcHaSession, RtcHaSessionEvents } from '../client/session';
+import { LOCAL_DEFAULTS, localApiSecret } from './defaults';
+
+const USAGE = `usage: npm run client -- [--session ID] [--participant ID] [--url URL] [--send-every MS]
+
+  --session ID       session to join (created when missing)           default: demo
+  --participant ID   who you are in it                                 default: user-<random>
+  --url URL          the cluster's load balancer                       default: http://127.0.0.1:${LOCAL_DEFAULTS.port}
+  --send-every MS    also send a numbered message every MS milliseconds
+  RTC_API_SECRET     the cluster's REST secret                         default: the local cluster's
+
+Lines typed on stdin are sent to everybody else in the session. Ctrl-C leaves.`;
+
+type Formatters = { readonly [K in keyof RtcHaSessionEvents]?: (payload: RtcHaSessionEvents[K]) => string };
+
+/** One line per SDK event worth showing to people watching a failover. */
+export const EVENT_LINES: Formatters = {
+  joined: (f) => {
+    const others = f.participants
+      .filter((x) => x.participantId !== f.participantId)
+      .map((x) => x.participantId);
+    return `joined ${f.sessionId} as ${f.participantId} (epoch ${f.epoch}; media ${f.mediaNode?.nodeId ?? 'none'}; others: ${others.join(', ') || 'none'})`;
+  },
+  reconnecting: (r) => `reconnecting (attempt ${r.attempt} in ${r.delayMs} ms): ${r.reason}`,
+  resumed: (r) =>
+    `resumed after ${r.downtimeMs} ms (epoch ${r.frame.epoch}; ${r.replayed} replayed, ${r.missed} missed)`,
+  failed: (f) => `failed: ${f.reason}${f.closeCode ? ` (close ${f.closeCode})` : ''}`,
+  message: (m) =>
+    `<${m.from}> ${typeof m.data === 'string' ? m.data : JSON.stringify(m.data)}   (seq ${m.seq})`,
+  participantJoined: (e) => `${e.participant.participantId} joined`,
+  participantLeft: (e) => `${e.participantId} left`,
+  participantReconnected: (e) => `${e.participantId} reconnected`,
+  mediaNodeChanged: (e) => `media node is now ${e.mediaNode?.nodeId ?? 'none'}`,
+  error: (e) => `error ${e.code}: ${e.message}`,
+};
+
+/** Prints each event of EVENT_LINES as a timestamped line. */
+export function printEvents(session: RtcHaSession, write: (line: string) => void): void {
+  for (const event of Object.keys(EVENT_LINES) as Array<keyof RtcHaSessionEvents>) {
+    const format = EVENT_LINES[event] as (payload: unknown) => string;
+    session.on(event, (payload) => write(`${new Date().toISOString().slice(11, 23)} ${format(payload)}\n`));
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      session: { type: 'string', default: 'demo' },
+      participant: { type: 'string', default: `user-${Math.random().toString(36).slice(2, 7)}` },
+      url: { type: 'string', default: `http://127.0.0.1:${LOCAL_DEFAULTS.port}` },
+      'send-every': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const sendEvery = values['send-every'] === undefined ? undefined : Number(values['send-every']);
+  if (sendEvery !== undefined && !(sendEvery >= 10))
+    throw new Error('--send-every needs a number of ms >= 10');
+  const base = values.url.replace(/\/+$/, '');
+  const admin = new RtcHaAdmin({ baseUrl: base, secret: localApiSecret() });
+  await admin.createSession(values.session);
+  const { token } = await admin.createConnection(values.session, values.participant);
+  const session = new RtcHaNodeSession({ url: `${base.replace(/^http/, 'ws')}/ws`, token });
+  printEvents(session, (line) => process.stdout.write(line));
+
+  const done = new Promise<number>((resolve) => {
+    session.on('failed', () => resolve(1));
+    const leave = () => {
+      process.stderr.write('leaving the session\n');
+      void session.leave().then(() => resolve(0));
+    };
+    process.once('SIGINT', leave);
+    process.once('SIGTERM', leave);
+    const input = createInterface({ input: process.stdin });
+    input.on('line', (line) => {
+      if (line.trim()) session.sendMessage(line);
+    });
+    input.once('close', leave);
+  });
+  await session.connect();
+  let n = 0;
+  const timer = sendEvery
+    ? setInterval(() => session.sendMessage(`${values.participant} #${++n}`), sendEvery)
+    : undefined;
+  const code = await done;
+  clearInterval(timer);
+  return code;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`client: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
