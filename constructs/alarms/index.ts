@@ -116,37 +116,40 @@ export class ClusterAlarms extends Construct {
 
   /** Alarms on the store's CPU, memory and replication lag; graphs the three. */
   public monitorSessionStore(store: SessionStore): void {
-    const alarms = [
-      this.addAlarm('SessionStoreCpu', {
-        alarmDescription: `Session store engine CPU above ${STORE_CPU_PERCENT} %`,
-        metric: store.metricEngineCpuUtilization(),
-        threshold: STORE_CPU_PERCENT,
-        evaluationPeriods: 5,
-      }),
-      this.addAlarm('SessionStoreMemory', {
-        alarmDescription: `Session store memory above ${STORE_MEMORY_PERCENT} % of maxmemory`,
-        metric: store.metricMemoryUsage(),
-        threshold: STORE_MEMORY_PERCENT,
-        evaluationPeriods: 5,
-      }),
-      this.addAlarm('SessionStoreReplicationLag', {
-        alarmDescription: `Session store replica more than ${STORE_REPLICATION_LAG_SECONDS} s behind`,
-        metric: store.metricReplicationLag(),
-        threshold: STORE_REPLICATION_LAG_SECONDS,
+    const checks: [string, string, cloudwatch.IMetric, number, string][] = [
+      [
+        'SessionStoreCpu',
+        'Session store engine CPU (%)',
+        store.metricEngineCpuUtilization(),
+        STORE_CPU_PERCENT,
+        '%',
+      ],
+      [
+        'SessionStoreMemory',
+        'Session store memory (%)',
+        store.metricMemoryUsage(),
+        STORE_MEMORY_PERCENT,
+        '%',
+      ],
+      [
+        'SessionStoreReplicationLag',
+        'Session store replication lag (s)',
+        store.metricReplicationLag(),
+        STORE_REPLICATION_LAG_SECONDS,
+        ' s',
+      ],
+    ];
+    const widgets = checks.map(([id, title, metric, threshold, unit]) => {
+      const alarm = this.addAlarm(id, {
+        alarmDescription: `${title.replace(/ \(.*\)$/, '')} above ${threshold}${unit} on some node`,
+        metric,
+        threshold,
         evaluationPeriods: 3,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-    ];
-    this.dashboard.addWidgets(
-      ...alarms.map(
-        (alarm) =>
-          new cloudwatch.AlarmWidget({
-            title: alarm.node.id.replace(/^SessionStore/, 'Session store '),
-            alarm,
-            width: WIDGET_WIDTH,
-          }),
-      ),
-    );
+      });
+      return new cloudwatch.AlarmWidget({ title, alarm, width: WIDGET_WIDTH });
+    });
+    this.dashboard.addWidgets(...widgets);
   }
 }
 

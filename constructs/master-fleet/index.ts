@@ -34,8 +34,12 @@ export function checkMasterFleetOptions(options: MasterFleetOptions, prefix = ''
   const problems = new Problems(prefix);
   problems.integer('minCapacity', options.minCapacity, 2, 1000);
   problems.integer('port', options.port, 1024, 65535);
-  const floor = { value: options.minCapacity ?? DEFAULT_MIN, name: 'minCapacity' };
-  return [...problems.messages, ...checkNodeFleetOptions(options, floor, prefix)];
+  const min = options.minCapacity ?? DEFAULT_MIN;
+  const capacity = { ...options, maxCapacity: options.maxCapacity ?? 2 * min };
+  return [
+    ...problems.messages,
+    ...checkNodeFleetOptions(capacity, { value: min, name: 'minCapacity' }, prefix),
+  ];
 }
 
 /**

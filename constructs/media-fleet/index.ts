@@ -149,11 +149,13 @@ export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''):
     scaling.scaleOutCpuPercent ?? 70,
   );
 
-  const floor = {
-    value: (options.minCapacity ?? DEFAULT_MIN) + (options.spareCapacity ?? DEFAULT_SPARE),
-    name: 'minCapacity + spareCapacity',
-  };
-  return [...problems.messages, ...checkNodeFleetOptions(options, floor, prefix)];
+  const floor = (options.minCapacity ?? DEFAULT_MIN) + (options.spareCapacity ?? DEFAULT_SPARE);
+  const capacity = { ...options, maxCapacity: options.maxCapacity ?? 3 * floor };
+  const floorName = 'minCapacity + spareCapacity';
+  return [
+    ...problems.messages,
+    ...checkNodeFleetOptions(capacity, { value: floor, name: floorName }, prefix),
+  ];
 }
 
 /**

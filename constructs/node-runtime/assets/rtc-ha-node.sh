@@ -13,11 +13,14 @@
 #     /etc/rtc-ha/rtc-ha.env (mode 0600); then it (re)starts the service and waits for GET /ready.
 set -euo pipefail
 
-readonly PREFIX=/opt/rtc-ha
-readonly ENV_DIR=/etc/rtc-ha
-readonly ENV_FILE=/etc/rtc-ha/rtc-ha.env
+# Every path the script writes lies under RTC_HA_ROOT: unset on a node, a scratch directory in tests.
+readonly ROOT=${RTC_HA_ROOT:-}
+readonly PREFIX=$ROOT/opt/rtc-ha
+readonly ENV_DIR=$ROOT/etc/rtc-ha
+readonly ENV_FILE=$ENV_DIR/rtc-ha.env
 readonly UNIT=rtc-ha.service
-readonly UNIT_FILE=/etc/systemd/system/rtc-ha.service
+readonly UNIT_FILE=$ROOT/etc/systemd/system/$UNIT
+readonly CFN_SIGNAL=$ROOT/opt/aws/bin/cfn-signal
 readonly SERVICE_USER=rtc-ha
 readonly IMDS=http://169.254.169.254/latest
 
@@ -61,6 +64,7 @@ install_node() {
 
 install_unit() {
   local role=$1
+  mkdir -p "$(dirname "$UNIT_FILE")"
   cat >"$UNIT_FILE" <<EOF
 [Unit]
 Description=rtc-ha $role node
@@ -111,7 +115,7 @@ cmd_install() {
   [[ -f $bundle ]] || die "--bundle must name the runtime bundle file"
   [[ $node_version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--node-version must look like 24.1.0"
 
-  if [[ ! -x /opt/aws/bin/cfn-signal ]]; then
+  if [[ ! -x $CFN_SIGNAL ]]; then
     dnf install -y aws-cfn-bootstrap
   fi
   install_node "$node_version"
@@ -181,7 +185,7 @@ wait_ready() {
 }
 
 cmd_configure() {
-  local role="" region="" parameter="" wait=0 drain_ms tmp
+  local role="" region="" parameter="" wait=0 drain_ms
   local -a secrets=()
   while (($#)); do
     case "$1" in
@@ -199,10 +203,12 @@ cmd_configure() {
   [[ -f $UNIT_FILE ]] || die "run '$0 install' first"
 
   install -d -m 0755 "$ENV_DIR"
-  tmp=$(mktemp "$ENV_DIR/.rtc-ha.env.XXXXXX")
-  write_env_file "$role" "$region" "$parameter" "${secrets[@]}" >"$tmp"
-  chmod 0600 "$tmp"
-  mv -f "$tmp" "$ENV_FILE"
+  # A failure half-way must leave no partial file, secrets and all, behind.
+  ENV_TMP=$(mktemp "$ENV_DIR/.rtc-ha.env.XXXXXX")
+  trap 'rm -f "$ENV_TMP"' EXIT
+  write_env_file "$role" "$region" "$parameter" "${secrets[@]}" >"$ENV_TMP"
+  chmod 0600 "$ENV_TMP"
+  mv -f "$ENV_TMP" "$ENV_FILE"
 
   # Give a draining node its whole deadline before systemd kills it (ARCHITECTURE.md rule 6).
   drain_ms=$(env_value RTC_DRAIN_DEADLINE_MS)

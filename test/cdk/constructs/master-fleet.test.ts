@@ -1,0 +1,83 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { MasterFleet, MasterFleetProps } from '../../../constructs/master-fleet';
+import { SignalingLoadBalancer } from '../../../constructs/signaling-load-balancer';
+import { Fixture, fixture, fleetDependencies } from '../support/app';
+
+function build(props: Partial<MasterFleetProps> = {}): Fixture & { fleet: MasterFleet } {
+  const f = fixture();
+  return {
+    ...f,
+    fleet: new MasterFleet(f.stack, 'Masters', { vpc: f.vpc, ...fleetDependencies(f), ...props }),
+  };
+}
+
+describe('MasterFleet', () => {
+  let template: Template;
+  beforeAll(() => {
+    // GIVEN a load balancer  WHEN the masters register in its target group
+    const f = fixture();
+    const lb = new SignalingLoadBalancer(f.stack, 'Lb', { vpc: f.vpc });
+    new MasterFleet(f.stack, 'Masters', { vpc: f.vpc, ...fleetDependencies(f), targetGroup: lb.targetGroup });
+    template = Template.fromStack(f.stack);
+  });
+
+  it('runs at least two masters in the private subnets of both AZs', () => {
+    // THEN
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MinSize: '2',
+      MaxSize: '4',
+      DesiredCapacity: Match.absent(),
+      VPCZoneIdentifier: [
+        { Ref: Match.stringLikeRegexp('VpcPrivateSubnet1') },
+        { Ref: Match.stringLikeRegexp('VpcPrivateSubnet2') },
+      ],
+    });
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({ NetworkInterfaces: Match.absent() }),
+    });
+  });
+
+  it('registers in the target group but keeps EC2 health checks (ARCHITECTURE.md rule 2)', () => {
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      TargetGroupARNs: [{ Ref: Match.stringLikeRegexp('LbTargets') }],
+      HealthCheckType: 'EC2',
+    });
+  });
+
+  it('admits the load balancer on the master port and nothing else from outside', () => {
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'))
+      .map((r) => r.Properties)
+      .filter((p) => JSON.stringify(p.GroupId).includes('MastersSecurityGroup'));
+    expect(ingress).toEqual([
+      expect.objectContaining({
+        IpProtocol: 'tcp',
+        FromPort: 8080,
+        ToPort: 8080,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^LbSecurityGroup/), 'GroupId'] },
+      }),
+    ]);
+    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: 'rtc-ha master nodes',
+      SecurityGroupIngress: Match.absent(),
+    });
+  });
+
+  it('tells the runtime its port', () => {
+    template.hasResourceProperties('AWS::SSM::Parameter', {
+      Value: { 'Fn::Join': ['', [Match.stringLikeRegexp('^RTC_PORT=8080\n'), Match.anyValue(), ':6380']] },
+    });
+  });
+
+  it('listens on the port asked for', () => {
+    const { fleet } = build({ port: 8443 });
+    expect(fleet.port).toBe(8443);
+    expect(fleet.connections.defaultPort?.toString()).toBe('8443');
+  });
+
+  it.each<[string, Partial<MasterFleetProps>, RegExp]>([
+    ['a single master', { minCapacity: 1 }, /minCapacity must be an integer from 2 to 1000 \(got 1\)/],
+    ['a privileged port', { port: 80 }, /port must be an integer from 1024 to 65535/],
+  ])('rejects %s', (_, props, message) => {
+    expect(() => build(props)).toThrow(message);
+  });
+});

@@ -1,0 +1,234 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { MediaFleet, MediaFleetProps } from '../../../constructs/media-fleet';
+import { Fixture, fixture, fleetDependencies } from '../support/app';
+
+type Built = Fixture & { fleet: MediaFleet };
+
+function build(props: Partial<MediaFleetProps> = {}): Built {
+  const f = fixture();
+  return { ...f, fleet: new MediaFleet(f.stack, 'Media', { vpc: f.vpc, ...fleetDependencies(f), ...props }) };
+}
+
+/** The ingress rules of the media security group, as [protocol, from, to, source]. */
+function ingressOf(template: Template): [string, number, number, string][] {
+  const [group] = Object.values(
+    template.findResources('AWS::EC2::SecurityGroup', {
+      Properties: { GroupDescription: 'rtc-ha media nodes' },
+    }),
+  );
+  const inline = (group.Properties.SecurityGroupIngress ?? []).map(
+    (r: { IpProtocol: string; FromPort: number; ToPort: number; CidrIp: string }) => [
+      r.IpProtocol,
+      r.FromPort,
+      r.ToPort,
+      r.CidrIp,
+    ],
+  );
+  const separate = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'))
+    .map((r) => r.Properties)
+    .filter((p) => JSON.stringify(p.GroupId).includes('MediaSecurityGroup'))
+    .map((p) => [p.IpProtocol, p.FromPort, p.ToPort, JSON.stringify(p.SourceSecurityGroupId)]);
+  return [...inline, ...separate];
+}
+
+describe('MediaFleet', () => {
+  let built: Built;
+  let template: Template;
+  beforeAll(() => {
+    // GIVEN the defaults  WHEN the media fleet is built and the masters are let in to its control port
+    built = build();
+    const masters = new ec2.SecurityGroup(built.stack, 'Masters', { vpc: built.vpc });
+    built.fleet.allowControlFrom(masters);
+    template = Template.fromStack(built.stack);
+  });
+
+  it('runs in the public subnets with public IPv4 addresses', () => {
+    // THEN
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      VPCZoneIdentifier: [
+        { Ref: Match.stringLikeRegexp('VpcPublicSubnet1') },
+        { Ref: Match.stringLikeRegexp('VpcPublicSubnet2') },
+      ],
+    });
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({
+        InstanceType: 'c7g.large',
+        NetworkInterfaces: [Match.objectLike({ AssociatePublicIpAddress: true, DeviceIndex: 0 })],
+      }),
+    });
+  });
+
+  it('keeps a floor of minCapacity + spareCapacity nodes (N+M) and room to scale', () => {
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '2', MaxSize: '6' });
+    template.hasResource('AWS::AutoScaling::AutoScalingGroup', {
+      UpdatePolicy: Match.objectLike({
+        AutoScalingRollingUpdate: Match.objectLike({ MinInstancesInService: 2 }),
+      }),
+    });
+    expect(built.fleet.minCapacity).toBe(2);
+  });
+
+  it('opens the media range and TURN ports to clients and the control port to the masters only', () => {
+    expect(ingressOf(template)).toEqual([
+      ['udp', 40000, 49999, '0.0.0.0/0'],
+      ['tcp', 40000, 49999, '0.0.0.0/0'],
+      ['udp', 3478, 3478, '0.0.0.0/0'],
+      ['tcp', 3478, 3478, '0.0.0.0/0'],
+      ['udp', 5349, 5349, '0.0.0.0/0'],
+      ['tcp', 5349, 5349, '0.0.0.0/0'],
+      ['tcp', 9090, 9090, expect.stringContaining('"Masters')],
+    ]);
+  });
+
+  it('tells the runtime its control port and media range', () => {
+    template.hasResourceProperties('AWS::SSM::Parameter', {
+      Value: {
+        'Fn::Join': [
+          '',
+          [
+            Match.stringLikeRegexp('^RTC_PORT=9090\n'),
+            Match.anyValue(),
+            ':6380\nRTC_MEDIA_PORT_MIN=40000\nRTC_MEDIA_PORT_MAX=49999',
+          ],
+        ],
+      },
+    });
+  });
+
+  it('scales out above 70 % and in below 30 % average CPU, over 3 minutes', () => {
+    expect(built.fleet.scalingMode).toBe('step');
+    template.resourceCountIs('AWS::AutoScaling::ScalingPolicy', 2);
+    template.hasResourceProperties('AWS::AutoScaling::ScalingPolicy', {
+      PolicyType: 'StepScaling',
+      AdjustmentType: 'ChangeInCapacity',
+      StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: 1 }],
+    });
+    template.hasResourceProperties('AWS::AutoScaling::ScalingPolicy', {
+      StepAdjustments: [{ MetricIntervalUpperBound: 0, ScalingAdjustment: -1 }],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'CPUUtilization',
+      Threshold: 70,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 3,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'CPUUtilization',
+      Threshold: 30,
+      ComparisonOperator: 'LessThanOrEqualToThreshold',
+    });
+  });
+
+  it('tracks a CPU target instead when asked', () => {
+    const { stack, fleet } = build({ scaling: { mode: 'target-tracking', targetCpuPercent: 55 } });
+    expect(fleet.scalingMode).toBe('target-tracking');
+    const t = Template.fromStack(stack);
+    t.resourceCountIs('AWS::AutoScaling::ScalingPolicy', 1);
+    t.hasResourceProperties('AWS::AutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingConfiguration: {
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ASGAverageCPUUtilization' },
+        TargetValue: 55,
+      },
+    });
+  });
+
+  it('takes its ports, thresholds and capacity from props', () => {
+    const { stack } = build({
+      minCapacity: 4,
+      spareCapacity: 2,
+      maxCapacity: 20,
+      controlPort: 9443,
+      mediaPortMin: 50000,
+      mediaPortMax: 50999,
+      turnPorts: [3478],
+      scaling: { scaleOutCpuPercent: 80, scaleInCpuPercent: 20 },
+    });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '6', MaxSize: '20' });
+    expect(ingressOf(t).slice(0, 4)).toEqual([
+      ['udp', 50000, 50999, '0.0.0.0/0'],
+      ['tcp', 50000, 50999, '0.0.0.0/0'],
+      ['udp', 3478, 3478, '0.0.0.0/0'],
+      ['tcp', 3478, 3478, '0.0.0.0/0'],
+    ]);
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 80 });
+    t.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 20 });
+  });
+
+  it.each<[string, Partial<MediaFleetProps>, RegExp]>([
+    ['no base capacity', { minCapacity: 0 }, /minCapacity must be an integer from 1 to 1000/],
+    ['a negative spare capacity', { spareCapacity: -1 }, /spareCapacity must be an integer from 0 to 1000/],
+    ['a privileged control port', { controlPort: 90 }, /controlPort must be an integer from 1024 to 65535/],
+    [
+      'a media range below 1024',
+      { mediaPortMin: 1000 },
+      /mediaPortMin must be an integer from 1024 to 65535/,
+    ],
+    [
+      'a media range above 65535',
+      { mediaPortMax: 70000 },
+      /mediaPortMax must be an integer from 1024 to 65535/,
+    ],
+    [
+      'an inverted media range',
+      { mediaPortMin: 50000, mediaPortMax: 40000 },
+      /mediaPortMin must not exceed mediaPortMax \(50000 > 40000\)/,
+    ],
+    [
+      'a control port inside the media range',
+      { controlPort: 45000 },
+      /controlPort must lie outside the media range 40000-49999/,
+    ],
+    ['a TURN port out of range', { turnPorts: [0] }, /turnPorts must be an integer from 1 to 65535/],
+    [
+      'a TURN port inside the media range',
+      { turnPorts: [41000] },
+      /turnPorts must lie outside the media range 40000-49999 \(got 41000\)/,
+    ],
+    [
+      'a TURN port on the control port',
+      { turnPorts: [9090] },
+      /turnPorts must not include the control port 9090/,
+    ],
+    ['a repeated TURN port', { turnPorts: [3478, 3478] }, /turnPorts must not repeat a port/],
+    [
+      'an unknown scaling mode',
+      { scaling: { mode: 'predictive' as 'step' } },
+      /scaling.mode must be "step" or "target-tracking"/,
+    ],
+    [
+      'a scale-out threshold of 100 %',
+      { scaling: { scaleOutCpuPercent: 100 } },
+      /scaling.scaleOutCpuPercent must be an integer from 1 to 99/,
+    ],
+    [
+      'a scale-in threshold of 0 %',
+      { scaling: { scaleInCpuPercent: 0 } },
+      /scaling.scaleInCpuPercent must be an integer from 1 to 99/,
+    ],
+    [
+      'a target of 0 %',
+      { scaling: { targetCpuPercent: 0 } },
+      /scaling.targetCpuPercent must be an integer from 1 to 99/,
+    ],
+    [
+      'a scale-in threshold above the scale-out one',
+      { scaling: { scaleOutCpuPercent: 40, scaleInCpuPercent: 60 } },
+      /scaling.scaleInCpuPercent must be less than scaling.scaleOutCpuPercent \(60 >= 40\)/,
+    ],
+    [
+      'a maximum that leaves no room above the floor',
+      { minCapacity: 3, spareCapacity: 2, maxCapacity: 5 },
+      /maxCapacity must be greater than minCapacity \+ spareCapacity \(5 <= 5\)/,
+    ],
+    [
+      'a desired count below the floor',
+      { minCapacity: 2, spareCapacity: 2, desiredCapacity: 3 },
+      /desiredCapacity must be from minCapacity \+ spareCapacity \(4\) to maxCapacity \(12\); got 3/,
+    ],
+  ])('rejects %s', (_, props, message) => {
+    expect(() => build(props)).toThrow(message);
+  });
+});

@@ -1,0 +1,256 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { z } from 'zod';
+import { configSchema, loadConfig, RtcHaConfig, validateConfig } from '../../../lib/config';
+import { PROJECT_ROOT } from '../support/app';
+
+function load(context: Record<string, unknown>, cwd = PROJECT_ROOT): RtcHaConfig {
+  return loadConfig(new App({ context }).node, cwd);
+}
+
+/** The problems of an invalid configuration, one per line of the error. */
+function problemsOf(raw: unknown): string[] {
+  try {
+    validateConfig(raw);
+  } catch (e) {
+    return (e as Error).message
+      .split('\n')
+      .slice(1)
+      .map((l) => l.replace(/^ {2}- /, ''));
+  }
+  throw new Error('the configuration was accepted');
+}
+
+describe('configuration', () => {
+  it('has documented defaults for a small, offline, environment-agnostic cluster', () => {
+    expect(validateConfig({})).toEqual({
+      stackName: 'RtcHa',
+      env: {},
+      network: { cidr: '10.40.0.0/16', natGateways: 1, subnetCidrMask: 24 },
+      sessionStore: {
+        engine: 'valkey',
+        nodeType: 'cache.t4g.small',
+        replicas: 1,
+        port: 6380,
+        snapshotRetentionDays: 7,
+        snapshotWindow: '03:00-04:00',
+        maintenanceWindow: 'sun:05:00-sun:06:00',
+      },
+      loadBalancer: {
+        idleTimeoutSeconds: 3600,
+        accessLogs: false,
+        healthCheck: { intervalSeconds: 5, timeoutSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
+      },
+      masters: { instanceType: 't4g.small', minCapacity: 2, maxCapacity: 4, port: 8080, volumeSizeGiB: 16 },
+      media: {
+        instanceType: 'c7g.large',
+        minCapacity: 1,
+        spareCapacity: 1,
+        maxCapacity: 6,
+        volumeSizeGiB: 16,
+        controlPort: 9090,
+        mediaPortMin: 40000,
+        mediaPortMax: 49999,
+        turnPorts: [3478, 5349],
+        scaling: { mode: 'step', scaleOutCpuPercent: 70, scaleInCpuPercent: 30, targetCpuPercent: 50 },
+      },
+      runtime: { nodeVersion: '24.21.0', keyPrefix: 'rtc', drainDeadlineMs: 30000 },
+      alarms: {},
+    });
+  });
+
+  describe('loading', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtc-ha-config-'));
+      fs.writeFileSync(
+        path.join(dir, 'ok.json'),
+        JSON.stringify({ masters: { minCapacity: 3 }, media: { turnPorts: [3478] } }),
+      );
+      fs.writeFileSync(path.join(dir, 'broken.json'), '{ "masters": ');
+      fs.writeFileSync(path.join(dir, 'list.json'), '[]');
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('uses the defaults when nothing is configured', () => {
+      expect(load({})).toEqual(validateConfig({}));
+    });
+
+    it('overlays cdk.json context, then the file named by -c config=, field by field', () => {
+      // GIVEN context and a file that both set masters
+      const config = load(
+        {
+          'rtc-ha': { masters: { minCapacity: 2, maxCapacity: 8 }, media: { turnPorts: [3478, 5349] } },
+          config: 'ok.json',
+        },
+        dir,
+      );
+      // THEN the file wins where both set a field, objects merge, arrays replace
+      expect(config.masters).toMatchObject({ minCapacity: 3, maxCapacity: 8, port: 8080 });
+      expect(config.media.turnPorts).toEqual([3478]);
+    });
+
+    it('reads context given as a JSON string on the command line', () => {
+      expect(load({ 'rtc-ha': '{"stackName":"Rtc2"}' }).stackName).toBe('Rtc2');
+    });
+
+    it('reads examples/production.json from the project root', () => {
+      const config = load({ config: 'examples/production.json' });
+      expect(config.masters.minCapacity).toBe(3);
+      expect(config.network.availabilityZones).toHaveLength(3);
+      expect(config.loadBalancer.certificateArn).toMatch(/^arn:aws:acm:/);
+    });
+
+    it.each([
+      [{ 'rtc-ha': 'masters' }, /context "rtc-ha" must be a JSON object/],
+      [{ config: 'nope.json' }, /config: cannot read .*nope\.json \(ENOENT\)/],
+      [{ config: 'broken.json' }, /config: .*broken\.json is not valid JSON/],
+      [{ config: 'list.json' }, /config: .*list\.json must hold a JSON object/],
+    ])('rejects %j', (context, message) => {
+      expect(() => load(context, dir)).toThrow(message);
+    });
+  });
+
+  describe('validation', () => {
+    it('lists every problem at once, each naming its field', () => {
+      // GIVEN the mistakes of the issue, all in one configuration
+      const problems = problemsOf({
+        network: {
+          availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
+          cidr: '10.0.0.0/24',
+          subnetCidrMask: 26,
+        },
+        loadBalancer: {
+          certificateArn:
+            'arn:aws:acm:eu-west-1:111122223333:certificate/0f0e0d0c-0b0a-4909-8807-060504030201',
+        },
+        masters: { minCapacity: 1, instanceType: 't4g-small' },
+        media: {
+          minCapacity: 5,
+          spareCapacity: 1,
+          maxCapacity: 4,
+          scaling: { scaleOutCpuPercent: 40, scaleInCpuPercent: 60 },
+        },
+      });
+      // THEN
+      expect(problems).toEqual([
+        'network.subnetCidrMask /26 leaves room for 4 subnets in a /24 VPC, but 3 AZs need 6 (one public and one private per AZ)',
+        'loadBalancer.domainName is required with a certificate: clients must connect to a name the certificate covers',
+        'masters.minCapacity must be an integer from 2 to 1000 (got 1)',
+        'masters.instanceType must be an EC2 instance type like t4g.small (got "t4g-small")',
+        'media.scaling.scaleInCpuPercent must be less than scaling.scaleOutCpuPercent (60 >= 40)',
+        'media.maxCapacity must be greater than minCapacity + spareCapacity (4 <= 6) so a rolling update can add a node before it removes one',
+      ]);
+    });
+
+    it('reports shape problems together with the value problems of the well-shaped sections', () => {
+      const problems = problemsOf({
+        masters: { minCapacity: '2', replicas: 1 },
+        sessionStore: { engine: 'memcached' },
+        media: { mediaPortMin: 50000, mediaPortMax: 40000 },
+        extra: true,
+      });
+      expect(problems).toEqual([
+        "sessionStore.engine: Invalid enum value. Expected 'valkey' | 'redis', received 'memcached'",
+        'masters.minCapacity: Expected number, received string',
+        "masters: Unrecognized key(s) in object: 'replicas'",
+        "(top level): Unrecognized key(s) in object: 'extra'",
+        'media.mediaPortMin must not exceed mediaPortMax (50000 > 40000)',
+      ]);
+    });
+
+    it('rejects a configuration that is not an object', () => {
+      expect(problemsOf([])).toEqual(['(top level): Expected object, received array']);
+    });
+
+    it.each<[string, unknown, string]>([
+      [
+        'a malformed stack name',
+        { stackName: 'rtc_ha' },
+        'stackName must be a CloudFormation stack name like RtcHa (got "rtc_ha")',
+      ],
+      [
+        'a malformed account',
+        { env: { account: '123' } },
+        'env.account must be a 12-digit AWS account id (got "123")',
+      ],
+      [
+        'a malformed region',
+        { env: { region: 'Europe' } },
+        'env.region must be an AWS region like eu-west-1 (got "Europe")',
+      ],
+      [
+        'an existing VPC without an environment',
+        { network: { vpcId: 'vpc-0123456789abcdef0' } },
+        'network.vpcId needs env.account and env.region: an existing VPC is looked up in that account and region',
+      ],
+      [
+        'AZs of another region',
+        { env: { region: 'eu-west-1' }, network: { availabilityZones: ['eu-west-1a', 'us-east-1a'] } },
+        'network.availabilityZones must be in env.region eu-west-1 (got us-east-1a)',
+      ],
+      [
+        'access logs without a region',
+        { loadBalancer: { accessLogs: true } },
+        'loadBalancer.accessLogs needs env.region: ELB log delivery is regional',
+      ],
+      [
+        'a certificate of another region',
+        {
+          env: { region: 'eu-west-1' },
+          loadBalancer: {
+            certificateArn:
+              'arn:aws:acm:us-east-1:111122223333:certificate/0f0e0d0c-0b0a-4909-8807-060504030201',
+            domainName: 'rtc.example.com',
+          },
+        },
+        'loadBalancer.certificateArn must be a certificate in env.region eu-west-1 (got one in us-east-1)',
+      ],
+      [
+        'a store on the default port',
+        { sessionStore: { port: 6379 } },
+        'sessionStore.port must not be the default port 6379',
+      ],
+      [
+        'an odd Node.js line',
+        { runtime: { nodeVersion: '25.1.0' } },
+        'runtime.nodeVersion must be an LTS line (an even major version, 20 or later; got 25)',
+      ],
+      [
+        'an address that is not one',
+        { alarms: { email: 'oncall' } },
+        'alarms.email must be an email address (got "oncall")',
+      ],
+      [
+        'a malformed media instance type',
+        { media: { instanceType: 'c7g' } },
+        'media.instanceType must be an EC2 instance type like t4g.small (got "c7g")',
+      ],
+    ])('rejects %s', (_, raw, problem) => {
+      expect(problemsOf(raw)).toEqual([problem]);
+    });
+
+    it('accepts the production example', () => {
+      const raw = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'examples/production.json'), 'utf8'));
+      expect(() => validateConfig(raw)).not.toThrow();
+    });
+  });
+
+  it('documents every field in docs/configuration.md', () => {
+    const doc = fs.readFileSync(path.join(PROJECT_ROOT, 'docs/configuration.md'), 'utf8');
+    const missing = fieldsOf(configSchema).filter((field) => !doc.includes(`\`${field}\``));
+    expect(missing).toEqual([]);
+  });
+});
+
+/** Every field path of a schema, e.g. `media.scaling.mode`. */
+function fieldsOf(schema: z.ZodTypeAny, prefix = ''): string[] {
+  const inner =
+    schema instanceof z.ZodDefault || schema instanceof z.ZodOptional ? schema._def.innerType : schema;
+  if (!(inner instanceof z.ZodObject)) return [prefix.slice(0, -1)];
+  return Object.entries(inner.shape as Record<string, z.ZodTypeAny>).flatMap(([key, value]) =>
+    fieldsOf(value, `${prefix}${key}.`),
+  );
+}

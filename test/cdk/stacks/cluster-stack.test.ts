@@ -1,0 +1,270 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cxapi from 'aws-cdk-lib/cx-api';
+import { addRtcHa, RtcHaApp } from '../../../lib/app';
+import { RtcHaConfig, validateConfig } from '../../../lib/config';
+import { PROJECT_ROOT, testApp } from '../support/app';
+
+const PRODUCTION = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'examples/production.json'), 'utf8'));
+
+interface Synthesized extends RtcHaApp {
+  readonly app: App;
+  readonly assembly: cxapi.CloudAssembly;
+  readonly template: Template;
+  /** Findings of the CloudFormation validation plugin that were not acknowledged. */
+  readonly cfnFindings: { ruleName: string; severity: string; description: string }[];
+}
+
+/**
+ * Synthesizes the whole app once, as `cdk synth` does: cdk.json's feature flags (which make the
+ * CloudFormation validation plugin's errors fail synth), the plugin itself, and the cdk-nag pack
+ * (whose violations fail synth too).
+ */
+function synthesize(config: RtcHaConfig): Synthesized {
+  const app = testApp({ validation: true });
+  const built = addRtcHa(app, config);
+  const assembly = app.synth();
+  const report = JSON.parse(fs.readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8'));
+  const cfn = report.pluginReports.find(
+    (r: { pluginName: string }) => r.pluginName === 'CloudFormation Validate',
+  );
+  return {
+    ...built,
+    app,
+    assembly,
+    template: Template.fromJSON(assembly.getStackByName(built.stack.stackName).template),
+    cfnFindings: cfn?.violations ?? [],
+  };
+}
+
+/**
+ * How often each cdk-nag rule fires on an app built while acknowledgements are ignored, next to how
+ * often the constructs acknowledge it: equal counts mean no acknowledgement hides nothing.
+ */
+function nagFindingsAndAcknowledgements(config: RtcHaConfig): { found: Counts; acknowledged: Counts } {
+  const acknowledged: Counts = {};
+  const spy = jest.spyOn(Validations.prototype, 'acknowledge').mockImplementation((...rules) => {
+    for (const { id } of rules)
+      if (id.startsWith('AwsSolutions-')) acknowledged[id] = (acknowledged[id] ?? 0) + 1;
+  });
+  try {
+    const app = testApp();
+    const { nag } = addRtcHa(app, config);
+    const found: Counts = {};
+    for (const v of nag.validateScope(app).violations) found[v.ruleName] = v.violatingResources.length;
+    return { found, acknowledged };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+type Counts = Record<string, number>;
+
+/** The synth warnings of the stack, as [construct path, message], read from the cloud assembly. */
+function warningsOf(s: Synthesized): [string, unknown][] {
+  return s.assembly
+    .getStackByName(s.stack.stackName)
+    .messages.filter((m) => m.level === 'warning')
+    .map((m) => [m.id, m.entry.data]);
+}
+
+describe('ClusterStack with the default configuration', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    // GIVEN the default configuration  WHEN the app is synthesized
+    s = synthesize(validateConfig({}));
+  });
+
+  it('synthesizes offline: environment-agnostic, no context lookup', () => {
+    // THEN
+    const artifact = s.assembly.getStackByName('RtcHa');
+    expect(artifact.environment).toMatchObject({ account: 'unknown-account', region: 'unknown-region' });
+    expect(s.assembly.manifest.missing).toBeUndefined();
+    s.template.hasParameter('*', {
+      Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
+      Default: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64',
+    });
+  });
+
+  it('builds the whole cluster', () => {
+    for (const [type, count] of [
+      ['AWS::EC2::VPC', 1],
+      ['AWS::EC2::NatGateway', 1],
+      ['AWS::ElastiCache::ReplicationGroup', 1],
+      ['AWS::ElasticLoadBalancingV2::LoadBalancer', 1],
+      ['AWS::ElasticLoadBalancingV2::TargetGroup', 1],
+      ['AWS::AutoScaling::AutoScalingGroup', 2],
+      ['AWS::EC2::LaunchTemplate', 2],
+      ['AWS::SecretsManager::Secret', 2],
+      ['AWS::SSM::Parameter', 2],
+      ['AWS::SNS::Topic', 1],
+      ['AWS::CloudWatch::Dashboard', 1],
+    ] as const) {
+      s.template.resourceCountIs(type, count);
+    }
+  });
+
+  it('lets only the masters and the media nodes into the session store', () => {
+    const sources = Object.values(s.template.findResources('AWS::EC2::SecurityGroupIngress'))
+      .map((r) => r.Properties)
+      .filter((p) => JSON.stringify(p.GroupId).includes('SessionStoreSecurityGroup'))
+      .map((p) => [p.FromPort, p.SourceSecurityGroupId['Fn::GetAtt'][0]]);
+    expect(sources).toEqual([
+      [6380, expect.stringMatching(/^MastersSecurityGroup/)],
+      [6380, expect.stringMatching(/^MediaSecurityGroup/)],
+    ]);
+  });
+
+  it('lets the masters reach the media control port', () => {
+    s.template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      FromPort: 9090,
+      GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^MediaSecurityGroup'), 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^MastersSecurityGroup'), 'GroupId'] },
+    });
+  });
+
+  it('gives both fleets the same registry, API secret and drain deadline', () => {
+    const settings = Object.values(s.template.findResources('AWS::SSM::Parameter')).map((p) =>
+      JSON.stringify(p.Properties.Value),
+    );
+    expect(settings).toHaveLength(2);
+    for (const value of settings) {
+      expect(value).toContain('RTC_DRAIN_DEADLINE_MS=30000');
+      expect(value).toContain('RTC_REDIS_URL=rediss://');
+    }
+    const userData = JSON.stringify(s.template.findResources('AWS::EC2::LaunchTemplate'));
+    expect(userData.match(/--secret RTC_API_SECRET=",\{"Ref":"ApiSecret[0-9A-F]+"\}/g)).toHaveLength(2);
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
+    });
+  });
+
+  it('exposes what a watchdog needs to be wired in', () => {
+    const { stack } = s;
+    expect(stack.vpc).toBe(stack.network.vpc);
+    expect(stack.sessionStore.connections.defaultPort?.toString()).toBe('6380');
+    expect(stack.sessionStore.authToken).toBeDefined();
+    expect(stack.masterFleet.autoScalingGroup).toBeDefined();
+    expect(stack.masterFleet.connections.defaultPort?.toString()).toBe('8080');
+    expect(stack.mediaFleet.connections.defaultPort?.toString()).toBe('9090');
+    expect(stack.loadBalancer.targetGroup).toBeDefined();
+    expect(stack.alarms.topic).toBeDefined();
+  });
+
+  it('outputs the URLs, secret ARNs, group names and the registry endpoint', () => {
+    expect(Object.keys(s.template.findOutputs('*')).sort()).toEqual([
+      'AlarmTopicArn',
+      'ApiSecretArn',
+      'LoadBalancerDnsName',
+      'MasterAutoScalingGroupName',
+      'MediaAutoScalingGroupName',
+      'RestUrl',
+      'SessionStoreAuthTokenArn',
+      'SessionStoreEndpoint',
+      'SignalingUrl',
+    ]);
+    s.template.hasOutput('SignalingUrl', {
+      Value: {
+        'Fn::Join': ['', ['ws://', { 'Fn::GetAtt': [Match.stringLikeRegexp('^LoadBalancer'), 'DNSName'] }]],
+      },
+    });
+  });
+
+  it('warns about the two things a production deployment should change', () => {
+    expect(warningsOf(s)).toEqual([
+      ['/RtcHa/Network', expect.stringMatching(/^1 NAT gateway\(s\) for 2 AZs/)],
+      ['/RtcHa/LoadBalancer', expect.stringMatching(/^No certificateArn/)],
+    ]);
+  });
+
+  it('leaves no cdk-nag AwsSolutions violation', () => {
+    expect(s.nag.validateScope(s.app).violations).toEqual([]);
+  });
+
+  it('acknowledges only cdk-nag findings that exist, once per resource', () => {
+    const { found, acknowledged } = nagFindingsAndAcknowledgements(validateConfig({}));
+    expect(acknowledged).toEqual(found);
+    expect(Object.keys(found).sort()).toEqual([
+      'AwsSolutions-EC23',
+      'AwsSolutions-ELB2',
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'AwsSolutions-SMG4',
+    ]);
+  });
+
+  it('has no CloudFormation validation finding, error or warning', () => {
+    expect(s.cfnFindings).toEqual([]);
+  });
+
+  it('stays well inside the CloudFormation template limits', () => {
+    const template = s.template.toJSON();
+    expect(Object.keys(template.Resources).length).toBeLessThanOrEqual(500);
+    expect(Object.keys(template.Outputs).length).toBeLessThanOrEqual(200);
+    expect(Object.keys(template.Parameters).length).toBeLessThanOrEqual(200);
+    // 1 MB is the limit for a template uploaded through S3, as cdk deploy does.
+    expect(JSON.stringify(template).length).toBeLessThanOrEqual(1_000_000);
+    // Each user data stays under EC2's 16 KB.
+    for (const lt of Object.values(s.template.findResources('AWS::EC2::LaunchTemplate'))) {
+      expect(JSON.stringify(lt.Properties.LaunchTemplateData.UserData).length).toBeLessThan(16_384);
+    }
+  });
+
+  it('matches the snapshot (asset hashes masked)', () => {
+    expect(s.template.toJSON()).toMatchSnapshot();
+  });
+});
+
+describe('ClusterStack with examples/production.json', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    // GIVEN the production example  WHEN the app is synthesized
+    s = synthesize(validateConfig(PRODUCTION));
+  });
+
+  it('is regional but still needs no context lookup', () => {
+    // THEN
+    expect(s.assembly.getStackByName('RtcHaProd').environment.region).toBe('eu-west-1');
+    expect(s.assembly.manifest.missing).toBeUndefined();
+  });
+
+  it('spans three AZs with a NAT gateway each', () => {
+    s.template.resourceCountIs('AWS::EC2::Subnet', 6);
+    s.template.resourceCountIs('AWS::EC2::NatGateway', 3);
+  });
+
+  it('serves HTTPS with the certificate, redirects HTTP and logs access', () => {
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+    });
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      DefaultActions: [Match.objectLike({ Type: 'redirect' })],
+    });
+    s.template.resourceCountIs('AWS::S3::Bucket', 1);
+    s.template.hasOutput('SignalingUrl', { Value: 'wss://rtc.example.com' });
+  });
+
+  it('runs three masters, a larger media fleet and a store with two replicas', () => {
+    s.template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '3', MaxSize: '6' });
+    s.template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '6', MaxSize: '20' });
+    s.template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', { NumCacheClusters: 3 });
+    s.template.hasResourceProperties('AWS::SNS::Subscription', { Endpoint: 'rtc-oncall@example.com' });
+  });
+
+  it('does not warn', () => {
+    expect(warningsOf(s)).toEqual([]);
+  });
+
+  it('leaves no cdk-nag violation and acknowledges only findings that exist', () => {
+    expect(s.nag.validateScope(s.app).violations).toEqual([]);
+    const { found, acknowledged } = nagFindingsAndAcknowledgements(validateConfig(PRODUCTION));
+    expect(acknowledged).toEqual(found);
+  });
+
+  it('has no CloudFormation validation finding, error or warning', () => {
+    expect(s.cfnFindings).toEqual([]);
+  });
+});
