@@ -10,6 +10,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { MasterWatchdog, type MasterWatchdogProps } from '../../../constructs/master-watchdog';
 import { readSettings } from '../../../runtime/watchdog/settings';
+import { testApp } from '../support/app';
 
 interface Fixture {
   readonly app: App;
@@ -21,7 +22,7 @@ interface Fixture {
 
 /** A small cluster stack: VPC, the masters' group (L2), the media group (imported), a store and a topic. */
 function build(overrides: Partial<MasterWatchdogProps> = {}, options: { bundle?: boolean } = {}): Fixture {
-  const app = new App(options.bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp(options.bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'Cluster');
   const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1, flowLogs: { All: {} } });
   const masterSg = new ec2.SecurityGroup(stack, 'MasterSg', { vpc, description: 'masters' });
@@ -140,9 +141,7 @@ describe('MasterWatchdog', () => {
   });
 
   test('GIVEN the cluster WHEN synthesized THEN the function runs in the private subnets with its own security group', () => {
-    const fn = template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } });
-    const [props] = Object.values(fn).map((r) => r.Properties);
-    expect(props.VpcConfig).toEqual({
+    expect(watchdogFunction(template).VpcConfig).toEqual({
       SubnetIds: [
         { Ref: expect.stringMatching(/^VpcPrivateSubnet1Subnet/) },
         { Ref: expect.stringMatching(/^VpcPrivateSubnet2Subnet/) },
@@ -240,8 +239,7 @@ describe('MasterWatchdog', () => {
   });
 
   test('GIVEN the cluster WHEN synthesized THEN the settings reach the handler and parse', () => {
-    const fn = template.findResources('AWS::Lambda::Function', { Properties: { Runtime: 'nodejs24.x' } });
-    const env = Object.values(fn)[0].Properties.Environment.Variables;
+    const env = watchdogFunction(template).Environment.Variables;
     const resolved = { ...env, RTC_REDIS_AUTH_SECRET_ARN: 'arn:secret', RTC_WATCHDOG_GROUPS: 'x' };
     expect(() => readSettings(resolved)).toThrow(/RTC_WATCHDOG_GROUPS: must be JSON/);
     const policy = readSettings({
@@ -344,6 +342,15 @@ describe('MasterWatchdog', () => {
     );
   });
 });
+
+/** The watchdog function's properties (the app's feature flags add functions of their own). */
+function watchdogFunction(template: Template) {
+  const found = template.findResources('AWS::Lambda::Function', {
+    Properties: { Description: Match.stringLikeRegexp('^rtc-ha watchdog') },
+  });
+  expect(Object.keys(found)).toHaveLength(1);
+  return Object.values(found)[0].Properties;
+}
 
 /** An Auto Scaling group ARN as the template spells it, ending in `tail`. */
 function groupArn(...tail: unknown[]) {
