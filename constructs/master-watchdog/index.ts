@@ -119,9 +119,13 @@ export interface MasterWatchdogProps {
  * the safety rails of runtime/watchdog. One run at a time (reserved concurrency 1).
  */
 export class MasterWatchdog extends Construct implements ec2.IConnectable {
+  /** The watchdog function (one run at a time). */
   public readonly lambdaFunction: nodejs.NodejsFunction;
+  /** The function's security group: no inbound rule; out to Redis, the fleets' /live and HTTPS. */
   public readonly connections: ec2.Connections;
+  /** The EventBridge rule that starts a run every minute. */
   public readonly schedule: events.Rule;
+  /** Where the decision lines and the embedded metrics go. */
   public readonly logGroup: logs.LogGroup;
   /** The function failed: a cycle could not observe, or a flag could not be applied. */
   public readonly errorsAlarm: cloudwatch.Alarm;
