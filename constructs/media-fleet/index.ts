@@ -1,5 +1,7 @@
 import { Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import { checkNodeFleetOptions, NodeFleet, NodeFleetOptions, NodeFleetProps } from '../node-fleet';
@@ -209,20 +211,40 @@ export class MediaFleet extends NodeFleet {
     const scaling = props.scaling ?? {};
     this.scalingMode = scaling.mode ?? 'step';
     if (this.scalingMode === 'step') {
-      this.autoScalingGroup.scaleOnMetric('CpuStepScaling', {
-        metric: this.metricCpuUtilization(),
-        adjustmentType: autoscaling.AdjustmentType.CHANGE_IN_CAPACITY,
-        evaluationPeriods: STEP_EVALUATION_MINUTES,
-        scalingSteps: [
-          { upper: scaling.scaleInCpuPercent ?? 30, change: -1 },
-          { lower: scaling.scaleOutCpuPercent ?? 70, change: +1 },
-        ],
-      });
+      this.scaleOnCpuStep('CpuScaleOut', scaling.scaleOutCpuPercent ?? 70, +1);
+      this.scaleOnCpuStep('CpuScaleIn', scaling.scaleInCpuPercent ?? 30, -1);
     } else {
       this.autoScalingGroup.scaleOnCpuUtilization('CpuTargetTracking', {
         targetUtilizationPercent: scaling.targetCpuPercent ?? 50,
       });
     }
+  }
+
+  /**
+   * One step of CPU step scaling: an alarm on the group's average CPU over 3 minutes that adds or
+   * removes a node. (Written out rather than `scaleOnMetric`, which passes a deprecated prop and so
+   * prints a deprecation warning at every synth.)
+   */
+  private scaleOnCpuStep(id: string, thresholdPercent: number, change: number): void {
+    const action = new autoscaling.StepScalingAction(this, `${id}Policy`, {
+      autoScalingGroup: this.autoScalingGroup,
+      adjustmentType: autoscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+      metricAggregationType: autoscaling.MetricAggregationType.AVERAGE,
+    });
+    action.addAdjustment(
+      change > 0 ? { adjustment: change, lowerBound: 0 } : { adjustment: change, upperBound: 0 },
+    );
+    const alarm = new cloudwatch.Alarm(this, `${id}Alarm`, {
+      alarmDescription: `${change > 0 ? 'Add' : 'Remove'} a media node: average CPU ${change > 0 ? 'at or above' : 'at or below'} ${thresholdPercent} %`,
+      metric: this.metricCpuUtilization(),
+      threshold: thresholdPercent,
+      comparisonOperator:
+        change > 0
+          ? cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+          : cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: STEP_EVALUATION_MINUTES,
+    });
+    alarm.addAlarmAction(new actions.AutoScalingAction(action));
   }
 
   /** Lets `peer` reach the control port (`/live`, `/ready` and the control API). */

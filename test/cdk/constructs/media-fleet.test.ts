@@ -112,11 +112,13 @@ describe('MediaFleet', () => {
       Threshold: 70,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       EvaluationPeriods: 3,
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^MediaCpuScaleOutPolicy') }],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'CPUUtilization',
       Threshold: 30,
       ComparisonOperator: 'LessThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^MediaCpuScaleInPolicy') }],
     });
   });
 
