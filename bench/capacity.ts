@@ -16,7 +16,7 @@ import { ChildProcess, fork, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { RtcHaAdmin } from '../runtime/client';
 import { RtcHaNodeSession } from '../runtime/client/node';
-import { SmallCluster, startSmallCluster, wsUrl } from '../runtime/local/demo';
+import { runWithSmallCluster, SmallCluster, wsUrl } from '../runtime/local/demo';
 import { waitFor } from '../runtime/local/ports';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
@@ -195,7 +195,9 @@ async function relayLatencies(
   return { ms: latencies, rate };
 }
 
-async function run(cluster: SmallCluster, generators: ChildProcess[]): Promise<void> {
+async function run(cluster: SmallCluster): Promise<boolean> {
+  const generators: ChildProcess[] = [];
+  cluster.onStop(() => generators.forEach((g) => g.kill('SIGKILL')));
   const [master1, master2, master3] = cluster.masters;
   const admin = new RtcHaAdmin({ baseUrl: master2.url, secret: cluster.apiSecret });
 
@@ -259,23 +261,14 @@ forwarded by master-3 and acked. The load generators, the masters, the media age
 machine's cores.
 `,
   );
-}
-
-async function main(): Promise<number> {
-  const generators: ChildProcess[] = [];
-  let cluster: SmallCluster | undefined;
-  try {
-    cluster = await startSmallCluster(3, { RTC_MEDIA_CAPACITY: String(TARGET_CONNECTIONS + RELAY_PAIRS) });
-    await run(cluster, generators);
-    return 0;
-  } catch (err) {
-    progress(`failed: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  } finally {
-    for (const g of generators) g.kill('SIGKILL');
-    await cluster?.stop();
-  }
+  return true;
 }
 
 if (process.argv.includes('--generator')) runGenerator();
-else void main().then((code) => process.exit(code));
+else
+  void runWithSmallCluster(
+    'capacity bench',
+    3,
+    { RTC_MEDIA_CAPACITY: String(TARGET_CONNECTIONS + RELAY_PAIRS) },
+    run,
+  );

@@ -10,7 +10,7 @@
  */
 import { RtcHaAdmin } from '../runtime/client';
 import { RtcHaNodeSession } from '../runtime/client/node';
-import { SmallCluster, startSmallCluster, wsUrl } from '../runtime/local/demo';
+import { runWithSmallCluster, SmallCluster, wsUrl } from '../runtime/local/demo';
 import type { NodeProcess } from '../runtime/local/node-process';
 import { waitFor } from '../runtime/local/ports';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
@@ -116,7 +116,9 @@ function tally(clients: Client[]): { lost: number; duplicates: number; delivered
   return { lost, duplicates, delivered };
 }
 
-async function run(cluster: SmallCluster, clients: Client[]): Promise<void> {
+async function run(cluster: SmallCluster): Promise<boolean> {
+  const clients: Client[] = [];
+  cluster.onStop(() => clients.forEach((c) => c.session.close()));
   const { masters } = cluster;
   progress(`redis, ${MASTERS} masters and a media agent ready; joining ${CLIENTS} clients`);
   const admin = new RtcHaAdmin({ baseUrl: masters.map((m) => m.url), secret: cluster.apiSecret });
@@ -193,22 +195,7 @@ resumes on another master from the registry, replays the mailbox and resends una
 ${failedSessions.size} sessions and ${lost} messages lost.
 `,
   );
+  return true;
 }
 
-async function main(): Promise<number> {
-  const clients: Client[] = [];
-  let cluster: SmallCluster | undefined;
-  try {
-    cluster = await startSmallCluster(MASTERS);
-    await run(cluster, clients);
-    return 0;
-  } catch (err) {
-    progress(`failed: ${err instanceof Error ? err.message : String(err)}`);
-    return 1;
-  } finally {
-    for (const c of clients) c.session.close();
-    await cluster?.stop();
-  }
-}
-
-void main().then((code) => process.exit(code));
+void runWithSmallCluster('failover bench', MASTERS, {}, run);

@@ -59,6 +59,8 @@ export interface SmallCluster {
   readonly masters: readonly NodeProcess[];
   readonly media: NodeProcess;
   readonly apiSecret: string;
+  /** Runs `action` (closing clients, killing load generators) first thing in stop(). */
+  onStop(action: () => void): void;
   /**
    * Stops the nodes, then redis-server (so the nodes drain against a live registry). A node gets
    * 1 s: a media agent with sessions placed on it and no other to move them to drains no faster.
@@ -85,7 +87,9 @@ export async function startSmallCluster(
     startNodeProcess({ kind: 'media', env: { ...nodeEnv, RTC_NODE_ID: 'media-1' } }),
   ]);
   const nodes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const actions: (() => void)[] = [];
   const stop = async () => {
+    for (const action of actions.splice(0)) action();
     await Promise.all(nodes.map((node) => node.stop(1_000)));
     await redis.stop();
   };
@@ -94,15 +98,46 @@ export async function startSmallCluster(
     await stop();
     throw failure.reason;
   }
-  return { redis, masters: nodes.slice(0, masters), media: nodes[masters], apiSecret, stop };
+  return {
+    redis,
+    masters: nodes.slice(0, masters),
+    media: nodes[masters],
+    apiSecret,
+    onStop: (action) => actions.push(action),
+    stop,
+  };
+}
+
+/**
+ * The entry of the demo and the benchmarks: starts a small cluster, runs `body` on it, stops every
+ * child whatever happens, and exits 0 when `body` resolves true, 1 when it resolves false or throws.
+ * `body` registers what else to stop with cluster.onStop.
+ */
+export async function runWithSmallCluster(
+  name: string,
+  masters: number,
+  env: Readonly<Record<string, string>>,
+  body: (cluster: SmallCluster) => Promise<boolean>,
+): Promise<never> {
+  let code = 1;
+  let cluster: SmallCluster | undefined;
+  try {
+    cluster = await startSmallCluster(masters, env);
+    code = (await body(cluster)) ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`${name} failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  } finally {
+    await cluster?.stop();
+  }
+  process.exit(code);
 }
 
 /** The WebSocket URL of a master. */
 export const wsUrl = (node: NodeProcess): string => `${node.url.replace(/^http/, 'ws')}/ws`;
 
-async function run(sessions: RtcHaSession[], started: (cluster: SmallCluster) => void): Promise<boolean> {
-  const cluster = await startSmallCluster(2);
-  started(cluster);
+async function story(cluster: SmallCluster): Promise<boolean> {
+  const sessions: RtcHaSession[] = [];
+  cluster.onStop(() => sessions.forEach((session) => session.close()));
   const [master1, master2] = cluster.masters;
   const masterNames = new Map([
     [wsUrl(master1), 'master-1'],
@@ -172,18 +207,4 @@ async function run(sessions: RtcHaSession[], started: (cluster: SmallCluster) =>
   return lost === 0 && duplicates === 0;
 }
 
-async function main(): Promise<number> {
-  const sessions: RtcHaSession[] = [];
-  let cluster: SmallCluster | undefined;
-  try {
-    return (await run(sessions, (c) => (cluster = c))) ? 0 : 1;
-  } catch (err) {
-    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  } finally {
-    for (const session of sessions) session.close();
-    await cluster?.stop();
-  }
-}
-
-if (require.main === module) void main().then((code) => process.exit(code));
+if (require.main === module) void runWithSmallCluster('demo', 2, {}, story);
