@@ -7,6 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { progress, quick, writeBenchResult } from './support/report';
 
@@ -28,6 +29,8 @@ function coldSynth(): number {
   return Math.round(seconds * 100) / 100;
 }
 
+/** Other work on the machine slows synth down; the report says how busy it was. */
+const loadAtStart = Math.round(loadavg()[0] * 10) / 10;
 const runs: number[] = [];
 for (let i = 1; i <= RUNS; i++) {
   runs.push(coldSynth());
@@ -47,6 +50,7 @@ const result = {
   templateKiB: Math.round(statSync(templateFile).size / 1024),
   assets: assets.length,
   aimSeconds: AIM_SECONDS,
+  loadAverageAtStart: loadAtStart,
 };
 
 writeBenchResult(
@@ -62,6 +66,7 @@ alone takes about 4 s to start).
 |---|---|
 | seconds (${RUNS === 1 ? 'one run' : `median of ${RUNS}`}) | ${seconds} |
 | runs | ${runs.join(', ')} |
+| load average (1 min) at start | ${loadAtStart} |
 | template resources | ${result.resources} (CloudFormation limit: 500) |
 | outputs / parameters | ${result.outputs} / ${result.parameters} (limits: 200 / 200) |
 | template size | ${result.templateKiB} KiB (limit: 1 MiB through S3) |

@@ -70,43 +70,27 @@ describe('Network', () => {
     expect(network.vpc.publicSubnets.length).toBeGreaterThanOrEqual(2);
   });
 
-  it('rejects an existing VPC without public subnets in two AZs', () => {
-    // GIVEN the lookup's answer: a VPC with private subnets only
-    const key = lookupContextKey('vpc-0123456789abcdef0');
-    const app = testApp({
-      context: {
-        [key]: {
-          vpcId: 'vpc-0123456789abcdef0',
-          vpcCidrBlock: '10.0.0.0/16',
-          availabilityZones: [],
-          subnetGroups: [
-            {
-              name: 'Private',
-              type: 'Private',
-              subnets: [
-                {
-                  subnetId: 'subnet-000000000000000a1',
-                  cidr: '10.0.1.0/24',
-                  availabilityZone: 'eu-west-1a',
-                  routeTableId: 'rtb-000000000000000a1',
-                },
-                {
-                  subnetId: 'subnet-000000000000000b1',
-                  cidr: '10.0.2.0/24',
-                  availabilityZone: 'eu-west-1b',
-                  routeTableId: 'rtb-000000000000000b1',
-                },
-              ],
-            },
-          ],
-        },
-      },
+  it.each([
+    ['Public', /vpcId must have private subnets with egress in at least 2 AZs/],
+    ['Private', /vpcId must have public subnets in at least 2 AZs/],
+  ] as const)('rejects an existing VPC whose subnets are all %s', (type, message) => {
+    // GIVEN the lookup's answer: a VPC with subnets of one type only
+    const subnet = (az: string, n: number) => ({
+      subnetId: `subnet-00000000000000${n}a1`,
+      cidr: `10.0.${n}.0/24`,
+      availabilityZone: az,
+      routeTableId: `rtb-00000000000000${n}a1`,
     });
+    const answer = {
+      vpcId: 'vpc-0123456789abcdef0',
+      vpcCidrBlock: '10.0.0.0/16',
+      availabilityZones: [],
+      subnetGroups: [{ name: type, type, subnets: [subnet('eu-west-1a', 1), subnet('eu-west-1b', 2)] }],
+    };
+    const app = testApp({ context: { [lookupContextKey('vpc-0123456789abcdef0')]: answer } });
     const stack = new Stack(app, 'Test', { env: ENV });
     // WHEN / THEN
-    expect(() => new Network(stack, 'Network', { vpcId: 'vpc-0123456789abcdef0' })).toThrow(
-      /vpcId must have public subnets in at least 2 AZs/,
-    );
+    expect(() => new Network(stack, 'Network', { vpcId: 'vpc-0123456789abcdef0' })).toThrow(message);
   });
 
   it.each<[string, NetworkProps, RegExp]>([

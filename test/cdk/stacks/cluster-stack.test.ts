@@ -7,6 +7,8 @@ import { addRtcHa, RtcHaApp } from '../../../lib/app';
 import { RtcHaConfig, validateConfig } from '../../../lib/config';
 import { PROJECT_ROOT, testApp } from '../support/app';
 
+/** A whole-app synth with both validation plugins takes 10-20 s on 2 busy cores. */
+const SYNTH_TIMEOUT_MS = 120_000;
 const PRODUCTION = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'examples/production.json'), 'utf8'));
 
 interface Synthesized extends RtcHaApp {
@@ -75,7 +77,7 @@ describe('ClusterStack with the default configuration', () => {
   beforeAll(() => {
     // GIVEN the default configuration  WHEN the app is synthesized
     s = synthesize(validateConfig({}));
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it('synthesizes offline: environment-agnostic, no context lookup', () => {
     // THEN
@@ -221,7 +223,7 @@ describe('ClusterStack with examples/production.json', () => {
   beforeAll(() => {
     // GIVEN the production example  WHEN the app is synthesized
     s = synthesize(validateConfig(PRODUCTION));
-  });
+  }, SYNTH_TIMEOUT_MS);
 
   it('is regional but still needs no context lookup', () => {
     // THEN
