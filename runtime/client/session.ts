@@ -182,7 +182,10 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   private acked = 0;
   private nextCseq = 1;
   private readonly pending = new Map<number, { frame: OwnFrame; sentAt: number }>();
+  /** The last error frame on the current socket. */
   private lastError: { code: ErrorCode; message: string } | undefined;
+  /** The next handshake joins with the connection token: the resume token was refused. */
+  private rejoin = false;
   private urlIndex = 0;
   private attempt = 0;
   private lostAt: number | undefined;
@@ -394,7 +397,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     this.handshaking = false;
     this.currentState = 'open';
     this.joinedFrame = frame;
-    this.lastError = undefined;
+    this.rejoin = false;
     this.attempt = 0;
     this.timers.ping = setInterval(() => this.send({ type: 'ping' }), this.timing.ping);
     // A fresh client of a participant that sent before (an app restart) must not reuse its numbers.
@@ -457,11 +460,12 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     }
     this.ws = ws;
     this.handshaking = true;
+    this.lastError = undefined;
     this.lastFrameAt = Date.now();
     this.armDeadTimer();
     ws.onopen = () => {
       this.send(
-        this.joinedFrame
+        this.joinedFrame && !this.rejoin
           ? { type: 'resume', resumeToken: this.joinedFrame.resumeToken, lastSeq: this.seen }
           : { type: 'join', token: this.options.token },
       );
@@ -488,6 +492,17 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     this.ws = undefined;
     if (this.leaving) {
       this.leaving();
+      return;
+    }
+    if (
+      code === CLOSE_CODES.unauthorized &&
+      this.lastError?.code === 'invalid_resume_token' &&
+      !this.rejoin
+    ) {
+      // A claim rotated the token but its reply never came (that master died in between): join
+      // again with the connection token. The full replay that follows is deduplicated by seq.
+      this.rejoin = true;
+      this.lose('resume token refused: joining again with the connection token');
       return;
     }
     const terminal = TERMINAL_CLOSES.get(code);

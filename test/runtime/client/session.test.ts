@@ -229,7 +229,7 @@ describe('RtcHaSession', () => {
     await s.connect();
 
     // WHEN
-    m.last.send({ type: 'error', code: 'invalid_resume_token', message: 'resume token already used' });
+    m.last.send({ type: 'error', code: 'unknown_participant', message: 'no such participant' });
     m.last.ws.close(code, 'bye');
     await until('failed');
     await new Promise((r) => setTimeout(r, 100));
@@ -237,13 +237,45 @@ describe('RtcHaSession', () => {
     // THEN
     expect(of('failed')[0]).toMatchObject({ closeCode: code, reason: expect.stringMatching(reason) });
     expect(of('failed')[0].error).toEqual({
-      code: 'invalid_resume_token',
-      message: 'resume token already used',
+      code: 'unknown_participant',
+      message: 'no such participant',
     });
     expect(of('reconnecting')).toHaveLength(0);
     expect(m.sockets).toHaveLength(1);
     expect(s.state).toBe('failed');
     expect(() => s.sendMessage('x')).toThrow(/failed/);
+  });
+
+  test('a refused resume token (its resumed reply was lost) falls back to join once; the replay is deduplicated', async () => {
+    // GIVEN a session that saw seq 1..2, and a master that refuses resume tokens and replays all on join
+    const m = await master({
+      onHandshake: (frame, socket) => {
+        if (frame.type === 'resume') {
+          socket.send({ type: 'error', code: 'invalid_resume_token', message: 'resume token already used' });
+          socket.ws.close(CLOSE_CODES.unauthorized, 'invalid_resume_token');
+          return;
+        }
+        socket.send(m.handshakeReply('joined'));
+        if (m.sockets.length > 1) for (const seq of [1, 2, 3]) socket.send(message(seq));
+      },
+    });
+    const { s, of, until } = session(m.url);
+    await s.connect();
+    m.last.send(message(1));
+    m.last.send(message(2));
+    await until('message', 2);
+
+    // WHEN the socket drops
+    m.last.ws.terminate();
+    await until('resumed');
+    await until('message', 3);
+
+    // THEN: resume, refused, join with the connection token, resumed; 1 and 2 not delivered twice
+    expect(m.sockets.map((socket) => socket.frames[0].type)).toEqual(['join', 'resume', 'join']);
+    expect(m.last.frames[0]).toEqual({ type: 'join', token: 'connection-token' });
+    expect(of('reconnecting')[1].reason).toMatch(/resume token refused/);
+    expect(of('message').map((f) => f.seq)).toEqual([1, 2, 3]);
+    expect(of('failed')).toHaveLength(0);
   });
 
   test('a token the master refuses on join fails connect()', async () => {
