@@ -239,7 +239,7 @@ describe('configuration', () => {
   });
 
   it('documents every field, with its default, in docs/configuration.md', () => {
-    // Table rows: | `field` | type | default | validation |
+    // Table rows: `field`, type, default, validation; an escaped pipe stays inside its cell.
     const rows = fs
       .readFileSync(path.join(PROJECT_ROOT, 'docs/configuration.md'), 'utf8')
       .split('\n')
