@@ -48,6 +48,9 @@ export function checkMasterFleetOptions(options: MasterFleetOptions, prefix = ''
  * ones on purpose (ARCHITECTURE.md rule 2): the watchdog decides replacement through `SetInstanceHealth`.
  */
 export class MasterFleet extends NodeFleet {
+  /** The target group the masters register in, if any. */
+  public readonly targetGroup?: elbv2.IApplicationTargetGroup;
+
   constructor(scope: Construct, id: string, props: MasterFleetProps) {
     throwIfProblems('MasterFleet props', checkMasterFleetOptions(props));
     const min = props.minCapacity ?? DEFAULT_MIN;
@@ -56,6 +59,7 @@ export class MasterFleet extends NodeFleet {
     // The group keeps EC2 health checks although it sits behind the load balancer (ARCHITECTURE.md
     // rule 2): when the registry fails every master turns not-ready at once, and ELB health checks would
     // replace the whole fleet. The load balancer only routes on /ready.
+    this.targetGroup = props.targetGroup;
     if (props.targetGroup) this.autoScalingGroup.attachToApplicationTargetGroup(props.targetGroup);
   }
 }

@@ -151,7 +151,7 @@ export class SessionStore extends Construct implements ec2.IConnectable {
   public readonly replicationGroupId: string;
 
   /** Address of the primary endpoint, which follows failovers. */
-  public readonly primaryEndpointAddress: string;
+  public readonly endpointAddress: string;
 
   /** `rediss://` URL of the primary endpoint (TLS), without credentials. */
   public readonly url: string;
@@ -231,8 +231,8 @@ export class SessionStore extends Construct implements ec2.IConnectable {
       );
     }
 
-    this.primaryEndpointAddress = this.replicationGroup.attrPrimaryEndPointAddress;
-    this.url = `rediss://${this.primaryEndpointAddress}:${this.port}`;
+    this.endpointAddress = this.replicationGroup.attrPrimaryEndPointAddress;
+    this.url = `rediss://${this.endpointAddress}:${this.port}`;
     this.memberClusterIds = Array.from(
       { length: 1 + replicas },
       (_, i) => `${this.replicationGroupId}-${String(i + 1).padStart(3, '0')}`,

@@ -107,12 +107,12 @@ export class ClusterStack extends Stack {
     this.alarms.monitorFleet('Media', this.mediaFleet);
     this.alarms.monitorSessionStore(this.sessionStore);
 
-    // Extension point: wire the master watchdog (constructs/master-watchdog) here. It reaches the
-    // registry through `this.sessionStore.allowConnectionsFrom(watchdog)` (AUTH token:
-    // `this.sessionStore.grantReadAuthToken(watchdog)`), probes `/live` through
-    // `this.masterFleet.connections.allowDefaultPortFrom(watchdog)` and
-    // `this.mediaFleet.allowControlFrom(watchdog)`, flags nodes through
-    // `this.masterFleet.grantSetInstanceHealth(watchdog)`, and alarms through `this.alarms.addAlarm()`.
+    // Extension point: the master watchdog (constructs/master-watchdog) is wired in here. The session
+    // store (replicationGroupId, endpointAddress, port, connections, authToken) and the fleets
+    // (autoScalingGroup, connections, port, the masters' targetGroup) already have the shape its props
+    // ask for; the alarm topic is `this.alarms.topic`, the key prefix `config.runtime.keyPrefix`.
+    // Other reach-ins: `sessionStore.allowConnectionsFrom()`, `masterFleet.grantSetInstanceHealth()`,
+    // `mediaFleet.allowControlFrom()`, `alarms.addAlarm()`.
 
     this.addOutputs();
   }
@@ -131,7 +131,7 @@ export class ClusterStack extends Stack {
         'Secrets Manager secret holding the AUTH token',
       ],
       SessionStoreEndpoint: [
-        `${this.sessionStore.primaryEndpointAddress}:${this.sessionStore.port}`,
+        `${this.sessionStore.endpointAddress}:${this.sessionStore.port}`,
         'Primary endpoint of the session registry (TLS)',
       ],
       MasterAutoScalingGroupName: [this.masterFleet.autoScalingGroup.autoScalingGroupName, 'Masters group'],

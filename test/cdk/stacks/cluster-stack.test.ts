@@ -151,7 +151,11 @@ describe('ClusterStack with the default configuration', () => {
     expect(stack.masterFleet.autoScalingGroup).toBeDefined();
     expect(stack.masterFleet.connections.defaultPort?.toString()).toBe('8080');
     expect(stack.mediaFleet.connections.defaultPort?.toString()).toBe('9090');
-    expect(stack.loadBalancer.targetGroup).toBeDefined();
+    expect(stack.masterFleet.targetGroup).toBe(stack.loadBalancer.targetGroup);
+    expect(stack.sessionStore.replicationGroupId).toBe('rtcha-sessions');
+    expect(stack.resolve(stack.sessionStore.endpointAddress)).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^SessionStore/), 'PrimaryEndPoint.Address'],
+    });
     expect(stack.alarms.topic).toBeDefined();
   });
 
