@@ -1,6 +1,7 @@
 import type { ConnectionResource, Metadata, RestError, SessionResource } from '../contract/messages';
 import { fullJitterDelay, sleep } from './backoff';
 import { RtcHaApiError, RtcHaRetryError } from './errors';
+import { withDefaults } from './options';
 
 /** How the admin client retries 502/503/504 and network errors. */
 export interface RetryOptions {
@@ -69,13 +70,10 @@ export class RtcHaAdmin {
     if (urls.length === 0) throw new Error('RtcHaAdmin: baseUrl needs at least one URL');
     this.baseUrls = urls.map((url) => url.replace(/\/+$/, ''));
     this.authorization = `Basic ${base64(`rtc-ha:${options.secret}`)}`;
-    this.retry = {
-      maxAttempts: 6,
-      baseDelayMs: 100,
-      maxDelayMs: 2_000,
-      maxTotalMs: 10_000,
-      ...options.retry,
-    };
+    this.retry = withDefaults(
+      { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 2_000, maxTotalMs: 10_000 },
+      options.retry,
+    );
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.random = options.random ?? Math.random;

@@ -17,6 +17,6 @@ export const nodeWebSocket = NodeWebSocket as unknown as WebSocketConstructor;
 /** RtcHaSession for Node: `ws` unless options.WebSocket says otherwise. */
 export class RtcHaNodeSession extends RtcHaSession {
   constructor(options: RtcHaSessionOptions) {
-    super({ WebSocket: nodeWebSocket, ...options });
+    super({ ...options, WebSocket: options.WebSocket ?? nodeWebSocket });
   }
 }

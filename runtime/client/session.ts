@@ -10,6 +10,7 @@ import { CLOSE_CODES } from '../contract/messages';
 import { DEFAULT_TIMINGS } from '../contract/timings';
 import { fullJitterDelay } from './backoff';
 import { TypedEmitter } from './emitter';
+import { withDefaults } from './options';
 
 /** What the session client needs of a WebSocket: the browser's, or `ws` in Node (see ./node). */
 export interface WebSocketLike {
@@ -197,7 +198,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     resend?: ReturnType<typeof setTimeout>;
     reconnect?: ReturnType<typeof setTimeout>;
   } = {};
-  private connecting: {
+  private readonly connecting: {
     promise: Promise<JoinedFrame>;
     resolve(f: JoinedFrame): void;
     reject(e: Error): void;
@@ -223,14 +224,16 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
       resend: options.resendAfterMs ?? 2_000,
       maxPending: options.maxPendingFrames ?? 1_000,
     };
-    this.reconnectOptions = {
-      firstDelayMs: 100,
-      baseDelayMs: 250,
-      maxDelayMs: 5_000,
-      maxReconnectMs: DEFAULT_TIMINGS.reconnectWindowMs,
-      drainJitterMs: 250,
-      ...options.reconnect,
-    };
+    this.reconnectOptions = withDefaults(
+      {
+        firstDelayMs: 100,
+        baseDelayMs: 250,
+        maxDelayMs: 5_000,
+        maxReconnectMs: DEFAULT_TIMINGS.reconnectWindowMs,
+        drainJitterMs: 250,
+      },
+      options.reconnect,
+    );
     this.random = options.random ?? Math.random;
     let resolve!: (f: JoinedFrame) => void;
     let reject!: (e: Error) => void;

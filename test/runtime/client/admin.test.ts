@@ -114,6 +114,13 @@ describe('RtcHaAdmin', () => {
     expect(seen).toHaveLength(5);
   });
 
+  test('a retry option given as undefined keeps its default (6 attempts)', async () => {
+    const { url, seen } = await restServer([{ status: 504 }]);
+    const client = admin(url, { retry: { maxAttempts: undefined, baseDelayMs: 1, maxDelayMs: 1 } });
+    await expect(client.getSession('s1')).rejects.toMatchObject({ attempts: 6 });
+    expect(seen).toHaveLength(6);
+  });
+
   test('stops retrying when maxTotalMs would pass', async () => {
     const { url, seen } = await restServer([{ status: 503 }]);
     const started = Date.now();
