@@ -12,6 +12,7 @@ const RETRY_MS = 1_000;
  */
 export class Departures {
   private readonly timers = new Set<NodeJS.Timeout>();
+  private stopped = false;
 
   constructor(
     private readonly store: SessionStore,
@@ -20,6 +21,7 @@ export class Departures {
   ) {}
 
   socketLost(sessionId: string, participantId: string, epoch: number): void {
+    if (this.stopped) return;
     const marked = this.store.markDisconnected(sessionId, participantId, epoch).then(
       (r) => r.ok,
       (err: unknown) => {
@@ -49,7 +51,9 @@ export class Departures {
     return this.timers.size;
   }
 
-  cancelAll(): void {
+  /** The master stops: pending windows are dropped and sockets closing from now on start none. */
+  stop(): void {
+    this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
   }
@@ -72,6 +76,7 @@ export class Departures {
   }
 
   private later(ms: number, run: () => Promise<void>): void {
+    if (this.stopped) return;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       void run();

@@ -82,7 +82,7 @@ export async function startMaster(
   const stop = async () => {
     sockets.terminateAll();
     if (departures.pending > 0) log.warn('reconnect_windows_abandoned', { participants: departures.pending });
-    departures.cancelAll();
+    departures.stop();
     subscriber.disconnect();
     await runtime.shutdown({ deregister: true });
   };

@@ -41,7 +41,7 @@ type JoinedFrameType = Exclude<ClientFrame['type'], 'join' | 'resume' | 'ping'>;
 type Ending = 'left' | 'superseded' | 'removed' | 'drained' | 'refused';
 
 /** Frames waiting for Redis on one socket; beyond this the client is told to resend later. */
-const MAX_QUEUED_FRAMES = 256;
+const MAX_QUEUED_FRAMES = 1024;
 /** A client that reads this much slower than we write is dropped; it resumes from its mailbox. */
 const MAX_SEND_BUFFER_BYTES = 8 * 1024 * 1024;
 const REPLAY_RETRY_MS = 500;
