@@ -71,8 +71,9 @@ frontend signaling
   default_backend ${BACKEND}
 
 backend ${BACKEND}
-  # Long-lived sockets: send new ones where the fewest are.
-  balance leastconn
+  # Round robin, the ALB's default. (leastconn would favour a dead master until its checks
+  # fail: it has no connections left, so every retry would go back to it.)
+  balance roundrobin
   # The ALB target group's check, with the local interval (runtime/contract localCheck).
   option httpchk GET ${check.path}
   http-check expect status 200

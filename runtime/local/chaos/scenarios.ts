@@ -1,0 +1,166 @@
+/** The chaos scenarios of issue 5, each on a fresh local cluster (runtime/local/chaos/run.ts). */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FleetMember } from '../fleet';
+import type { Scenario, ScenarioContext } from './run';
+
+/** Longest wait for a replacement, in units of the profile's heartbeat TTL, plus a floor for the start. */
+function replacementTimeoutMs(ctx: ScenarioContext): number {
+  return 10_000 + 10 * ctx.profile.timings.heartbeatTtlMs + 4 * ctx.profile.timings.watchdogCycleMs;
+}
+
+async function signalBusiestMaster(ctx: ScenarioContext, signal: NodeJS.Signals): Promise<void> {
+  const target = await ctx.busiestMaster();
+  ctx.log(`${signal} ${target.nodeId} (pid ${target.pid})`);
+  ctx.fault([target]);
+  target.handle.kill(signal);
+  await ctx.untilReplaced([target], replacementTimeoutMs(ctx) + ctx.profile.timings.drainDeadlineMs);
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  {
+    id: 'kill-master',
+    title: '1. SIGKILL a master',
+    expectFlags: true,
+    expectReplacement: true,
+    inject: (ctx) => signalBusiestMaster(ctx, 'SIGKILL'),
+  },
+  {
+    id: 'hang-master',
+    title: '2. SIGSTOP a master (hung), left stopped',
+    expectFlags: true,
+    expectReplacement: true,
+    inject: (ctx) => signalBusiestMaster(ctx, 'SIGSTOP'),
+  },
+  {
+    id: 'kill-media',
+    title: '3. SIGKILL a media agent (3 media agents)',
+    // With 2, the one left is no healthy majority and the watchdog holds (kill-one-of-two-media).
+    media: 3,
+    expectFlags: true,
+    expectReplacement: true,
+    inject: async (ctx) => {
+      const target = await killBusiestMedia(ctx);
+      await ctx.untilReplaced([target], replacementTimeoutMs(ctx));
+    },
+  },
+  {
+    id: 'drain-master',
+    title: '4. SIGTERM a master (drain)',
+    expectFlags: true,
+    expectReplacement: true,
+    inject: (ctx) => signalBusiestMaster(ctx, 'SIGTERM'),
+  },
+  {
+    id: 'rolling-restart',
+    title: '5. Rolling restart of every master, one at a time',
+    // An instance refresh: the fleet launches each new master, then drains the old one; no flags.
+    expectFlags: false,
+    expectReplacement: true,
+    inject: async (ctx) => {
+      for (const target of ctx.cluster.fleet.members('master')) {
+        ctx.log(`refresh ${target.nodeId}`);
+        ctx.fault([target]);
+        await ctx.cluster.fleet.refresh(target.instanceId);
+      }
+    },
+  },
+  {
+    id: 'redis-pause',
+    title: '6. Redis paused for 10 s',
+    expectFlags: false,
+    expectReplacement: false,
+    inject: async (ctx) => {
+      const redis = ctx.cluster.redisServer;
+      if (!redis) throw new Error('redis-pause needs the cluster to run its own redis-server');
+      ctx.log('SIGSTOP redis-server for 10 s');
+      redis.pause();
+      try {
+        await sleep(10_000);
+      } finally {
+        redis.resume();
+      }
+      await ctx.untilAllReady(replacementTimeoutMs(ctx));
+    },
+  },
+  {
+    id: 'kill-two-masters',
+    title: '7. Two masters killed within one second (5 masters)',
+    // With 3, whether the watchdog replaces both depends on timing: if both heartbeats expire in
+    // the same cycle, 1 of 3 fresh is no majority and it holds for good; if not, it flags the
+    // first, whose replacement then makes the majority for the second. 5 masters make it certain.
+    masters: 5,
+    expectFlags: true,
+    expectReplacement: true,
+    inject: async (ctx) => {
+      const targets = await killTwoMasters(ctx);
+      await ctx.untilReplaced(targets, 2 * replacementTimeoutMs(ctx));
+    },
+  },
+  {
+    id: 'kill-mid-join',
+    title: '8. A master killed while clients are mid-join',
+    expectFlags: true,
+    expectReplacement: true,
+    inject: async (ctx) => {
+      const joining = ctx.workload.addSessions(4);
+      await sleep(150);
+      const target = await ctx.busiestMaster();
+      ctx.log(`SIGKILL ${target.nodeId} (pid ${target.pid}) while 4 sessions join`);
+      ctx.fault([target]);
+      target.handle.kill('SIGKILL');
+      await joining;
+      await ctx.untilReplaced([target], replacementTimeoutMs(ctx));
+    },
+  },
+];
+
+/** Kills the two busiest masters 500 ms apart. */
+async function killTwoMasters(ctx: ScenarioContext): Promise<FleetMember[]> {
+  const first = await ctx.busiestMaster();
+  ctx.log(`SIGKILL ${first.nodeId} (pid ${first.pid})`);
+  ctx.fault([first]);
+  first.handle.kill('SIGKILL');
+  await sleep(500);
+  const second = ctx.cluster.fleet.members('master').find((m) => m !== first)!;
+  ctx.log(`SIGKILL ${second.nodeId} (pid ${second.pid})`);
+  ctx.fault([second]);
+  second.handle.kill('SIGKILL');
+  return [first, second];
+}
+
+/** SIGKILLs the media agent with the most sessions. */
+async function killBusiestMedia(ctx: ScenarioContext): Promise<FleetMember> {
+  const load = new Map(
+    (await ctx.cluster.registry.nodes('media')).map((v) => [v.identity.nodeId, v.live?.load.sessions ?? 0]),
+  );
+  const sessions = (m: FleetMember) => load.get(m.nodeId) ?? 0;
+  const [target] = ctx.cluster.fleet.members('media').sort((a, b) => sessions(b) - sessions(a));
+  ctx.log(`SIGKILL ${target.nodeId} (pid ${target.pid}, ${sessions(target)} sessions)`);
+  ctx.fault([target]);
+  target.handle.kill('SIGKILL');
+  return target;
+}
+
+/** Long enough for several watchdog cycles to decide (and hold). */
+function holdWindowMs(ctx: ScenarioContext): number {
+  return 2 * ctx.profile.timings.heartbeatTtlMs + 4 * ctx.profile.timings.watchdogCycleMs;
+}
+
+/**
+ * The majority rail at work: when the nodes left with a fresh heartbeat are no strict majority of
+ * their fleet, the watchdog holds instead of flagging, and nothing is replaced; the sessions
+ * carry on on what is left. Not among the eight scenarios: the full run reports it beside them.
+ */
+export const HOLD_SCENARIOS: readonly Scenario[] = [
+  {
+    id: 'kill-one-of-two-media',
+    title: '3b. One of two media agents killed: the watchdog holds',
+    expectFlags: false,
+    expectReplacement: false,
+    expectHold: true,
+    inject: async (ctx) => {
+      await killBusiestMedia(ctx);
+      await sleep(holdWindowMs(ctx));
+    },
+  },
+];

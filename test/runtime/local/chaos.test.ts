@@ -1,0 +1,63 @@
+/**
+ * The CI profile of the chaos suite (the full suite: npm run chaos). Each scenario runs on a
+ * fresh local cluster with short timings (heartbeat 250 ms, TTL 750 ms, watchdog cycle 500 ms):
+ * clients exchange numbered messages through HAProxy while a node is crashed, hung or drained.
+ */
+import { PROFILES, ScenarioResult, runScenario } from '../../../runtime/local/chaos/run';
+import { SCENARIOS } from '../../../runtime/local/chaos/scenarios';
+
+const scenario = (id: string) => SCENARIOS.find((s) => s.id === id)!;
+const CI_SCENARIOS = ['kill-master', 'hang-master', 'kill-media', 'drain-master', 'kill-mid-join'];
+
+describe('chaos (CI profile)', () => {
+  test.each(CI_SCENARIOS)(
+    '%s: no session or message lost, none duplicated, the node flagged and replaced, no false flag',
+    async (id) => {
+      const result = await runScenario(scenario(id), PROFILES.fast, { sessions: 3, afterMs: 1_000 });
+      expect(result).toMatchObject({
+        sessionsLost: 0,
+        sessionsOnDeadMedia: 0,
+        messagesLost: 0,
+        messagesDuplicated: 0,
+        joinsFailed: 0,
+        clientsFailed: 0,
+        falseFlags: 0,
+      });
+      expect(result.lostSample).toEqual([]);
+      expect(result.problems).toEqual([]);
+      expect(result.messagesSent).toBeGreaterThan(0);
+      expect(result.timeToFlagMs.every((t) => t !== null)).toBe(true);
+      expect(result.replacementReadyMs.every((t) => t !== null)).toBe(true);
+    },
+    90_000,
+  );
+});
+
+describe('chaos (CI profile): Redis paused for 10 s', () => {
+  let result: ScenarioResult;
+  beforeAll(async () => {
+    result = await runScenario(scenario('redis-pause'), PROFILES.fast, { sessions: 3, afterMs: 1_000 });
+  }, 90_000);
+
+  test('no false flag (the watchdog holds while the registry is away), no session lost, nothing duplicated', () => {
+    expect(result).toMatchObject({
+      falseFlags: 0,
+      flags: 0,
+      sessionsLost: 0,
+      messagesDuplicated: 0,
+      clientsFailed: 0,
+    });
+    expect(result.holds).toBeGreaterThan(0);
+    // every client went without deliveries for about the pause
+    expect(Math.min(...result.interruptionsMs)).toBeGreaterThan(9_000);
+  });
+
+  // Known bug (runtime/contract + SDK + master, reported with issue 5): a frame that failed while
+  // Redis was away is resent after a newer one got through, and the deliver script takes any
+  // cseq at or below the highest accepted for a duplicate: accepted, delivered to nobody.
+  // When it is fixed this test fails: turn it into a plain test.
+  test.failing('no message lost', () => {
+    expect(result.lostSample).toEqual([]);
+    expect(result.messagesLost).toBe(0);
+  });
+});
