@@ -63,6 +63,8 @@ export class ParticipantConnection implements ChannelMember {
   epoch = 0;
   /** When the last frame of any kind arrived (silent sockets are dead). */
   lastFrameAt = Date.now();
+  /** Highest cseq of this participant the registry holds (from the claim, then each accepted). */
+  private acceptedCseq = 0;
 
   private phase: 'awaiting' | 'joining' | 'joined' | 'closed' = 'awaiting';
   private ending?: Ending;
@@ -236,6 +238,7 @@ export class ParticipantConnection implements ChannelMember {
       return;
     }
     this.epoch = claim.epoch;
+    this.acceptedCseq = claim.acceptedCseq;
     if (this.stopped) {
       if (!this.ending) departures.socketLost(sessionId, participantId, claim.epoch);
       return;
@@ -308,6 +311,7 @@ export class ParticipantConnection implements ChannelMember {
     const { store, redis, departures } = this.ctx;
     const sessionId = this.sessionId!;
     const participantId = this.participantId!;
+    if ((frame.type === 'signal' || frame.type === 'message') && !this.nextInOrder(frame.cseq)) return;
     switch (frame.type) {
       case 'signal':
         return this.deliverAs(frame.cseq, [frame.to], {
@@ -337,6 +341,26 @@ export class ParticipantConnection implements ChannelMember {
     }
   }
 
+  /**
+   * The registry keeps only the highest cseq it took and drops anything at or below it, so a
+   * participant's frames must reach it in cseq order: if frame 2 timed out (Redis stalled) and 3
+   * went through, the resent 2 would be dropped for good. So a frame goes to the registry only
+   * when every earlier one is known to be there; a later one is refused until the client resends
+   * in order (the SDK resends unaccepted frames, oldest first). One already taken is accepted again.
+   */
+  private nextInOrder(cseq: number): boolean {
+    if (cseq <= this.acceptedCseq) {
+      this.send({ type: 'accepted', cseq });
+      return false;
+    }
+    if (cseq === this.acceptedCseq + 1) return true;
+    this.sendError(
+      'not_ready',
+      `cseq ${cseq} waits for cseq ${this.acceptedCseq + 1}: resend unaccepted frames in order`,
+    );
+    return false;
+  }
+
   /** Stores a frame from this participant for its recipients (fenced, deduplicated by cseq). */
   private async deliverAs(cseq: number, recipients: string[], delivery: Delivery): Promise<void> {
     const result = await this.ctx.store.deliver(this.sessionId!, [...new Set(recipients)], delivery, {
@@ -344,8 +368,9 @@ export class ParticipantConnection implements ChannelMember {
       epoch: this.epoch,
       cseq,
     });
-    if (result.ok) this.send({ type: 'accepted', cseq });
-    else this.supersede();
+    if (!result.ok) return this.supersede();
+    this.acceptedCseq = cseq;
+    this.send({ type: 'accepted', cseq });
   }
 
   // ---- outbound ----------------------------------------------------------------------------------

@@ -91,6 +91,20 @@ describe('join, deliver, resume', () => {
     expect(bob.ofType('message').map((f) => f.data)).toEqual(['once', 'twice?']);
   });
 
+  test('frames reach the registry in cseq order: a later one waits for the earlier one', async () => {
+    const [alice, bob] = await room('ws-order', 'alice', 'bob');
+    alice.send({ type: 'message', cseq: 2, data: 'second' });
+    expect(await alice.next({ type: 'error' })).toMatchObject({
+      code: 'not_ready',
+      message: expect.stringMatching(/waits for cseq 1/),
+    });
+    alice.send({ type: 'message', cseq: 1, data: 'first' });
+    alice.send({ type: 'message', cseq: 2, data: 'second' });
+    await alice.next({ type: 'accepted', cseq: 2 });
+    await bob.next({ type: 'message', data: 'second' });
+    expect(bob.ofType('message').map((f) => f.data)).toEqual(['first', 'second']);
+  });
+
   test('resume replays what was missed exactly once, then live frames; the room gets participantReconnected', async () => {
     const alice = new TestParticipant('alice');
     const bob = new TestParticipant('bob');

@@ -10,7 +10,7 @@ export class TestParticipant {
   resumeToken?: string;
   epoch = 0;
   lastSeq = 0;
-  /** Every numbered frame received, in order, over every socket (duplicates included). */
+  /** Every numbered frame its current socket received, in order, duplicates included. */
   readonly numbered: Frame[] = [];
   private cseq = 0;
   private readonly unaccepted = new Map<number, Frame>();
@@ -25,9 +25,12 @@ export class TestParticipant {
     return this.open(masterUrl, { type: 'join', token }, 'joined');
   }
 
-  /** Resumes on `masterUrl` with the resume token and last seq; resends what was not accepted. */
-  async resume(masterUrl: string): Promise<Frame> {
-    this.socket?.terminate();
+  /**
+   * Resumes on `masterUrl` with the resume token and last seq; resends what was not accepted.
+   * The old socket is dropped unless `keepOld` (a test of what its master does with it later).
+   */
+  async resume(masterUrl: string, options: { keepOld?: boolean } = {}): Promise<Frame> {
+    if (!options.keepOld) this.socket?.terminate();
     return this.open(
       masterUrl,
       { type: 'resume', resumeToken: this.resumeToken, lastSeq: this.lastSeq },
@@ -59,7 +62,7 @@ export class TestParticipant {
   }
 
   private async open(masterUrl: string, hello: Frame, answer: 'joined' | 'resumed'): Promise<Frame> {
-    const socket = await TestSocket.open(masterUrl);
+    const socket = await openRetrying(masterUrl);
     this.socket = socket;
     socket.onFrame((f) => this.onFrame(socket, f));
     socket.send(hello);
@@ -84,6 +87,18 @@ export class TestParticipant {
     if (typeof frame.seq === 'number') {
       this.numbered.push(frame);
       this.lastSeq = Math.max(this.lastSeq, frame.seq);
+    }
+  }
+}
+
+/** Like the SDK, retry a refused upgrade (503 while a master is briefly not ready) a few times. */
+async function openRetrying(masterUrl: string, attempts = 20): Promise<TestSocket> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestSocket.open(masterUrl);
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 }
