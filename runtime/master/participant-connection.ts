@@ -452,6 +452,7 @@ export class ParticipantConnection implements ChannelMember {
   }
 
   private supersede(): void {
+    if (this.stopped) return;
     this.ctx.log.info('participant_superseded', this.ids());
     this.end('superseded', CLOSE_CODES.superseded, 'superseded', {
       code: 'superseded',

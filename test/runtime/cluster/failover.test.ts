@@ -1,5 +1,5 @@
 import { RtcHaNodeSession } from '../../../runtime/client/node';
-import { httpStatus } from '../../../runtime/local/node-process';
+import { NodeProcess, httpStatus } from '../../../runtime/local/node-process';
 import { waitFor } from '../../../runtime/local/ports';
 import { sessionState } from '../master/support/harness';
 import { TestParticipant } from '../master/support/participant';
@@ -25,6 +25,17 @@ function participant(id: string): TestParticipant {
   return p;
 }
 
+/** alice joined on `aliceOn`, bob on `bobOn`, in a new session. */
+async function aliceAndBob(sessionId: string, aliceOn: NodeProcess, bobOn: NodeProcess) {
+  const api = cluster.api(cluster.masters[0]);
+  await api.createSession(sessionId);
+  const alice = participant('alice');
+  const bob = participant('bob');
+  await alice.join(aliceOn.url, await api.token(sessionId, 'alice'));
+  await bob.join(bobOn.url, await api.token(sessionId, 'bob'));
+  return { api, alice, bob };
+}
+
 /** Seqs a participant saw: each once, in order, none skipped. */
 function expectExactlyOnce(p: TestParticipant): void {
   const seqs = p.numbered.map((f) => f.seq as number);
@@ -33,12 +44,7 @@ function expectExactlyOnce(p: TestParticipant): void {
 
 test('clients on different masters exchange messages', async () => {
   const [a, b] = cluster.masters;
-  const api = cluster.api(a);
-  await api.createSession('cross');
-  const alice = participant('alice');
-  const bob = participant('bob');
-  await alice.join(a.url, await api.token('cross', 'alice'));
-  await bob.join(b.url, await api.token('cross', 'bob'));
+  const { alice, bob } = await aliceAndBob('cross', a, b);
   alice.message('hi bob');
   bob.message('hi alice');
   await waitFor(
@@ -52,12 +58,7 @@ test('clients on different masters exchange messages', async () => {
 test('SIGKILL: the client resumes on another master; nothing lost, nothing twice', async () => {
   const [a, b] = cluster.masters;
   const doomed = await cluster.addMaster();
-  const api = cluster.api(a);
-  await api.createSession('crash');
-  const alice = participant('alice');
-  const bob = participant('bob');
-  await alice.join(doomed.url, await api.token('crash', 'alice'));
-  await bob.join(a.url, await api.token('crash', 'bob'));
+  const { api, alice, bob } = await aliceAndBob('crash', doomed, a);
   await alice.socket!.next({ type: 'participantJoined' });
 
   alice.message('last words'); // may or may not be accepted before the crash
@@ -91,12 +92,7 @@ test('SIGKILL: the client resumes on another master; nothing lost, nothing twice
 test('SIGSTOP: the client resumes elsewhere on ping timeout; on SIGCONT the stale master writes nothing and drops its socket (4009)', async () => {
   const [a, b] = cluster.masters;
   const hung = await cluster.addMaster();
-  const api = cluster.api(a);
-  await api.createSession('hang');
-  const alice = participant('alice');
-  const bob = participant('bob');
-  await alice.join(hung.url, await api.token('hang', 'alice'));
-  await bob.join(a.url, await api.token('hang', 'bob'));
+  const { alice, bob } = await aliceAndBob('hang', hung, a);
   const stale = alice.socket!;
   const pinger = setInterval(() => stale.send({ type: 'ping' }), 100);
   try {

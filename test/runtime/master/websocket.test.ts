@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { LIMITS, signConnectionToken, tokenKeyFrom } from '../../../runtime/contract';
 import { waitFor } from '../../../runtime/local/ports';
 import type { MasterHandle } from '../../../runtime/master/master';
-import { API_SECRET, inProcessMaster, sessionState, startTestMaster } from './support/harness';
+import {
+  API_SECRET,
+  inProcessMaster,
+  recordingLogger,
+  sessionState,
+  startTestMaster,
+} from './support/harness';
 import { TestParticipant } from './support/participant';
 import { Frame, TestSocket } from './support/ws-client';
 
@@ -206,6 +212,34 @@ describe('join, deliver, resume', () => {
     await bob.closedWith(4010);
     await alice.next({ type: 'participantLeft', participantId: 'bob' });
     expect(await world.registry.store.getParticipant('ws-9', 'bob')).toBeUndefined();
+  });
+});
+
+describe('the event subscriber', () => {
+  test('after it reconnects, every socket gets what was published while it was away', async () => {
+    const { log, events } = recordingLogger();
+    const own = await startTestMaster(world.registry.server.url, {}, true, log);
+    try {
+      const [alice, bob] = await room(own, 'resync', 'alice', 'bob');
+      const { redis, store } = world.registry;
+      await redis.client('KILL', 'TYPE', 'pubsub'); // the master's subscriber drops
+      // Another master delivers now (the subscriber reconnects after 50 ms at the earliest): the
+      // publish reaches nobody here, the mailbox keeps it.
+      expect(await redis.pubsub('NUMSUB', store.keys.sessionChannel('resync'))).toEqual([
+        store.keys.sessionChannel('resync'),
+        0,
+      ]);
+      await store.deliver('resync', ['bob'], { type: 'message', from: 'carol', data: 'while away' });
+      expect(await bob.next({ type: 'message' })).toMatchObject({ from: 'carol', data: 'while away' });
+      expect(events).toContain('channels_resynced');
+      // And live frames flow again, once each.
+      alice.send({ type: 'message', cseq: 1, data: 'live again' });
+      await bob.next({ type: 'message', data: 'live again' });
+      const seqs = bob.frames.filter((f) => typeof f.seq === 'number').map((f) => f.seq);
+      expect(seqs).toEqual([1, 2]);
+    } finally {
+      await own.close();
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import { waitFor } from '../../../../runtime/local/ports';
 import { RedisServer, startRedisServer } from '../../../../runtime/local/redis-server';
 import type { MasterConfig } from '../../../../runtime/master/config';
 import { MasterHandle, startMaster } from '../../../../runtime/master/master';
-import { silentLogger } from '../../../../runtime/node/log';
+import { Logger, createLogger, silentLogger } from '../../../../runtime/node/log';
 
 export const API_SECRET = 'test-api-secret-0123456789';
 
@@ -70,8 +70,9 @@ export async function startTestMaster(
   redisUrl: string,
   overrides: Partial<MasterConfig> = {},
   waitReady = true,
+  log: Logger = silentLogger,
 ): Promise<MasterHandle> {
-  const master = await startMaster(masterConfig(redisUrl, overrides), silentLogger);
+  const master = await startMaster(masterConfig(redisUrl, overrides), log);
   if (waitReady) await waitFor(`${master.nodeId} ready`, () => master.readiness().length === 0, 5_000);
   return master;
 }
@@ -139,6 +140,12 @@ export class Api {
       throw new Error(`create connection: ${reply.status} ${JSON.stringify(reply.body)}`);
     return reply.body.token as string;
   }
+}
+
+/** A logger that keeps the event names a master logs, for tests that look at them. */
+export function recordingLogger(): { log: Logger; events: string[] } {
+  const events: string[] = [];
+  return { log: createLogger('test', (line) => events.push(JSON.parse(line).event)), events };
 }
 
 /** A media node as the registry sees it, heartbeating with the load a test sets. */
