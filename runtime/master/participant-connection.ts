@@ -69,6 +69,7 @@ export class ParticipantConnection implements ChannelMember {
   private phase: 'awaiting' | 'joining' | 'joined' | 'closed' = 'awaiting';
   private ending?: Ending;
   private attached = false;
+  private drainWhenJoined = false;
   private lastSentSeq = 0;
   private replaying = false;
   private replayAgain = false;
@@ -98,8 +99,16 @@ export class ParticipantConnection implements ChannelMember {
     return this.phase === 'joined';
   }
 
-  /** The master drains: tell the client to resume elsewhere, keep the participant as it is. */
+  /**
+   * The master drains: tell the client to resume elsewhere, keep the participant as it is. A socket
+   * whose claim is in flight is drained once its joined/resumed frame is out: the claim rotates
+   * the resume token, and the client must have the new one to resume elsewhere.
+   */
   drain(): void {
+    if (this.phase === 'joining') {
+      this.drainWhenJoined = true;
+      return;
+    }
     this.send({ type: 'reconnect', reason: 'draining' });
     this.end('drained', CLOSE_CODES.draining, 'draining');
   }
@@ -287,6 +296,7 @@ export class ParticipantConnection implements ChannelMember {
     await store
       .deliverToOthers(sessionId, participantId, notice)
       .catch((err: unknown) => log.warn('announce_failed', { sessionId, participantId, error: err }));
+    if (this.drainWhenJoined) this.drain();
   }
 
   private identify(
@@ -387,7 +397,9 @@ export class ParticipantConnection implements ChannelMember {
       this.replayAgain = false;
       try {
         const replay = await this.ctx.store.replay(this.sessionId!, this.participantId!, this.lastSentSeq);
-        if (replay && !this.stopped) this.sendReplayed(replay.frames, replay.seq);
+        if (!replay)
+          this.live = []; // the participant is gone (its removal closes this socket)
+        else if (!this.stopped) this.sendReplayed(replay.frames, replay.seq);
       } catch (err) {
         this.ctx.log.warn('replay_failed', { ...this.ids(), error: err });
         this.replayAgain = true;

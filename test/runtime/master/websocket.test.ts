@@ -416,10 +416,12 @@ describe('bad frames get an error frame, keep the socket open and change nothing
     expect(await sessionState(world.registry.redis)).toEqual(before);
   });
 
-  test('frames before join get not_joined', async () => {
+  test('frames before join get not_joined; a join without a token is a bad frame', async () => {
     const s = await socket();
     s.send({ type: 'message', cseq: 1, data: 'early' });
     expect(await s.next({ type: 'error' })).toMatchObject({ code: 'not_joined' });
+    s.send({ type: 'join' });
+    expect(await s.next({ type: 'error' })).toMatchObject({ code: 'bad_frame', message: 'token: Required' });
     await s.roundTrip();
   });
 
