@@ -15,7 +15,7 @@ export interface MasterFleetOptions extends NodeFleetOptions {
 }
 
 /**
- * Props of {@link MasterFleet}. Capacity defaults: `minCapacity` 2 (at least 2), `maxCapacity` twice
+ * Props of {@link MasterFleet}. Capacity defaults: `minCapacity` 3 (at least 2), `maxCapacity` twice
  * `minCapacity`, `instanceType` t4g.small.
  */
 export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
@@ -27,7 +27,8 @@ export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
   readonly targetGroup?: elbv2.IApplicationTargetGroup;
 }
 
-const DEFAULT_MIN = 2;
+// Three, not two: the watchdog replaces a dead master only while a strict majority stays healthy.
+const DEFAULT_MIN = 3;
 
 /** Lists every problem of `options`, field names prefixed with `prefix`. */
 export function checkMasterFleetOptions(options: MasterFleetOptions, prefix = ''): string[] {

@@ -16,7 +16,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 // cdk-nag names an IAM5 finding after the flattened resource; the same function builds the id we acknowledge.
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { Construct } from 'constructs';
-import { ID_PATTERN } from '../../runtime/contract/keys';
+import { KEY_PREFIX_PATTERN } from '../../runtime/contract/keys';
 import type { NodeRole } from '../../runtime/contract/registry';
 import { DEFAULT_PORTS, DEFAULT_TIMINGS } from '../../runtime/contract/timings';
 import { DEFAULT_FLEET_POLICY, type FleetPolicy } from '../../runtime/watchdog/core';
@@ -188,9 +188,6 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
       vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       securityGroups: [securityGroup],
       logGroup: this.logGroup,
-      paramsAndSecrets: lambda.ParamsAndSecretsLayerVersion.fromVersion(
-        lambda.ParamsAndSecretsVersions.V1_0_103,
-      ),
       description: 'rtc-ha watchdog: flags crashed master and media nodes for replacement',
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
@@ -406,9 +403,9 @@ function checkProps(props: MasterWatchdogProps): void {
   if (
     props.keyPrefix !== undefined &&
     !Token.isUnresolved(props.keyPrefix) &&
-    !ID_PATTERN.test(props.keyPrefix)
+    !KEY_PREFIX_PATTERN.test(props.keyPrefix)
   ) {
-    problems.push(`keyPrefix must match ${ID_PATTERN}, got ${JSON.stringify(props.keyPrefix)}`);
+    problems.push(`keyPrefix must match ${KEY_PREFIX_PATTERN}, got ${JSON.stringify(props.keyPrefix)}`);
   }
   for (const [name, fleet] of [
     ['masters', props.masters],

@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { KEY_PREFIX_PATTERN } from '../../runtime/contract/keys';
 import { Construct } from 'constructs';
 import { DRAIN_DEADLINE_MS, KEY_PREFIX, NODE_VERSION } from '../shared/defaults';
 import { Problems, throwIfProblems } from '../shared/problems';
@@ -100,7 +101,7 @@ export function checkNodeRuntimeOptions(options: NodeRuntimeOptions, prefix = ''
   problems.matches(
     'keyPrefix',
     options.keyPrefix,
-    /^[A-Za-z0-9][A-Za-z0-9:_-]{0,31}$/,
+    KEY_PREFIX_PATTERN,
     'up to 32 letters, digits, ":", "_" or "-"',
   );
   problems.integer('drainDeadlineMs', options.drainDeadlineMs, 1000, 3_600_000);

@@ -6,6 +6,8 @@ import {
   MEDIA_CONTROL_PORT,
   NODE_VERSION,
 } from '../../constructs/shared/defaults';
+import { DEFAULT_TIMINGS } from '../../runtime/contract/timings';
+import { DEFAULT_FLEET_POLICY } from '../../runtime/watchdog/core';
 
 /**
  * The shape of the deployment configuration: types, unknown keys and defaults. Value rules (ranges,
@@ -58,9 +60,9 @@ const loadBalancer = z
 const masters = z
   .object({
     instanceType: z.string().default('t4g.small'),
-    minCapacity: integer().default(2),
+    minCapacity: integer().default(3),
     desiredCapacity: integer().optional(),
-    maxCapacity: integer().default(4),
+    maxCapacity: integer().default(6),
     port: integer().default(MASTER_PORT),
     volumeSizeGiB: integer().default(16),
   })
@@ -98,6 +100,16 @@ const runtime = z
   })
   .strict();
 
+const watchdog = z
+  .object({
+    enabled: z.boolean().default(true),
+    cycleSeconds: integer().default(DEFAULT_TIMINGS.watchdogAwsCycleMs / 1000),
+    maxFlagsPerCycle: integer().default(DEFAULT_FLEET_POLICY.maxFlagsPerCycle),
+    minHealthyShare: z.number().default(DEFAULT_FLEET_POLICY.minHealthyShare),
+    holdAlarmMinutes: integer().default(3),
+  })
+  .strict();
+
 /** The whole configuration; every section may be left out. */
 export const configSchema = z
   .object({
@@ -109,6 +121,7 @@ export const configSchema = z
     masters: masters.default({}),
     media: media.default({}),
     runtime: runtime.default({}),
+    watchdog: watchdog.default({}),
     alarms: z.object({ email: z.string().optional() }).strict().default({}),
   })
   .strict();

@@ -77,6 +77,20 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
   media: (media) =>
     checkMediaFleetOptions({ ...media, instanceType: new ec2.InstanceType(media.instanceType) }, 'media.'),
   runtime: (runtime) => checkNodeRuntimeOptions(runtime, 'runtime.'),
+  watchdog: (watchdog) => {
+    const problems = new Problems('watchdog.');
+    problems.integers(watchdog, {
+      cycleSeconds: [1, 30],
+      maxFlagsPerCycle: [1, 100],
+      holdAlarmMinutes: [1, 60],
+    });
+    problems.require(
+      watchdog.minHealthyShare >= 0 && watchdog.minHealthyShare < 1,
+      'minHealthyShare',
+      `must be at least 0 and below 1 (got ${watchdog.minHealthyShare})`,
+    );
+    return problems.messages;
+  },
   alarms: (alarms) => checkClusterAlarmsProps(alarms, 'alarms.'),
 };
 

@@ -1,9 +1,10 @@
-import { CfnOutput, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ClusterAlarms } from '../../constructs/alarms';
 import { MasterFleet } from '../../constructs/master-fleet';
+import { MasterWatchdog } from '../../constructs/master-watchdog';
 import { MediaFleet } from '../../constructs/media-fleet';
 import { Network } from '../../constructs/network';
 import { SessionStore } from '../../constructs/session-store';
@@ -18,8 +19,8 @@ export interface ClusterStackProps extends StackProps {
 
 /**
  * The active-active rtc-ha cluster: masters behind an ALB, media nodes, the session registry in
- * ElastiCache, alarms and a dashboard. Every part is public so that more constructs (the master
- * watchdog first) can be wired in with a few lines; see the extension point in the constructor.
+ * ElastiCache, the watchdog that flags crashed nodes for replacement, alarms and a dashboard. Every
+ * part is public so that more constructs can be wired in with a few lines.
  */
 export class ClusterStack extends Stack {
   /** The configuration the stack was built from. */
@@ -48,6 +49,9 @@ export class ClusterStack extends Stack {
 
   /** The media nodes. */
   public readonly mediaFleet: MediaFleet;
+
+  /** The watchdog that flags crashed masters and media nodes; absent when `watchdog.enabled` is false. */
+  public readonly watchdog?: MasterWatchdog;
 
   constructor(scope: Construct, id: string, props: ClusterStackProps) {
     super(scope, id, {
@@ -107,14 +111,46 @@ export class ClusterStack extends Stack {
     this.alarms.monitorFleet('Media', this.mediaFleet);
     this.alarms.monitorSessionStore(this.sessionStore);
 
-    // Extension point: the master watchdog (constructs/master-watchdog) is wired in here. The session
-    // store (replicationGroupId, endpointAddress, port, connections, authToken) and the fleets
-    // (autoScalingGroup, connections, port, the masters' targetGroup) already have the shape its props
-    // ask for; the alarm topic is `this.alarms.topic`, the key prefix `config.runtime.keyPrefix`.
-    // Other reach-ins: `sessionStore.allowConnectionsFrom()`, `masterFleet.grantSetInstanceHealth()`,
-    // `mediaFleet.allowControlFrom()`, `alarms.addAlarm()`.
+    if (config.watchdog.enabled) this.watchdog = this.addWatchdog(config);
 
     this.addOutputs();
+  }
+
+  /** ARCHITECTURE.md rule 2: the fleets use EC2 health checks, and only the watchdog flags instances. */
+  private addWatchdog(config: RtcHaConfig): MasterWatchdog {
+    const { cycleSeconds, maxFlagsPerCycle, minHealthyShare, holdAlarmMinutes } = config.watchdog;
+    const policy = { maxFlagsPerCycle, minHealthyShare };
+    // The majority rail flags only while more than minHealthyShare of the fleet stays healthy.
+    const masters = config.masters.minCapacity;
+    if ((masters - 1) / masters <= minHealthyShare) {
+      Annotations.of(this).addWarningV2(
+        'rtc-ha:watchdogCannotReplaceMasters',
+        `With ${masters} masters the watchdog never flags a dead one: ${masters - 1} of ${masters} healthy is ` +
+          `not more than watchdog.minHealthyShare ${minHealthyShare} (ARCHITECTURE.md rule 3). ` +
+          'Use masters.minCapacity 3 or more.',
+      );
+    }
+    return new MasterWatchdog(this, 'Watchdog', {
+      vpc: this.vpc,
+      sessionStore: this.sessionStore,
+      masters: {
+        ...policy,
+        autoScalingGroup: this.masterFleet.autoScalingGroup,
+        connections: this.masterFleet,
+        targetGroup: this.loadBalancer.targetGroup,
+        livePort: this.masterFleet.port,
+      },
+      media: {
+        ...policy,
+        autoScalingGroup: this.mediaFleet.autoScalingGroup,
+        connections: this.mediaFleet,
+        livePort: this.mediaFleet.controlPort,
+      },
+      alarmTopic: this.alarms.topic,
+      keyPrefix: config.runtime.keyPrefix,
+      cycle: Duration.seconds(cycleSeconds),
+      holdAlarmAfter: Duration.minutes(holdAlarmMinutes),
+    });
   }
 
   private addOutputs(): void {
@@ -137,6 +173,14 @@ export class ClusterStack extends Stack {
       MasterAutoScalingGroupName: [this.masterFleet.autoScalingGroup.autoScalingGroupName, 'Masters group'],
       MediaAutoScalingGroupName: [this.mediaFleet.autoScalingGroup.autoScalingGroupName, 'Media group'],
       AlarmTopicArn: [this.alarms.topic.topicArn, 'SNS topic of the alarms'],
+      ...(this.watchdog
+        ? {
+            WatchdogFunctionName: [
+              this.watchdog.lambdaFunction.functionName,
+              'Watchdog Lambda (logs: one line per decision)',
+            ] as [string, string],
+          }
+        : {}),
     };
     for (const [id, [value, description]] of Object.entries(outputs)) {
       new CfnOutput(this, id, { value, description });

@@ -5,6 +5,9 @@
  */
 export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 
+/** What a key prefix (RTC_KEY_PREFIX) may be: it starts every key, and never holds a hash tag. */
+export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:_-]{0,31}$/;
+
 export class Keys {
   constructor(readonly prefix: string = 'rtc') {}
 

@@ -51,7 +51,7 @@ describe('ClusterAlarms', () => {
   it('alarms when fewer masters than the minimum are in service', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'GroupInServiceInstances',
-      Threshold: 2,
+      Threshold: 3,
       ComparisonOperator: 'LessThanThreshold',
     });
   });

@@ -21,11 +21,11 @@ describe('MasterFleet', () => {
     template = Template.fromStack(f.stack);
   });
 
-  it('runs at least two masters in the private subnets of both AZs', () => {
+  it('runs three masters by default in the private subnets of both AZs', () => {
     // THEN
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
-      MinSize: '2',
-      MaxSize: '4',
+      MinSize: '3',
+      MaxSize: '6',
       DesiredCapacity: Match.absent(),
       VPCZoneIdentifier: [
         { Ref: Match.stringLikeRegexp('VpcPrivateSubnet1') },

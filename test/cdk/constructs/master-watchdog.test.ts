@@ -121,7 +121,6 @@ describe('MasterWatchdog', () => {
           RTC_REPLICATION_GROUP_ID: 'rtc-store',
           RTC_WATCHDOG_CYCLE_MS: '5000',
           RTC_KEY_PREFIX: 'rtc',
-          PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: '2773',
         }),
       },
     });
@@ -321,7 +320,7 @@ describe('MasterWatchdog', () => {
     [{ cycle: Duration.millis(500) }, /cycle must be between 1 and 30 seconds/],
     [{ cycle: Duration.minutes(1) }, /cycle must be between 1 and 30 seconds/],
     [{ holdAlarmAfter: Duration.seconds(90) }, /holdAlarmAfter must be whole minutes from 1 to 60/],
-    [{ keyPrefix: 'rtc:bad' }, /keyPrefix must match/],
+    [{ keyPrefix: 'rtc bad' }, /keyPrefix must match/],
   ])('GIVEN %p WHEN built THEN it throws naming the prop', (overrides, message) => {
     expect(() => build(overrides as Partial<MasterWatchdogProps>)).toThrow(message);
   });

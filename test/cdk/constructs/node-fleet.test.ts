@@ -87,11 +87,11 @@ describe('NodeFleet (through MasterFleet)', () => {
 
   it('rolls a new version through one node at a time, waiting for /ready, never below the minimum', () => {
     template.hasResource('AWS::AutoScaling::AutoScalingGroup', {
-      CreationPolicy: { ResourceSignal: { Count: 2, Timeout: 'PT15M' } },
+      CreationPolicy: { ResourceSignal: { Count: 3, Timeout: 'PT15M' } },
       UpdatePolicy: Match.objectLike({
         AutoScalingRollingUpdate: Match.objectLike({
           MaxBatchSize: 1,
-          MinInstancesInService: 2,
+          MinInstancesInService: 3,
           WaitOnResourceSignals: true,
         }),
       }),
@@ -146,7 +146,7 @@ describe('NodeFleet (through MasterFleet)', () => {
       metricName: 'CPUUtilization',
       statistic: 'Average',
     });
-    expect(fleet.minCapacity).toBe(2);
+    expect(fleet.minCapacity).toBe(3);
     expect(fleet.port).toBe(8080);
     expect(fleet.grantPrincipal).toBe(fleet.instanceRole);
   });
@@ -227,7 +227,7 @@ describe('NodeFleet (through MasterFleet)', () => {
     [
       'a desired count above the maximum',
       { desiredCapacity: 9, maxCapacity: 4 },
-      /desiredCapacity must be from minCapacity \(2\) to maxCapacity \(4\); got 9/,
+      /desiredCapacity must be from minCapacity \(3\) to maxCapacity \(4\); got 9/,
     ],
   ])('rejects %s', (_, props, message) => {
     expect(() => build(props)).toThrow(message);

@@ -43,7 +43,7 @@ describe('configuration', () => {
         accessLogs: false,
         healthCheck: { intervalSeconds: 5, timeoutSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
       },
-      masters: { instanceType: 't4g.small', minCapacity: 2, maxCapacity: 4, port: 8080, volumeSizeGiB: 16 },
+      masters: { instanceType: 't4g.small', minCapacity: 3, maxCapacity: 6, port: 8080, volumeSizeGiB: 16 },
       media: {
         instanceType: 'c7g.large',
         minCapacity: 1,
@@ -57,6 +57,13 @@ describe('configuration', () => {
         scaling: { mode: 'step', scaleOutCpuPercent: 70, scaleInCpuPercent: 30, targetCpuPercent: 50 },
       },
       runtime: { nodeVersion: '24.21.0', keyPrefix: 'rtc', drainDeadlineMs: 30000 },
+      watchdog: {
+        enabled: true,
+        cycleSeconds: 5,
+        maxFlagsPerCycle: 1,
+        minHealthyShare: 0.5,
+        holdAlarmMinutes: 3,
+      },
       alarms: {},
     });
   });
@@ -170,6 +177,26 @@ describe('configuration', () => {
         'a malformed stack name',
         { stackName: 'rtc_ha' },
         'stackName must be a CloudFormation stack name like RtcHa (got "rtc_ha")',
+      ],
+      [
+        'a watchdog cycle above 30 s',
+        { watchdog: { cycleSeconds: 60 } },
+        'watchdog.cycleSeconds must be an integer from 1 to 30 (got 60)',
+      ],
+      [
+        'no flags allowed per cycle',
+        { watchdog: { maxFlagsPerCycle: 0 } },
+        'watchdog.maxFlagsPerCycle must be an integer from 1 to 100 (got 0)',
+      ],
+      [
+        'a healthy share of the whole fleet',
+        { watchdog: { minHealthyShare: 1 } },
+        'watchdog.minHealthyShare must be at least 0 and below 1 (got 1)',
+      ],
+      [
+        'a hold alarm after two hours',
+        { watchdog: { holdAlarmMinutes: 120 } },
+        'watchdog.holdAlarmMinutes must be an integer from 1 to 60 (got 120)',
       ],
       [
         'a malformed account',

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cxapi from 'aws-cdk-lib/cx-api';
 import { addRtcHa, RtcHaApp } from '../../../lib/app';
 import { RtcHaConfig, validateConfig } from '../../../lib/config';
@@ -108,7 +108,7 @@ describe('ClusterStack with the default configuration', () => {
     }
   });
 
-  it('lets only the masters and the media nodes into the session store', () => {
+  it('lets only the masters, the media nodes and the watchdog into the session store', () => {
     const sources = Object.values(s.template.findResources('AWS::EC2::SecurityGroupIngress'))
       .map((r) => r.Properties)
       .filter((p) => JSON.stringify(p.GroupId).includes('SessionStoreSecurityGroup'))
@@ -116,6 +116,7 @@ describe('ClusterStack with the default configuration', () => {
     expect(sources).toEqual([
       [6380, expect.stringMatching(/^MastersSecurityGroup/)],
       [6380, expect.stringMatching(/^MediaSecurityGroup/)],
+      [6380, expect.stringMatching(/^WatchdogSecurityGroup/)],
     ]);
   });
 
@@ -143,8 +144,22 @@ describe('ClusterStack with the default configuration', () => {
     });
   });
 
-  it('exposes what a watchdog needs to be wired in', () => {
+  it('wires the watchdog to both fleets, the target group and the registry (ARCHITECTURE.md rule 2)', () => {
     const { stack } = s;
+    expect(stack.watchdog).toBeDefined();
+    const groups = JSON.stringify(
+      s.template.findResources('AWS::Lambda::Function', {
+        Properties: { Description: Match.stringLikeRegexp('watchdog') },
+      }),
+    );
+    for (const ref of ['MastersASG', 'MediaASG', 'LoadBalancerTargets', 'SessionStoreAuthToken']) {
+      expect(groups).toContain(ref);
+    }
+    // Only the watchdog marks instances Unhealthy: the groups themselves never use ELB health checks.
+    for (const asg of Object.values(s.template.findResources('AWS::AutoScaling::AutoScalingGroup'))) {
+      expect(asg.Properties.HealthCheckType).toBe('EC2');
+    }
+    s.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
     expect(stack.vpc).toBe(stack.network.vpc);
     expect(stack.sessionStore.connections.defaultPort?.toString()).toBe('6380');
     expect(stack.sessionStore.authToken).toBeDefined();
@@ -170,6 +185,7 @@ describe('ClusterStack with the default configuration', () => {
       'SessionStoreAuthTokenArn',
       'SessionStoreEndpoint',
       'SignalingUrl',
+      'WatchdogFunctionName',
     ]);
     s.template.hasOutput('SignalingUrl', {
       Value: {
@@ -196,6 +212,9 @@ describe('ClusterStack with the default configuration', () => {
       'AwsSolutions-EC23',
       'AwsSolutions-ELB2',
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'AwsSolutions-IAM5[Resource::*]',
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:.*autoScalingGroupName\/<MastersASG/),
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:.*autoScalingGroupName\/<MediaASG/),
       'AwsSolutions-SMG4',
     ]);
   });
@@ -272,5 +291,34 @@ describe('ClusterStack with examples/production.json', () => {
 
   it('has no CloudFormation validation finding, error or warning', () => {
     expect(s.cfnFindings).toEqual([]);
+  });
+});
+
+describe('ClusterStack watchdog options', () => {
+  const build = (raw: unknown) => addRtcHa(testApp(), validateConfig(raw)).stack;
+
+  it('warns that two masters can never be replaced under the majority rail', () => {
+    const stack = build({ masters: { minCapacity: 2 } });
+    Annotations.fromStack(stack).hasWarning(
+      '/RtcHa',
+      Match.stringLikeRegexp('With 2 masters the watchdog never flags a dead one'),
+    );
+  });
+
+  it('does not warn with three masters', () => {
+    Annotations.fromStack(build({})).hasNoWarning('/RtcHa', Match.stringLikeRegexp('watchdog never flags'));
+  });
+
+  it('passes the configured policy and cycle to the function', () => {
+    const stack = build({ watchdog: { cycleSeconds: 10, maxFlagsPerCycle: 2 } });
+    const env = JSON.stringify(Template.fromStack(stack).findResources('AWS::Lambda::Function'));
+    expect(env).toContain('"RTC_WATCHDOG_CYCLE_MS":"10000"');
+    expect(env).toMatch(/maxFlagsPerCycle\\":2/);
+  });
+
+  it('leaves the watchdog out when disabled', () => {
+    const stack = build({ watchdog: { enabled: false } });
+    expect(stack.watchdog).toBeUndefined();
+    Template.fromStack(stack).resourceCountIs('AWS::Events::Rule', 0);
   });
 });

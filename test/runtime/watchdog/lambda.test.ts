@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
 import { CYCLE_BUDGET_MS, createHandler, type Connection } from '../../../runtime/watchdog/lambda';
 import { readSecret } from '../../../runtime/watchdog/secret';
 import { readSettings, settingsEnvironment, type WatchdogSettings } from '../../../runtime/watchdog/settings';
@@ -99,40 +99,29 @@ describe('createHandler', () => {
   });
 });
 
-describe('readSecret (Parameters and Secrets extension)', () => {
-  let server: Server;
-  let port: string;
-  const requests: IncomingMessage[] = [];
-  beforeAll(async () => {
-    server = createServer((req, res) => {
-      requests.push(req);
-      if (!req.url?.includes('rtc-auth')) return void res.writeHead(400).end('{"error":"not found"}');
-      const SecretString = req.url.includes('json') ? '{"token":"from-json"}' : 'plain-token';
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ SecretString }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = String((server.address() as AddressInfo).port);
-  });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+describe('readSecret', () => {
+  const secrets = mockClient(SecretsManagerClient);
+  beforeEach(() => {
+    secrets.reset();
+    secrets.on(GetSecretValueCommand, { SecretId: 'rtc-auth' }).resolves({ SecretString: 'plain-token' });
+    secrets
+      .on(GetSecretValueCommand, { SecretId: 'rtc-auth-json' })
+      .resolves({ SecretString: '{"token":"from-json"}' });
+    secrets.on(GetSecretValueCommand, { SecretId: 'binary' }).resolves({ SecretBinary: new Uint8Array([1]) });
   });
 
-  test('asks the extension with the session token and answers the secret string', async () => {
-    const env = { PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: port, AWS_SESSION_TOKEN: 'session' };
-    await expect(readSecret('arn:secret:rtc-auth', undefined, env)).resolves.toBe('plain-token');
-    expect(requests[0].url).toBe('/secretsmanager/get?secretId=arn%3Asecret%3Artc-auth');
-    expect(requests[0].headers['x-aws-parameters-secrets-token']).toBe('session');
+  test('answers the secret string of the secret asked for', async () => {
+    await expect(readSecret('rtc-auth', undefined)).resolves.toBe('plain-token');
+    expect(secrets.commandCalls(GetSecretValueCommand)[0].args[0].input).toEqual({ SecretId: 'rtc-auth' });
   });
 
   test('reads one field of a JSON secret', async () => {
-    const env = { PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: port };
-    await expect(readSecret('rtc-auth-json', 'token', env)).resolves.toBe('from-json');
-    await expect(readSecret('rtc-auth-json', 'nope', env)).rejects.toThrow('has no string field nope');
+    await expect(readSecret('rtc-auth-json', 'token')).resolves.toBe('from-json');
+    await expect(readSecret('rtc-auth-json', 'nope')).rejects.toThrow('has no string field nope');
+    await expect(readSecret('rtc-auth', 'token')).rejects.toThrow('is not JSON, so it has no field token');
   });
 
-  test('an error answer is an error', async () => {
-    const env = { PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: port };
-    await expect(readSecret('other', undefined, env)).rejects.toThrow('the extension answered 400');
+  test('a secret without a string value is an error', async () => {
+    await expect(readSecret('binary', undefined)).rejects.toThrow('binary has no string value');
   });
 });
