@@ -93,7 +93,7 @@ function anchors(rows: readonly Row[]): string {
     const worst = Math.max(0, ...nodeFailures.map((r) => r.interruptionMs.p99));
     const redis = of.find((r) => r.id === 'redis-pause');
     const stall = redis
-      ? `; Redis paused 10 s: deliveries stall ${redis.interruptionMs.p50} ms, ${redis.reconnects} reconnects`
+      ? `; Redis paused 10 s: deliveries stall up to ${redis.interruptionMs.max} ms, ${redis.reconnects} reconnects`
       : '';
     const lost = of.reduce((n, r) => n + r.sessionsLost, 0);
     return `| rtc-ha, ${profile} timings (this run) | watchdog flag p50 ${ms(flags.p50)}, max ${ms(flags.max)} | node failures: worst p99 ${worst} ms${stall} | resumed from the registry; ${lost} lost |`;

@@ -87,7 +87,6 @@ export interface Cluster {
   readonly apiSecret: string;
   readonly redisUrl: string;
   readonly keyPrefix: string;
-  readonly timings: ClusterTimings;
   /** The folder with the logs and HAProxy's config. */
   readonly runDir: string;
   readonly logDir: string;
@@ -174,7 +173,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       apiSecret,
       redisUrl,
       keyPrefix,
-      timings,
       runDir,
       logDir,
       fleet,

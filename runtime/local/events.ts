@@ -23,7 +23,7 @@ function signalsText(line: DecisionLine): string {
 }
 
 /** The text of a watchdog line; undefined for what nobody needs to see (ignores). */
-export function describeWatchdogLine(line: DecisionLine): string | undefined {
+function describeWatchdogLine(line: DecisionLine): string | undefined {
   if (line.msg === 'watchdog cycle failed') return `watchdog: cycle failed: ${line.error}`;
   switch (line.action) {
     case 'flag': {

@@ -57,6 +57,9 @@ export type FleetEvent =
     }
   | { readonly type: 'exited'; readonly member: FleetMember };
 
+/** Launch attempts before a launch (or a replacement) gives up. */
+const LAUNCH_ATTEMPTS = 3;
+
 export const GROUP_NAMES: Readonly<Record<NodeRole, string>> = {
   master: 'local-masters',
   media: 'local-media',
@@ -68,8 +71,6 @@ export interface ClusterFleetOptions {
   /** Each node's log goes to `<logDir>/<nodeId>.log`. */
   readonly logDir: string;
   readonly onEvent?: (event: FleetEvent) => void;
-  /** Launch attempts before a launch (or replacement) gives up. @default 3 */
-  readonly launchAttempts?: number;
   /** How long a drained node gets to exit before SIGKILL. @default 35_000 */
   readonly drainGraceMs?: number;
 }
@@ -175,14 +176,13 @@ export class ClusterFleet {
   }
 
   private async launch(role: NodeRole, replaces?: string): Promise<FleetMember> {
-    const attempts = this.options.launchAttempts ?? 3;
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.launchOnce(role, replaces);
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
         this.emit({ type: 'launch-failed', role, attempt, error });
-        if (attempt >= attempts || this.stopping) throw err;
+        if (attempt >= LAUNCH_ATTEMPTS || this.stopping) throw err;
       }
     }
   }

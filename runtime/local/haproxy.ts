@@ -17,7 +17,7 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { DEFAULT_TIMINGS } from '../contract/timings';
-import { LoggedChild, describeExit, requireBinary, spawnLogged, tailOf } from './child';
+import { describeExit, requireBinary, spawnLogged, tailOf } from './child';
 import { waitFor } from './ports';
 
 export const BACKEND = 'masters';
@@ -120,7 +120,6 @@ export interface Haproxy {
   readonly wsUrl: string;
   readonly statsUrl: string;
   readonly configFile: string;
-  readonly child: LoggedChild;
   /** Routes to 127.0.0.1:`port` under `key` (a node id); resolves with the slot used. */
   addServer(key: string, port: number): Promise<string>;
   /** Sends no new connections to `key` but keeps its open ones (ALB deregistration); no-op for an unknown key. */
@@ -128,8 +127,6 @@ export interface Haproxy {
   /** Stops routing to `key` and closes its remaining connections; no-op for an unknown key. */
   removeServer(key: string): Promise<void>;
   slots(): Promise<SlotStatus[]>;
-  /** One runtime API command (`show info`, `show stat`, ...), its answer. */
-  command(line: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -191,8 +188,6 @@ export async function startHaproxy(options: StartHaproxyOptions): Promise<Haprox
     wsUrl: `ws://${host}:${options.port}/ws`,
     statsUrl: `http://${host}:${options.statsPort}/`,
     configFile,
-    child,
-    command,
     addServer: async (key, port) => {
       const slot = slotOf(key) ?? slotNames.find((s) => !keys.has(s));
       if (!slot) throw new Error(`haproxy: all ${options.slots} server slots are in use; cannot add ${key}`);
@@ -239,7 +234,7 @@ function parseSlots(csv: string, keys: ReadonlyMap<string, string>): SlotStatus[
 }
 
 /** Sends one command to the runtime API socket and resolves with the whole answer. */
-export function runtimeCommand(socketPath: string, line: string, timeoutMs = 2_000): Promise<string> {
+function runtimeCommand(socketPath: string, line: string, timeoutMs = 2_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(socketPath);
     const chunks: Buffer[] = [];

@@ -93,9 +93,9 @@ export interface ScenarioResult {
   readonly reconnects: number;
   /** Each client's interruptions (ms): reconnects, and silences over GAP_THRESHOLD_MS with the socket up. */
   readonly interruptionsMs: readonly number[];
-  /** Fault -> watchdog flag, per target (null: never flagged). */
+  /** Fault -> watchdog flag, per target (null: never flagged; empty: none expected, none came). */
   readonly timeToFlagMs: ReadonlyArray<number | null>;
-  /** Fault -> replacement ready and routed, per target (null: not replaced). */
+  /** Fault -> replacement ready and routed, per target (null: not replaced; empty: none expected, none came). */
   readonly replacementReadyMs: ReadonlyArray<number | null>;
   readonly flags: number;
   /** Flags of nodes no fault touched: must be 0. */
@@ -250,16 +250,25 @@ function result(scenario: Scenario, profile: ChaosProfile, observed: Observed): 
       : [],
   );
   const targets = [...faults.values()];
-  const timeToFlagMs = targets.map(({ member, at }) => {
-    const flag = flags.find((f) => f.instanceId === member.instanceId);
-    return flag ? flag.at - at : null;
-  });
-  const replacementReadyMs = targets.map(({ member, at }) => {
-    const launched = events.find(
-      ({ event }) => event.type === 'launched' && event.replaces === member.nodeId,
-    );
-    return launched?.event.type === 'launched' ? launched.event.member.readyAt - at : null;
-  });
+  // Where none was expected and none came, there is nothing to time.
+  const timed = (values: Array<number | null>, expected: boolean) =>
+    expected || values.some((v) => v !== null) ? values : [];
+  const timeToFlagMs = timed(
+    targets.map(({ member, at }) => {
+      const flag = flags.find((f) => f.instanceId === member.instanceId);
+      return flag ? flag.at - at : null;
+    }),
+    scenario.expectFlags,
+  );
+  const replacementReadyMs = timed(
+    targets.map(({ member, at }) => {
+      const launched = events.find(
+        ({ event }) => event.type === 'launched' && event.replaces === member.nodeId,
+      );
+      return launched?.event.type === 'launched' ? launched.event.member.readyAt - at : null;
+    }),
+    scenario.expectReplacement,
+  );
   const falseFlags = flags.filter((f) => !faults.has(f.instanceId)).length;
   const holds = events.filter(
     ({ event }) => event.type === 'watchdog' && event.line.action === 'hold',
