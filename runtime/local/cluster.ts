@@ -87,6 +87,8 @@ export interface Cluster {
   readonly apiSecret: string;
   readonly redisUrl: string;
   readonly keyPrefix: string;
+  /** What the nodes and the watchdog run with. */
+  readonly timings: ClusterTimings;
   /** The folder with the logs and HAProxy's config. */
   readonly runDir: string;
   readonly logDir: string;
@@ -173,6 +175,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       apiSecret,
       redisUrl,
       keyPrefix,
+      timings,
       runDir,
       logDir,
       fleet,
