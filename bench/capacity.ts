@@ -14,6 +14,7 @@
  */
 import { ChildProcess, fork, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { RtcHaAdmin } from '../runtime/client';
 import { RtcHaNodeSession } from '../runtime/client/node';
 import { runWithSmallCluster, SmallCluster, wsUrl } from '../runtime/local/demo';
@@ -202,6 +203,7 @@ async function run(cluster: SmallCluster): Promise<boolean> {
   const admin = new RtcHaAdmin({ baseUrl: master2.url, secret: cluster.apiSecret });
 
   progress(`relay: ${RELAY_RATE_PER_S} msg/s from master-2 to master-3 for ${RELAY_MS} ms`);
+  const loadAverage = Math.round(loadavg()[0] * 10) / 10;
   const relay = await relayLatencies(admin, wsUrl(master2), wsUrl(master3));
   const relayMs = percentiles(relay.ms);
 
@@ -240,6 +242,7 @@ async function run(cluster: SmallCluster): Promise<boolean> {
       relayMs: { p50: relayMs.p50, p99: relayMs.p99, max: relayMs.max },
       relayRate: relay.rate,
       relayMessages: relayMs.n,
+      loadAverage,
     },
     `
 Three masters (master-1 holds the connections; master-2 and master-3 carry the relay), one media agent and one
@@ -253,6 +256,7 @@ redis-server, all on this machine.
 | memory per connection | ${kibPerConnection} KiB |
 | relay master-2 -> master-3, p50 / p99 / max | ${relayMs.p50} / ${relayMs.p99} / ${relayMs.max} ms |
 | relay rate (measured) / messages timed | ${relay.rate} msg/s / ${relayMs.n} |
+| 1-minute load average before the relay (2 cores, shared) | ${loadAverage} |
 
 Participants join in sessions of ${PER_SESSION} and ping every 2 s while held, as real clients do (${reconnects} reconnects
 means no socket was dropped or went silent). The relay runs first, on an idle cluster: ${RELAY_PAIRS} senders on master-2,
