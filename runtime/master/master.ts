@@ -59,7 +59,7 @@ export async function startMaster(
   );
   runtime.server.on('upgrade', (req, socket, head) => sockets.handleUpgrade(req, socket, head));
 
-  await runtime.start({
+  const started = runtime.start({
     load: async () => ({
       sessions: channels.sessionCount,
       connections: sockets.joinedCount,
@@ -77,6 +77,13 @@ export async function startMaster(
       readiness,
       log,
     }),
+  });
+  await started.catch((err: unknown) => {
+    // Listening failed (port taken): leave nothing open behind.
+    sockets.terminateAll();
+    subscriber.disconnect();
+    redis.disconnect();
+    throw err;
   });
 
   const stop = async () => {

@@ -252,6 +252,12 @@ describe('readiness', () => {
     await drained;
   });
 
+  test('a port already taken fails the start with the reason', async () => {
+    await expect(
+      startTestMaster(world.registry.server.url, { port: world.master.port }, false),
+    ).rejects.toThrow(/EADDRINUSE/);
+  });
+
   test('without Redis a master is live but not ready, answers 503, and recovers by itself', async () => {
     const redis = await startRedisServer();
     const lonely = await startTestMaster(redis.url);
