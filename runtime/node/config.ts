@@ -1,6 +1,14 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_TIMINGS, EnvResult, ID_PATTERN, envVar, loadEnvOrExit, parseEnv } from '../contract';
+import {
+  DEFAULT_TIMINGS,
+  EnvResult,
+  ID_PATTERN,
+  KEY_PREFIX_PATTERN,
+  envVar,
+  loadEnvOrExit,
+  parseEnv,
+} from '../contract';
 
 /** Settings every node (master or media agent) shares. */
 export interface NodeConfig {
@@ -37,7 +45,7 @@ export function nodeEnvShape(defaultPort: number) {
     RTC_REDIS_AUTH_TOKEN: z.string().optional(),
     RTC_KEY_PREFIX: z
       .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters of A-Z a-z 0-9 _ . -')
+      .regex(KEY_PREFIX_PATTERN, `must match ${KEY_PREFIX_PATTERN} (no hash tag)`)
       .default('rtc'),
     RTC_DRAIN_DEADLINE_MS: envVar.ms(DEFAULT_TIMINGS.drainDeadlineMs),
     RTC_HEARTBEAT_INTERVAL_MS: envVar.ms(DEFAULT_TIMINGS.heartbeatIntervalMs),

@@ -33,7 +33,7 @@ test('every setting can be given; empty strings count as unset', () => {
     RTC_INSTANCE_ID: 'i-0123',
     RTC_PORT: '9000',
     RTC_ADVERTISE_ADDRESS: '10.0.0.5:9000',
-    RTC_KEY_PREFIX: 'prod',
+    RTC_KEY_PREFIX: 'app:rtc',
     RTC_HEARTBEAT_INTERVAL_MS: '200',
     RTC_HEARTBEAT_TTL_MS: '',
     RTC_RECONNECT_WINDOW_MS: '5000',
@@ -45,7 +45,7 @@ test('every setting can be given; empty strings count as unset', () => {
       instanceId: 'i-0123',
       port: 9000,
       advertiseAddress: '10.0.0.5:9000',
-      keyPrefix: 'prod',
+      keyPrefix: 'app:rtc',
       heartbeatIntervalMs: 200,
       heartbeatTtlMs: DEFAULT_TIMINGS.heartbeatTtlMs,
       reconnectWindowMs: 5000,
@@ -61,6 +61,7 @@ test('every problem is listed at once, each naming its variable', () => {
     RTC_NODE_ID: 'has spaces',
     RTC_ADVERTISE_ADDRESS: 'no-port',
     RTC_HEARTBEAT_INTERVAL_MS: 'soon',
+    RTC_KEY_PREFIX: '{rtc}',
   });
   expect(result.ok).toBe(false);
   if (result.ok) return;
@@ -68,6 +69,7 @@ test('every problem is listed at once, each naming its variable', () => {
     'RTC_ADVERTISE_ADDRESS',
     'RTC_API_SECRET',
     'RTC_HEARTBEAT_INTERVAL_MS',
+    'RTC_KEY_PREFIX',
     'RTC_NODE_ID',
     'RTC_PORT',
     'RTC_REDIS_URL',
