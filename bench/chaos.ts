@@ -181,10 +181,10 @@ ${byProfile}
 ${anchors(rows)}
 
 Notes:
-- Scenario 3 runs 3 media agents and scenario 7 runs 5 masters: the watchdog's majority rail flags only while more
-  than half of a fleet has a fresh heartbeat. With 2 media agents one dead agent is never replaced (3b shows the hold);
-  with 3 masters, two killed within a second are replaced or held depending on whether their heartbeats expire in the
-  same watchdog cycle.
+- Scenario 7 runs 5 masters: the watchdog flags a master only while a strict majority of the masters has a fresh
+  heartbeat, so with 3 masters two killed within a second are replaced or held depending on whether their heartbeats
+  expire in the same watchdog cycle. Media nodes are flagged while at least half of them is healthy: one of two dead
+  is replaced (3), both dead is held (3b).
 - The rolling restart is an instance refresh by the local fleet (launch the new master, drain the old one); the
   watchdog flags nothing, so it has no time to flag.
 `,

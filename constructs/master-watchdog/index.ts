@@ -19,7 +19,7 @@ import { Construct } from 'constructs';
 import { KEY_PREFIX_PATTERN } from '../../runtime/contract/keys';
 import type { NodeRole } from '../../runtime/contract/registry';
 import { DEFAULT_PORTS, DEFAULT_TIMINGS } from '../../runtime/contract/timings';
-import { DEFAULT_FLEET_POLICY, type FleetPolicy } from '../../runtime/watchdog/core';
+import { DEFAULT_POLICY, type FleetPolicy } from '../../runtime/watchdog/core';
 import { settingsEnvironment } from '../../runtime/watchdog/settings';
 import { METRIC_NAMESPACE, METRICS } from '../../runtime/watchdog/telemetry';
 
@@ -51,7 +51,7 @@ export interface WatchedFleet {
   readonly gracePeriod?: Duration;
   /**
    * Flag only while more than this share of the fleet has a fresh heartbeat, 0 to 1 (exclusive).
-   * @default 0.5 (a strict majority)
+   * @default DEFAULT_POLICY of the role: 0.5 for masters (a strict majority), 0.4 for media (at least half)
    */
   readonly minHealthyShare?: number;
 }
@@ -141,7 +141,7 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
     const store = props.sessionStore;
     const cycle = props.cycle ?? Duration.millis(DEFAULT_TIMINGS.watchdogAwsCycleMs);
 
-    if ((props.masters.minHealthyShare ?? DEFAULT_FLEET_POLICY.minHealthyShare) < 0.5) {
+    if ((props.masters.minHealthyShare ?? DEFAULT_POLICY.master.minHealthyShare) < 0.5) {
       Annotations.of(this).addWarningV2(
         'rtc-ha:watchdogMinorityFlagging',
         'masters.minHealthyShare is below 0.5: the watchdog may flag masters without a healthy majority left',
@@ -205,7 +205,10 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
               targetGroupArn: fleet.targetGroup?.targetGroupArn,
               livePort: livePort(r, fleet),
             })),
-            policy: { master: fleetPolicy(props.masters), media: fleetPolicy(props.media) },
+            policy: {
+              master: fleetPolicy('master', props.masters),
+              media: fleetPolicy('media', props.media),
+            },
           },
           (value) => Stack.of(this).toJsonString(value),
         ),
@@ -376,11 +379,12 @@ function livePort(role: NodeRole, fleet: WatchedFleet): number {
   return fleet.livePort ?? DEFAULT_PORTS[role];
 }
 
-function fleetPolicy(fleet: WatchedFleet | undefined): FleetPolicy {
+function fleetPolicy(role: NodeRole, fleet: WatchedFleet | undefined): FleetPolicy {
+  const defaults = DEFAULT_POLICY[role];
   return {
-    maxFlagsPerCycle: fleet?.maxFlagsPerCycle ?? DEFAULT_FLEET_POLICY.maxFlagsPerCycle,
-    graceMs: fleet?.gracePeriod?.toMilliseconds() ?? DEFAULT_FLEET_POLICY.graceMs,
-    minHealthyShare: fleet?.minHealthyShare ?? DEFAULT_FLEET_POLICY.minHealthyShare,
+    maxFlagsPerCycle: fleet?.maxFlagsPerCycle ?? defaults.maxFlagsPerCycle,
+    graceMs: fleet?.gracePeriod?.toMilliseconds() ?? defaults.graceMs,
+    minHealthyShare: fleet?.minHealthyShare ?? defaults.minHealthyShare,
   };
 }
 

@@ -7,7 +7,7 @@ import {
   NODE_VERSION,
 } from '../../constructs/shared/defaults';
 import { DEFAULT_TIMINGS } from '../../runtime/contract/timings';
-import { DEFAULT_FLEET_POLICY } from '../../runtime/watchdog/core';
+import { DEFAULT_POLICY } from '../../runtime/watchdog/core';
 
 /**
  * The shape of the deployment configuration: types, unknown keys and defaults. Value rules (ranges,
@@ -104,8 +104,9 @@ const watchdog = z
   .object({
     enabled: z.boolean().default(true),
     cycleSeconds: integer().default(DEFAULT_TIMINGS.watchdogAwsCycleMs / 1000),
-    maxFlagsPerCycle: integer().default(DEFAULT_FLEET_POLICY.maxFlagsPerCycle),
-    minHealthyShare: z.number().default(DEFAULT_FLEET_POLICY.minHealthyShare),
+    maxFlagsPerCycle: integer().default(DEFAULT_POLICY.master.maxFlagsPerCycle),
+    masterMinHealthyShare: z.number().default(DEFAULT_POLICY.master.minHealthyShare),
+    mediaMinHealthyShare: z.number().default(DEFAULT_POLICY.media.minHealthyShare),
     holdAlarmMinutes: integer().default(3),
   })
   .strict();

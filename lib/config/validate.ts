@@ -84,11 +84,13 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
       maxFlagsPerCycle: [1, 100],
       holdAlarmMinutes: [1, 60],
     });
-    problems.require(
-      watchdog.minHealthyShare >= 0 && watchdog.minHealthyShare < 1,
-      'minHealthyShare',
-      `must be at least 0 and below 1 (got ${watchdog.minHealthyShare})`,
-    );
+    for (const field of ['masterMinHealthyShare', 'mediaMinHealthyShare'] as const) {
+      problems.require(
+        watchdog[field] >= 0 && watchdog[field] < 1,
+        field,
+        `must be at least 0 and below 1 (got ${watchdog[field]})`,
+      );
+    }
     return problems.messages;
   },
   alarms: (alarms) => checkClusterAlarmsProps(alarms, 'alarms.'),

@@ -118,15 +118,15 @@ export class ClusterStack extends Stack {
 
   /** ARCHITECTURE.md rule 2: the fleets use EC2 health checks, and only the watchdog flags instances. */
   private addWatchdog(config: RtcHaConfig): MasterWatchdog {
-    const { cycleSeconds, maxFlagsPerCycle, minHealthyShare, holdAlarmMinutes } = config.watchdog;
-    const policy = { maxFlagsPerCycle, minHealthyShare };
+    const { cycleSeconds, maxFlagsPerCycle, masterMinHealthyShare, mediaMinHealthyShare, holdAlarmMinutes } =
+      config.watchdog;
     // The majority rail flags only while more than minHealthyShare of the fleet stays healthy.
     const masters = config.masters.minCapacity;
-    if ((masters - 1) / masters <= minHealthyShare) {
+    if ((masters - 1) / masters <= masterMinHealthyShare) {
       Annotations.of(this).addWarningV2(
         'rtc-ha:watchdogCannotReplaceMasters',
         `With ${masters} masters the watchdog never flags a dead one: ${masters - 1} of ${masters} healthy is ` +
-          `not more than watchdog.minHealthyShare ${minHealthyShare} (ARCHITECTURE.md rule 3). ` +
+          `not more than watchdog.masterMinHealthyShare ${masterMinHealthyShare} (ARCHITECTURE.md rule 3). ` +
           'Use masters.minCapacity 3 or more.',
       );
     }
@@ -134,14 +134,16 @@ export class ClusterStack extends Stack {
       vpc: this.vpc,
       sessionStore: this.sessionStore,
       masters: {
-        ...policy,
+        maxFlagsPerCycle,
+        minHealthyShare: masterMinHealthyShare,
         autoScalingGroup: this.masterFleet.autoScalingGroup,
         connections: this.masterFleet,
         targetGroup: this.loadBalancer.targetGroup,
         livePort: this.masterFleet.port,
       },
       media: {
-        ...policy,
+        maxFlagsPerCycle,
+        minHealthyShare: mediaMinHealthyShare,
         autoScalingGroup: this.mediaFleet.autoScalingGroup,
         connections: this.mediaFleet,
         livePort: this.mediaFleet.controlPort,

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
 import { createRedis, untilReady } from '../contract/redis';
-import { RegistryReader } from '../contract/registry';
+import { RegistryReader, type NodeRole } from '../contract/registry';
 import { DEFAULT_TIMINGS } from '../contract/timings';
-import type { FleetPolicy } from '../watchdog/core';
+import { DEFAULT_POLICY, type FleetPolicy } from '../watchdog/core';
 import { probeLive } from '../watchdog/probe';
 import { Watchdog } from '../watchdog/watchdog';
 import { requireBinary } from './child';
@@ -61,7 +61,7 @@ export interface ClusterOptions {
   /** Keep the run folder (logs, HAProxy config) after stop. @default false */
   readonly keepLogs?: boolean;
   readonly timings?: Partial<ClusterTimings>;
-  /** The watchdog's policy for both fleets, over the local defaults. */
+  /** Overrides of the watchdog's policy for both fleets (defaults: DEFAULT_POLICY, local grace). */
   readonly policy?: Partial<FleetPolicy>;
   /** @default 'haproxy' */
   readonly haproxyBinary?: string;
@@ -296,17 +296,16 @@ function runWatchdog(
   logDir: string,
 ): () => Promise<void> {
   const log = createWriteStream(join(logDir, 'watchdog.log'), { flags: 'a' });
-  const policy: FleetPolicy = {
-    maxFlagsPerCycle: 1,
+  const policy = (role: NodeRole): FleetPolicy => ({
+    ...DEFAULT_POLICY[role],
     graceMs: timings.watchdogGraceMs,
-    minHealthyShare: 0.5,
     ...options.policy,
-  };
+  });
   const watchdog = new Watchdog({
     registry,
     fleet: fleet.watchdogFleet,
     probe: (address) => probeLive(address),
-    policy: { master: policy, media: policy },
+    policy: { master: policy('master'), media: policy('media') },
     dimensions: { Cluster: 'local' },
     sink: (line) => {
       log.write(`${JSON.stringify(line)}\n`);

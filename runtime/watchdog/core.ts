@@ -26,7 +26,14 @@ export const DEFAULT_FLEET_POLICY: FleetPolicy = {
   minHealthyShare: 0.5,
 };
 
-export const DEFAULT_POLICY: Policy = { master: DEFAULT_FLEET_POLICY, media: DEFAULT_FLEET_POLICY };
+/**
+ * Media nodes hold no quorum and the default fleet is two, so they are flagged while at least half
+ * of the fleet stays healthy (one of two, two of four), not only with a strict majority: otherwise
+ * a two-node media fleet could never replace a dead node.
+ */
+export const DEFAULT_MEDIA_POLICY: FleetPolicy = { ...DEFAULT_FLEET_POLICY, minHealthyShare: 0.4 };
+
+export const DEFAULT_POLICY: Policy = { master: DEFAULT_FLEET_POLICY, media: DEFAULT_MEDIA_POLICY };
 
 /** One instance as its fleet (Auto Scaling group, or the local runner) reports it. */
 export interface InstanceObservation {

@@ -33,9 +33,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     id: 'kill-media',
-    title: '3. SIGKILL a media agent (3 media agents)',
-    // With 2, the one left is no healthy majority and the watchdog holds (kill-one-of-two-media).
-    media: 3,
+    title: '3. SIGKILL a media agent (one of two)',
     expectFlags: true,
     expectReplacement: true,
     inject: async (ctx) => {
@@ -147,19 +145,22 @@ function holdWindowMs(ctx: ScenarioContext): number {
 }
 
 /**
- * The majority rail at work: when the nodes left with a fresh heartbeat are no strict majority of
- * their fleet, the watchdog holds instead of flagging, and nothing is replaced; the sessions
- * carry on on what is left. Not among the eight scenarios: the full run reports it beside them.
+ * The majority rail at work: when too few nodes with a fresh heartbeat would be left (for media,
+ * less than half of the fleet), the watchdog holds instead of flagging, and nothing is replaced;
+ * signaling carries on. Not among the eight scenarios: the full run reports it beside them.
  */
 export const HOLD_SCENARIOS: readonly Scenario[] = [
   {
-    id: 'kill-one-of-two-media',
-    title: '3b. One of two media agents killed: the watchdog holds',
+    id: 'kill-all-media',
+    title: '3b. Both media agents killed: the watchdog holds',
     expectFlags: false,
     expectReplacement: false,
     expectHold: true,
     inject: async (ctx) => {
-      await killBusiestMedia(ctx);
+      const all = ctx.cluster.fleet.members('media');
+      ctx.log(`SIGKILL every media agent: ${all.map((m) => `${m.nodeId} (pid ${m.pid})`).join(', ')}`);
+      ctx.fault(all);
+      for (const member of all) member.handle.kill('SIGKILL');
       await sleep(holdWindowMs(ctx));
     },
   },

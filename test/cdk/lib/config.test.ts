@@ -61,7 +61,8 @@ describe('configuration', () => {
         enabled: true,
         cycleSeconds: 5,
         maxFlagsPerCycle: 1,
-        minHealthyShare: 0.5,
+        masterMinHealthyShare: 0.5,
+        mediaMinHealthyShare: 0.4,
         holdAlarmMinutes: 3,
       },
       alarms: {},
@@ -190,8 +191,8 @@ describe('configuration', () => {
       ],
       [
         'a healthy share of the whole fleet',
-        { watchdog: { minHealthyShare: 1 } },
-        'watchdog.minHealthyShare must be at least 0 and below 1 (got 1)',
+        { watchdog: { mediaMinHealthyShare: 1 } },
+        'watchdog.mediaMinHealthyShare must be at least 0 and below 1 (got 1)',
       ],
       [
         'a hold alarm after two hours',

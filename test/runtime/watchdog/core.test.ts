@@ -200,7 +200,25 @@ const cases: Case[] = [
     expected: ['flag i-e', 'hold max-flags-per-cycle i-d', 'flag m-5', 'flag m-4'],
   },
   {
-    name: 'a two-node fleet under the default policy holds: one of two is no majority',
+    name: 'media nodes have their own default: one of two dead is replaced (at least half stays healthy)',
+    obs: observations({
+      fleets: [fleet('media', [instance('m-1'), instance('m-2')])],
+      registry: { reachable: true, nodes: [view('m-1', 0, 'media'), view('m-2', 4_000, 'media')] },
+      probes: failing('m-2'),
+    }),
+    expected: ['flag m-2'],
+  },
+  {
+    name: 'media nodes: both of two dead -> hold, no healthy half left',
+    obs: observations({
+      fleets: [fleet('media', [instance('m-1'), instance('m-2')])],
+      registry: { reachable: true, nodes: [view('m-1', 4_000, 'media'), view('m-2', 5_000, 'media')] },
+      probes: failing('m-1', 'm-2'),
+    }),
+    expected: ['hold majority m-2', 'hold majority m-1'],
+  },
+  {
+    name: 'a two-master fleet under the default policy holds: one of two is no majority',
     obs: observations({
       fleets: [fleet('master', [instance('i-a'), instance('i-b')])],
       registry: { reachable: true, nodes: [view('i-a'), view('i-b', 4_000)] },
