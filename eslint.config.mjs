@@ -7,7 +7,10 @@ export default tseslint.config(
   {
     plugins: { import: importPlugin },
     rules: {
-      'import/no-extraneous-dependencies': ['error', { devDependencies: ['test/**', 'bench/**', 'runtime/local/**'] }],
+      'import/no-extraneous-dependencies': [
+        'error',
+        { devDependencies: ['test/**', 'bench/**', 'runtime/local/**'] },
+      ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },

@@ -11,7 +11,12 @@ export function percentiles(values: readonly number[]): { p50: number; p99: numb
   const sorted = [...values].sort((a, b) => a - b);
   const rank = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
   const round = (v: number) => Math.round(v * 10) / 10;
-  return { p50: round(rank(50)), p99: round(rank(99)), max: round(sorted[sorted.length - 1]), n: sorted.length };
+  return {
+    p50: round(rank(50)),
+    p99: round(rank(99)),
+    max: round(sorted[sorted.length - 1]),
+    n: sorted.length,
+  };
 }
 
 /** Progress on stderr, so the JSON result stays the last line of stdout. */

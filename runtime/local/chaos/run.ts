@@ -83,7 +83,7 @@ export interface ScenarioResult {
   readonly messagesSent: number;
   readonly deliveriesExpected: number;
   readonly sessionsLost: number;
-  /** Sessions whose media node is not a live one at the end (dead and not moved, or none). */
+  /** Sessions left on a dead media node (or none) at the end although a live one could take them. */
   readonly sessionsOnDeadMedia: number;
   readonly messagesLost: number;
   readonly lostSample: readonly string[];
@@ -172,9 +172,12 @@ export async function runScenario(
     const liveMedia = (await cluster.registry.nodes('media'))
       .filter((v) => !v.expired)
       .map((v) => v.identity.nodeId);
-    const sessionsOnDeadMedia = report.mediaNodes.filter(
-      (id) => id === null || !liveMedia.includes(id),
-    ).length;
+    // Stranded sessions: on a dead media node although a live one could take them. With no live
+    // media node at all (the hold scenario) a session has nowhere to go and keeps its placement.
+    const sessionsOnDeadMedia =
+      liveMedia.length === 0
+        ? 0
+        : report.mediaNodes.filter((id) => id === null || !liveMedia.includes(id)).length;
     return result(scenario, profile, {
       masters,
       media,
