@@ -8,6 +8,7 @@ import {
   ErrorCode,
   LIMITS,
   ParticipantRecord,
+  ParticipantState,
   ServerFrame,
   SessionStore,
   newResumeToken,
@@ -142,7 +143,9 @@ export class ParticipantConnection implements ChannelMember {
   }
 
   resync(): void {
-    void this.catchUp();
+    // While joining, the claim's mailbox read may predate the outage: replay again once joined.
+    if (this.phase === 'joined') void this.catchUp();
+    else this.replayAgain = true;
   }
 
   // ---- inbound frames ----------------------------------------------------------------------------
@@ -248,6 +251,11 @@ export class ParticipantConnection implements ChannelMember {
     }
     this.epoch = claim.epoch;
     this.acceptedCseq = claim.acceptedCseq;
+    // Announce at once: the room must hear of the claim even if this socket closes or is superseded.
+    this.announce(
+      claim.previousState,
+      participants.find((p) => p.participantId === participantId),
+    );
     if (this.stopped) {
       if (!this.ending) departures.socketLost(sessionId, participantId, claim.epoch);
       return;
@@ -288,15 +296,22 @@ export class ParticipantConnection implements ChannelMember {
       missed: replay?.missed ?? 0,
     });
 
-    const me = participants.find((p) => p.participantId === participantId);
+    if (this.drainWhenJoined) this.drain();
+  }
+
+  /** Tells the others a participant joined (first claim) or reconnected; best effort. */
+  private announce(previousState: ParticipantState, me: ParticipantRecord | undefined): void {
+    const sessionId = this.sessionId!;
+    const participantId = this.participantId!;
     const notice: Delivery =
-      claim.previousState === 'pending' && me
+      previousState === 'pending' && me
         ? { type: 'participantJoined', participant: summary(me, true) }
         : { type: 'participantReconnected', participantId };
-    await store
+    this.ctx.store
       .deliverToOthers(sessionId, participantId, notice)
-      .catch((err: unknown) => log.warn('announce_failed', { sessionId, participantId, error: err }));
-    if (this.drainWhenJoined) this.drain();
+      .catch((err: unknown) =>
+        this.ctx.log.warn('announce_failed', { sessionId, participantId, error: err }),
+      );
   }
 
   private identify(

@@ -35,6 +35,11 @@ export class SessionChannels {
   private readonly sessions = new Map<string, Subscription>();
   private readonly channelToSession = new Map<string, string>();
   private resubscribing = false;
+  /**
+   * Channels whose unsubscribe failed while Redis was away. ioredis forgets a channel only when
+   * Redis confirms the unsubscribe, so it would subscribe these again on reconnect: drop them then.
+   */
+  private readonly leftBehind = new Set<string>();
 
   constructor(
     private readonly subscriber: Redis,
@@ -76,8 +81,8 @@ export class SessionChannels {
     const channel = this.keys.sessionChannel(sessionId);
     this.sessions.delete(sessionId);
     this.channelToSession.delete(channel);
-    // Failing is harmless: messages of a session nobody holds are ignored.
-    this.subscriber.unsubscribe(channel).catch(() => undefined);
+    // Messages of a session nobody holds are ignored; a failed unsubscribe is retried on reconnect.
+    this.subscriber.unsubscribe(channel).catch(() => this.leftBehind.add(channel));
   }
 
   /** The newest epoch a takeover notice announced for the participant (0 if none seen). */
@@ -91,6 +96,11 @@ export class SessionChannels {
   }
 
   private async resync(): Promise<void> {
+    const stale = [...this.leftBehind].filter((channel) => !this.channelToSession.has(channel));
+    this.leftBehind.clear();
+    if (stale.length > 0) {
+      this.subscriber.unsubscribe(...stale).catch(() => stale.forEach((c) => this.leftBehind.add(c)));
+    }
     const channels = [...this.channelToSession.keys()];
     if (channels.length === 0) return;
     this.resubscribing = true;
