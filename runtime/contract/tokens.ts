@@ -27,6 +27,12 @@ export function tokenKeyFrom(apiSecret: string, tokenSecret?: string): Buffer {
   return Buffer.from(hkdfSync('sha256', apiSecret, 'rtc-ha', 'connection tokens v1', 32));
 }
 
+/**
+ * The keys a master accepts tokens under: one, or several while the API secret rotates (the
+ * current secret's and the previous one's, docs/deploying.md).
+ */
+export type TokenKeys = Buffer | readonly Buffer[];
+
 export function signConnectionToken(key: Buffer, claims: ConnectionTokenClaims): string {
   const payload = Buffer.from(
     JSON.stringify({ sid: claims.sessionId, pid: claims.participantId, exp: claims.expiresAt }),
@@ -34,15 +40,17 @@ export function signConnectionToken(key: Buffer, claims: ConnectionTokenClaims):
   return `v1.${payload}.${mac(key, `v1.${payload}`)}`;
 }
 
-export function verifyConnectionToken(key: Buffer, token: unknown, now = Date.now()): TokenCheck {
+/** Checks a token's signature against every key in `keys` (each in constant time), then its claims. */
+export function verifyConnectionToken(keys: TokenKeys, token: unknown, now = Date.now()): TokenCheck {
   if (typeof token !== 'string' || token.length > 1024) return { ok: false, reason: 'malformed' };
   const parts = token.split('.');
   if (parts.length !== 3 || parts[0] !== 'v1') return { ok: false, reason: 'malformed' };
-  const expected = Buffer.from(mac(key, `v1.${parts[1]}`));
   const given = Buffer.from(parts[2]);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return { ok: false, reason: 'bad_signature' };
-  }
+  const signedBy = (Buffer.isBuffer(keys) ? [keys] : keys).filter((key) => {
+    const expected = Buffer.from(mac(key, `v1.${parts[1]}`));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+  if (signedBy.length === 0) return { ok: false, reason: 'bad_signature' };
   let decoded: unknown;
   try {
     decoded = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));

@@ -1,11 +1,16 @@
 import { z } from 'zod';
 import { DEFAULT_PORTS, DEFAULT_TIMINGS, EnvResult, envVar } from '../contract';
-import { NodeConfig, configFromEnv, loadConfigOrExit, nodeEnvShape, toNodeConfig } from '../node/config';
+import { NodeConfig, configFromEnv, nodeEnvShape, toNodeConfig } from '../node/config';
 
 /** Everything a master needs; `startMaster` takes it, main.ts builds it from the environment. */
 export interface MasterConfig extends NodeConfig {
-  /** REST API password (HTTP Basic, user `rtc-ha`). */
+  /** REST API password (HTTP Basic, user `rtc-ha`); connection tokens are signed with its key. */
   readonly apiSecret: string;
+  /**
+   * The API secret before its last rotation, accepted as well (REST and the tokens signed under
+   * it) so an app still using it keeps working while the masters roll. See docs/deploying.md.
+   */
+  readonly previousApiSecret?: string;
   /** Connection token signing key; derived from the API secret when unset. */
   readonly tokenSecret?: string;
   readonly reconnectWindowMs: number;
@@ -19,6 +24,7 @@ export interface MasterConfig extends NodeConfig {
 export const MASTER_ENV = {
   ...nodeEnvShape(DEFAULT_PORTS.master),
   RTC_API_SECRET: envVar.secret(),
+  RTC_API_SECRET_PREVIOUS: envVar.secret().optional(),
   RTC_TOKEN_SECRET: envVar.secret().optional(),
   RTC_RECONNECT_WINDOW_MS: envVar.ms(DEFAULT_TIMINGS.reconnectWindowMs),
 };
@@ -29,6 +35,7 @@ export function toMasterConfig(env: MasterEnv): MasterConfig {
   return {
     ...toNodeConfig(env),
     apiSecret: env.RTC_API_SECRET,
+    previousApiSecret: env.RTC_API_SECRET_PREVIOUS,
     tokenSecret: env.RTC_TOKEN_SECRET,
     reconnectWindowMs: env.RTC_RECONNECT_WINDOW_MS,
     joinTimeoutMs: DEFAULT_TIMINGS.joinTimeoutMs,
@@ -39,6 +46,3 @@ export function toMasterConfig(env: MasterEnv): MasterConfig {
 
 export const masterConfigFromEnv = (env: NodeJS.ProcessEnv): EnvResult<MasterConfig> =>
   configFromEnv(MASTER_ENV, toMasterConfig, env);
-
-export const loadMasterConfig = (): MasterConfig =>
-  loadConfigOrExit('rtc-master', MASTER_ENV, toMasterConfig);

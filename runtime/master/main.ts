@@ -1,9 +1,12 @@
-/** Master process entry (the CDK bundles this file): configuration from the environment. */
-import { createLogger } from '../node/log';
-import { runNode } from '../node/process';
-import { loadMasterConfig } from './config';
+/** Master process entry (the CDK bundles this file): configuration, then the master (runtime/node/entry.ts). */
+import { runNodeProgram } from '../node/entry';
+import { MASTER_ENV, masterConfigFromEnv } from './config';
 import { startMaster } from './master';
 
-const config = loadMasterConfig();
-const log = createLogger(config.nodeId);
-runNode(log, () => startMaster(config, log));
+void runNodeProgram({
+  program: 'rtc-master',
+  role: 'master',
+  variables: Object.keys(MASTER_ENV),
+  fromEnv: masterConfigFromEnv,
+  start: startMaster,
+});

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_PORTS, EnvResult, envVar } from '../contract';
-import { NodeConfig, configFromEnv, loadConfigOrExit, nodeEnvShape, toNodeConfig } from '../node/config';
+import { NodeConfig, configFromEnv, nodeEnvShape, toNodeConfig } from '../node/config';
 
 export interface MediaConfig extends NodeConfig {
   /** Most sessions (rooms) placed on this node. */
@@ -35,5 +35,3 @@ export function toMediaConfig(env: MediaEnv): MediaConfig {
 
 export const mediaConfigFromEnv = (env: NodeJS.ProcessEnv): EnvResult<MediaConfig> =>
   configFromEnv(MEDIA_ENV, toMediaConfig, env);
-
-export const loadMediaConfig = (): MediaConfig => loadConfigOrExit('rtc-media', MEDIA_ENV, toMediaConfig);

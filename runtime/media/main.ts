@@ -1,9 +1,12 @@
-/** Media agent process entry (the CDK bundles this file): configuration from the environment. */
-import { createLogger } from '../node/log';
-import { runNode } from '../node/process';
+/** Media agent process entry (the CDK bundles this file): configuration, then the agent (runtime/node/entry.ts). */
+import { runNodeProgram } from '../node/entry';
 import { startMediaAgent } from './agent';
-import { loadMediaConfig } from './config';
+import { MEDIA_ENV, mediaConfigFromEnv } from './config';
 
-const config = loadMediaConfig();
-const log = createLogger(config.nodeId);
-runNode(log, () => startMediaAgent(config, log));
+void runNodeProgram({
+  program: 'rtc-media',
+  role: 'media',
+  variables: Object.keys(MEDIA_ENV),
+  fromEnv: mediaConfigFromEnv,
+  start: startMediaAgent,
+});

@@ -1,14 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import {
-  DEFAULT_TIMINGS,
-  EnvResult,
-  ID_PATTERN,
-  KEY_PREFIX_PATTERN,
-  envVar,
-  loadEnvOrExit,
-  parseEnv,
-} from '../contract';
+import { DEFAULT_TIMINGS, EnvResult, ID_PATTERN, KEY_PREFIX_PATTERN, envVar, parseEnv } from '../contract';
 
 /** Settings every node (master or media agent) shares. */
 export interface NodeConfig {
@@ -27,6 +19,8 @@ export interface NodeConfig {
   readonly drainDeadlineMs: number;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTtlMs: number;
+  /** Auto Scaling termination lifecycle hook to complete after a drain (boot mode on AWS). */
+  readonly lifecycleHookName?: string;
 }
 
 const hostPort = z
@@ -50,6 +44,7 @@ export function nodeEnvShape(defaultPort: number) {
     RTC_DRAIN_DEADLINE_MS: envVar.ms(DEFAULT_TIMINGS.drainDeadlineMs),
     RTC_HEARTBEAT_INTERVAL_MS: envVar.ms(DEFAULT_TIMINGS.heartbeatIntervalMs),
     RTC_HEARTBEAT_TTL_MS: envVar.ms(DEFAULT_TIMINGS.heartbeatTtlMs),
+    RTC_LIFECYCLE_HOOK_NAME: z.string().max(255).optional(),
   };
 }
 
@@ -69,6 +64,7 @@ export function toNodeConfig(env: NodeEnv): NodeConfig {
     drainDeadlineMs: env.RTC_DRAIN_DEADLINE_MS,
     heartbeatIntervalMs: env.RTC_HEARTBEAT_INTERVAL_MS,
     heartbeatTtlMs: env.RTC_HEARTBEAT_TTL_MS,
+    lifecycleHookName: env.RTC_LIFECYCLE_HOOK_NAME,
   };
 }
 
@@ -82,11 +78,11 @@ export function configFromEnv<S extends z.ZodRawShape, C>(
   return parsed.ok ? { ok: true, config: toConfig(parsed.config) } : parsed;
 }
 
-/** The config from process.env, or every problem on stderr and exit status 2. */
-export function loadConfigOrExit<S extends z.ZodRawShape, C>(
-  program: string,
-  shape: S,
-  toConfig: (env: z.infer<z.ZodObject<S>>) => C,
-): C {
-  return toConfig(loadEnvOrExit(program, shape));
+/** Prints every configuration problem on stderr and exits with status 2 (a config error). */
+export function exitOnProblems(program: string, problems: readonly string[]): never {
+  process.stderr.write(
+    `${program}: invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+      problems.map((p) => `  - ${p}\n`).join(''),
+  );
+  process.exit(2);
 }

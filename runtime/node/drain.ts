@@ -1,5 +1,5 @@
 /**
- * Waits until `isEmpty` holds or `deadlineMs` passes, whichever is first (ARCHITECTURE.md rule 6).
+ * Waits until `isEmpty` holds or `deadlineMs` passes, whichever is first (docs/architecture.md rule 6).
  * A failing check (Redis away) counts as "not empty yet".
  */
 export async function untilEmptyOrDeadline(

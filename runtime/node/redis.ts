@@ -26,14 +26,3 @@ export function connectRedis(config: NodeConfig, purpose: string, log: Logger): 
   });
   return redis;
 }
-
-/** Errors that mean "Redis is unreachable or slow right now" rather than a bug: answer 503, retry. */
-export function isRedisUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  return (
-    err.name === 'MaxRetriesPerRequestError' ||
-    /Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|ECONNREFUSED|ECONNRESET|ETIMEDOUT|LOADING|READONLY|CLUSTERDOWN|TRYAGAIN/.test(
-      err.message,
-    )
-  );
-}

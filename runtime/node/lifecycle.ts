@@ -1,0 +1,96 @@
+import {
+  AutoScalingClient,
+  CompleteLifecycleActionCommand,
+  DescribeAutoScalingInstancesCommand,
+} from '@aws-sdk/client-auto-scaling';
+import type { Imds } from './imds';
+import type { Logger } from './log';
+
+/** IMDS path Auto Scaling sets to `Terminated` once a termination lifecycle hook holds the instance. */
+export const TARGET_LIFECYCLE_STATE = 'autoscaling/target-lifecycle-state';
+
+/** Time past the drain deadline after which the hook is completed whether the drain ended or not. */
+export const DRAIN_HARD_CAP_MS = 10_000;
+
+export interface TerminationWatchOptions {
+  readonly imds: Imds;
+  /** @default 2000 */
+  readonly pollMs?: number;
+  readonly log: Logger;
+  /** Runs once, when the target lifecycle state reads `Terminated`. */
+  readonly onTerminating: () => void;
+}
+
+/**
+ * Polls the instance's target lifecycle state. 404 means "not in an Auto Scaling group yet" and
+ * a failed read is retried next poll, both quietly: only `Terminated` acts. Returns a stop function.
+ */
+export function watchTermination(options: TerminationWatchOptions): () => void {
+  const { imds, log, onTerminating, pollMs = 2_000 } = options;
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let failing = false;
+  const poll = async () => {
+    try {
+      const state = await imds.get(TARGET_LIFECYCLE_STATE);
+      failing = false;
+      if (state === 'Terminated' && !stopped) {
+        stopped = true;
+        log.info('lifecycle_terminating');
+        onTerminating();
+        return;
+      }
+    } catch (err) {
+      if (!failing) log.warn('lifecycle_state_unreadable', { error: err });
+      failing = true;
+    }
+    if (!stopped) timer = setTimeout(() => void poll(), pollMs);
+  };
+  void poll();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
+/**
+ * Waits for `drain` at most `deadlineMs` plus the hard cap: a drain that hangs must not keep the
+ * instance in its hook until the hook's own timeout.
+ */
+export async function boundedDrain(
+  drain: () => Promise<void>,
+  deadlineMs: number,
+  capMs = DRAIN_HARD_CAP_MS,
+): Promise<'drained' | 'cap'> {
+  let timer: NodeJS.Timeout | undefined;
+  const cap = new Promise<'cap'>((resolve) => (timer = setTimeout(() => resolve('cap'), deadlineMs + capMs)));
+  try {
+    return await Promise.race([drain().then(() => 'drained' as const), cap]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Lets Auto Scaling go on terminating this instance (CONTINUE). No heartbeat is recorded: the
+ * hook's timeout is set longer than the drain deadline plus the hard cap (the CDK side).
+ */
+export async function completeTermination(
+  autoScaling: AutoScalingClient,
+  hookName: string,
+  instanceId: string,
+): Promise<void> {
+  const { AutoScalingInstances } = await autoScaling.send(
+    new DescribeAutoScalingInstancesCommand({ InstanceIds: [instanceId] }),
+  );
+  const groupName = AutoScalingInstances?.[0]?.AutoScalingGroupName;
+  if (!groupName) throw new Error(`instance ${instanceId} is in no Auto Scaling group`);
+  await autoScaling.send(
+    new CompleteLifecycleActionCommand({
+      AutoScalingGroupName: groupName,
+      LifecycleHookName: hookName,
+      InstanceId: instanceId,
+      LifecycleActionResult: 'CONTINUE',
+    }),
+  );
+}
