@@ -183,6 +183,14 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   private acked = 0;
   private nextCseq = 1;
   private readonly pending = new Map<number, { frame: OwnFrame; sentAt: number }>();
+  /**
+   * A resend of every pending frame, oldest first, that refusals asked for: due (timers.retry), or
+   * sent and waiting for the reply to its `first` frame. Refusals meanwhile are of frames sent
+   * before it and change nothing, so a burst of them costs one resend.
+   */
+  private retry: { first?: number } | undefined;
+  /** queue_full / registry_unavailable refusals since the last `accepted`: each backs off further. */
+  private refusals = 0;
   /** The last error frame on the current socket. */
   private lastError: { code: ErrorCode; message: string } | undefined;
   /** The next handshake joins with the connection token: the resume token was refused. */
@@ -196,6 +204,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     dead?: ReturnType<typeof setTimeout>;
     ack?: ReturnType<typeof setTimeout>;
     resend?: ReturnType<typeof setTimeout>;
+    retry?: ReturnType<typeof setTimeout>;
     reconnect?: ReturnType<typeof setTimeout>;
   } = {};
   private readonly connecting: {
@@ -328,7 +337,8 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     const cseq = this.nextCseq++;
     const entry = { frame: { ...frame, cseq } as OwnFrame, sentAt: 0 };
     this.pending.set(cseq, entry);
-    if (this.currentState === 'open') this.transmit(entry);
+    // While a resend of every pending frame is due, that resend sends this one too, in order.
+    if (this.currentState === 'open' && !this.timers.retry) this.transmit(entry);
     return cseq;
   }
 
@@ -341,7 +351,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   /** Sends again every frame with no `accepted` within resendAfterMs (the master drops duplicates). */
   private resendOverdue(): void {
     this.timers.resend = undefined;
-    if (this.currentState !== 'open') return;
+    if (this.currentState !== 'open' || this.timers.retry) return; // that resend sends them all
     const now = Date.now();
     let nextDue = Infinity;
     for (const entry of this.pending.values()) {
@@ -351,6 +361,39 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     if (this.timers.resend === undefined && nextDue !== Infinity) {
       this.timers.resend = setTimeout(() => this.resendOverdue(), nextDue - now);
     }
+  }
+
+  /**
+   * The master refused own frame `cseq`. Out of order: an earlier frame is missing there, so send
+   * every pending frame again, oldest first. Queue full or registry unavailable: the same, after a
+   * backoff that grows until something is accepted. Anything else is left to resendOverdue.
+   */
+  private onRefused(code: ErrorCode, cseq: number): void {
+    if (code === 'out_of_order') {
+      this.resendPending(false);
+    } else if (code === 'queue_full' || code === 'registry_unavailable') {
+      if (this.retry?.first === cseq) this.retry = undefined; // that resend was refused too
+      this.resendPending(true);
+    }
+  }
+
+  /** Schedules a resend of every pending frame (at once, or backing off), unless one is under way. */
+  private resendPending(backOff: boolean): void {
+    if (this.retry) return;
+    const delayMs = backOff
+      ? fullJitterDelay(
+          ++this.refusals,
+          { baseMs: this.reconnectOptions.baseDelayMs, maxMs: this.timing.resend },
+          this.random,
+        )
+      : 0;
+    this.retry = {};
+    this.timers.retry = setTimeout(() => {
+      this.timers.retry = undefined;
+      const first = this.pending.keys().next();
+      this.retry = first.done ? undefined : { first: first.value };
+      for (const entry of this.pending.values()) this.transmit(entry);
+    }, delayMs);
   }
 
   private send(frame: ClientFrame): void {
@@ -383,6 +426,8 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
         return;
       case 'error':
         this.lastError = { code: frame.code, message: frame.message };
+        if (typeof frame.cseq === 'number' && this.pending.has(frame.cseq))
+          this.onRefused(frame.code, frame.cseq);
         this.emit('error', this.lastError);
         return;
       case 'reconnect':
@@ -422,6 +467,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   private onAccepted(cseq: unknown): void {
     if (typeof cseq !== 'number') return;
     this.acceptUpTo(cseq);
+    this.refusals = 0;
     this.emit('accepted', { cseq });
   }
 
@@ -431,6 +477,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
       if (key > cseq) break;
       this.pending.delete(key);
     }
+    if (this.retry?.first !== undefined && this.retry.first <= cseq) this.retry = undefined;
   }
 
   private onDelivered(frame: DeliveredFrame): void {
@@ -559,7 +606,14 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     clearTimeout(this.timers.dead);
     clearTimeout(this.timers.ack);
     clearTimeout(this.timers.resend);
-    this.timers.ping = this.timers.dead = this.timers.ack = this.timers.resend = undefined;
+    clearTimeout(this.timers.retry);
+    this.timers.ping =
+      this.timers.dead =
+      this.timers.ack =
+      this.timers.resend =
+      this.timers.retry =
+        undefined;
+    this.retry = undefined;
     this.handshaking = false;
     const ws = this.ws;
     this.ws = undefined;

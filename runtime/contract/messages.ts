@@ -98,6 +98,7 @@ export interface JoinedFrame {
   missed?: number;
 }
 
+/** Codes of WebSocket `error` frames (docs/contract.md, "Error codes"). */
 export const ERROR_CODES = [
   'bad_json',
   'bad_frame',
@@ -110,7 +111,12 @@ export const ERROR_CODES = [
   'unknown_participant',
   'session_full',
   'superseded',
-  'not_ready',
+  /** Too many of this socket's frames wait for the registry: back off, then resend. */
+  'queue_full',
+  /** Redis is unreachable or too slow: back off, then resend (or, refusing a join, reconnect). */
+  'registry_unavailable',
+  /** An earlier own frame is not accepted yet: resend every unaccepted frame, oldest first. */
+  'out_of_order',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -121,7 +127,8 @@ export type ServerFrame =
   | { type: 'pong'; id?: number }
   /** The sender's frame `cseq` is stored for its recipients (or was already): safe to forget. */
   | { type: 'accepted'; cseq: number }
-  | { type: 'error'; code: ErrorCode; message: string }
+  /** With `cseq`: the sender's frame `cseq` was refused and is not stored. */
+  | { type: 'error'; code: ErrorCode; message: string; cseq?: number }
   /** The master is draining or going away: reconnect (through the load balancer) and resume. */
   | { type: 'reconnect'; reason: string };
 
@@ -161,8 +168,28 @@ export interface ConnectionResource {
   token: string;
   expiresAt: number;
 }
+/** Codes of REST error replies (docs/contract.md, "The REST API"). */
+export const REST_ERROR_CODES = [
+  'bad_json',
+  'invalid_body',
+  'invalid_path',
+  'unauthorized',
+  'not_found',
+  'method_not_allowed',
+  'session_full',
+  'payload_too_large',
+  /** This master cannot take work (readiness failing): retry, the load balancer picks another. */
+  'not_ready',
+  /** Redis failed this call (unreachable or too slow): retry. */
+  'registry_unavailable',
+  'draining',
+  'no_media_node',
+  'internal',
+] as const;
+export type RestErrorCode = (typeof REST_ERROR_CODES)[number];
+
 export interface RestError {
-  error: { code: string; message: string; details?: string[] };
+  error: { code: RestErrorCode; message: string; details?: string[] };
 }
 
 // ---- master <-> master (a session's pub/sub channel) ------------------------------------------

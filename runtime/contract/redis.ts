@@ -1,4 +1,6 @@
-import Redis, { RedisOptions } from 'ioredis';
+import { isIP } from 'node:net';
+import Redis, { RedisOptions, ReplyError } from 'ioredis';
+import { MaxRetriesPerRequestError } from 'ioredis/built/errors';
 import { DEFAULT_TIMINGS } from './timings';
 
 export interface RedisConnectionOptions {
@@ -23,12 +25,14 @@ export function createRedis(options: RedisConnectionOptions): Redis {
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new Error(`Redis URL must start with redis:// or rediss://, got ${url.protocol}//`);
   }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
   const redisOptions: RedisOptions = {
-    host: url.hostname.replace(/^\[|\]$/g, ''),
+    host,
     port: url.port ? Number(url.port) : 6379,
     username: url.username ? decodeURIComponent(url.username) : undefined,
     password: options.authToken ?? (url.password ? decodeURIComponent(url.password) : undefined),
-    tls: url.protocol === 'rediss:' ? { servername: url.hostname } : undefined,
+    // SNI carries host names only: Node refuses (and warns about) an IP address as the server name.
+    tls: url.protocol === 'rediss:' ? (isIP(host) ? {} : { servername: host }) : undefined,
     connectionName: options.connectionName,
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_TIMINGS.redisCommandTimeoutMs,
     connectTimeout: 2_000,
@@ -67,4 +71,46 @@ export function untilReady(redis: Redis, timeoutMs = 5_000): Promise<Redis> {
     };
     redis.once('ready', onReady);
   });
+}
+
+/**
+ * ioredis rejects these with a plain Error whose fixed message is its only type: a command timed
+ * out (createRedis's commandTimeout), the connection closed under a pending command, or a command
+ * was sent while disconnected (createRedis turns the offline queue off).
+ */
+const IOREDIS_UNAVAILABLE_MESSAGES: ReadonlySet<string> = new Set([
+  'Command timed out',
+  'Connection is closed.',
+  "Stream isn't writeable and enableOfflineQueue options is false",
+]);
+/** Redis replies that mean "not serving right now" (loading, failing over), not a bad command. */
+const UNAVAILABLE_REPLY_CODES: ReadonlySet<string> = new Set([
+  'LOADING',
+  'READONLY',
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+  'MASTERDOWN',
+]);
+const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Whether `err` means "Redis is unreachable or slow right now" (answer 503 or registry_unavailable,
+ * retry) rather than a bug: decided by the error's class, its Redis reply code or its system code.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof MaxRetriesPerRequestError) return true;
+  if (err instanceof ReplyError) return UNAVAILABLE_REPLY_CODES.has(err.message.split(' ', 1)[0]);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== undefined) return NETWORK_ERROR_CODES.has(code);
+  return err.constructor === Error && IOREDIS_UNAVAILABLE_MESSAGES.has(err.message);
 }

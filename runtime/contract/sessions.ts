@@ -61,6 +61,16 @@ export interface Replay {
   seq: number;
 }
 
+/** A participant sending its own frame `cseq` while holding `epoch` (fenced and deduplicated). */
+export interface Sender {
+  readonly participantId: string;
+  readonly epoch: number;
+  readonly cseq: number;
+}
+
+/** What a delivery did: how many recipients got it, `duplicate` for a cseq already taken. */
+export type DeliverResult = Fenced<number> | { ok: true; value: 0; duplicate: true };
+
 export interface SessionStoreOptions {
   readonly prefix?: string;
   readonly mailboxTtlMs?: number;
@@ -102,6 +112,7 @@ const SCRIPTS = {
   // Number and store a frame for each recipient, then publish them. KEYS: participants, channel,
   // sender|'', then a participant and a mailbox key per recipient | ARGV: sender epoch|'', frame
   // body (a JSON object), mailbox ttl, mailbox max, sender cseq|'', then the recipients' ids.
+  // The numbered frame is the body with "seq" spliced in first: numberedFrameSeq reads it back.
   deliver: `
     if KEYS[3] ~= '' and ARGV[1] ~= '' then
       local sender = redis.call('HMGET', KEYS[3], 'epoch', 'cseq')
@@ -166,6 +177,17 @@ const SCRIPTS = {
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
+
+const NUMBERED_FRAME_SEQ = /^\{"seq":(\d+),/;
+
+/**
+ * The seq of a numbered frame as the deliver script writes it (`{"seq":N,` then the delivery's
+ * fields), read without parsing the rest; undefined for anything else.
+ */
+export function numberedFrameSeq(raw: string): number | undefined {
+  const match = NUMBERED_FRAME_SEQ.exec(raw);
+  return match ? Number(match[1]) : undefined;
+}
 
 export class SessionStore {
   readonly keys: Keys;
@@ -301,8 +323,8 @@ export class SessionStore {
     sessionId: string,
     recipients: readonly string[],
     delivery: Delivery,
-    from?: { participantId: string; epoch: number; cseq: number },
-  ): Promise<Fenced<number> | { ok: true; value: 0; duplicate: true }> {
+    from?: Sender,
+  ): Promise<DeliverResult> {
     const count = Number(
       await this.run(
         'deliver',
@@ -329,18 +351,22 @@ export class SessionStore {
     return count < 0 ? { ok: false, reason: 'stale_epoch' } : { ok: true, value: count };
   }
 
-  /** Delivers to every participant of the session except `exceptId`. */
+  /**
+   * Delivers to every participant of the session but one: `except` by id, or a Sender, whose own
+   * frame is then fenced and deduplicated as in deliver() (even with nobody else to get it).
+   */
   async deliverToOthers(
     sessionId: string,
-    exceptId: string | undefined,
+    except: string | Sender | undefined,
     delivery: Delivery,
-  ): Promise<number> {
+  ): Promise<DeliverResult> {
+    const from = typeof except === 'object' ? except : undefined;
+    const exceptId = from ? from.participantId : except;
     const others = (await this.redis.smembers(this.keys.participants(sessionId))).filter(
       (id) => id !== exceptId,
     );
-    if (others.length === 0) return 0;
-    const result = await this.deliver(sessionId, others, delivery);
-    return result.ok ? result.value : 0;
+    if (others.length === 0 && !from) return { ok: true, value: 0 };
+    return this.deliver(sessionId, others, delivery, from);
   }
 
   /** Drops mailbox frames up to `seq`; fenced. */

@@ -6,7 +6,7 @@ import { NodeHandle, NodeRuntime } from '../node/runtime';
 import type { MasterConfig } from './config';
 import { Departures } from './departures';
 import { MediaPlacement } from './media-placement';
-import { createRestHandler } from './rest';
+import { ApiCredential, createRestHandler } from './rest';
 import { SessionChannels } from './session-channels';
 import { Sockets } from './sockets';
 
@@ -38,7 +38,7 @@ export async function startMaster(
   const subscriber = connectRedis(config, 'events', log);
   const store = new SessionStore(redis, { prefix: config.keyPrefix });
   const registry = new RegistryReader(redis, config.keyPrefix, config.heartbeatTtlMs);
-  const tokenKey = tokenKeyFrom(config.apiSecret, config.tokenSecret);
+  const credentials = apiCredentials(config);
   const channels = new SessionChannels(subscriber, store.keys, log);
   const departures = new Departures(store, config.reconnectWindowMs, log);
   const placement = new MediaPlacement(redis, store, registry, config.nodeId, config.heartbeatTtlMs, log);
@@ -46,11 +46,10 @@ export async function startMaster(
   const sockets = new Sockets(
     {
       nodeId: config.nodeId,
-      redis,
       store,
       channels,
       departures,
-      tokenKey,
+      tokenKey: credentials.map((c) => c.tokenKey),
       joinTimeoutMs: config.joinTimeoutMs,
       log,
     },
@@ -71,8 +70,7 @@ export async function startMaster(
       store,
       placement,
       departures,
-      apiSecret: config.apiSecret,
-      tokenKey,
+      credentials,
       connectionTokenTtlMs: config.connectionTokenTtlMs,
       readiness,
       log,
@@ -103,4 +101,10 @@ export async function startMaster(
     },
     close: stop,
   });
+}
+
+/** The current API secret, then the previous one during a rotation (docs/deploying.md). */
+function apiCredentials(config: MasterConfig): ApiCredential[] {
+  const secrets = [config.apiSecret, config.previousApiSecret].filter((s): s is string => s !== undefined);
+  return secrets.map((secret) => ({ secret, tokenKey: tokenKeyFrom(secret, config.tokenSecret) }));
 }

@@ -1,39 +1,38 @@
-import type Redis from 'ioredis';
 import { RawData, WebSocket } from 'ws';
 import {
   CLOSE_CODES,
   ClientFrame,
-  DeliveredFrame,
   Delivery,
   ErrorCode,
-  LIMITS,
   ParticipantRecord,
   ParticipantState,
+  Replay,
   ServerFrame,
   SessionStore,
+  TokenKeys,
+  isRedisUnavailable,
   newResumeToken,
   parseResumeToken,
   verifyConnectionToken,
 } from '../contract';
 import type { Logger } from '../node/log';
-import { isRedisUnavailable } from '../node/redis';
+import { CursorStep, DeliveryCursor, MailboxRead } from './delivery-cursor';
 import type { Departures } from './departures';
 import { decodeClientFrame } from './frames';
 import type { ChannelMember, SessionChannels } from './session-channels';
 
 export interface ConnectionContext {
   readonly nodeId: string;
-  readonly redis: Redis;
   readonly store: SessionStore;
   readonly channels: SessionChannels;
   readonly departures: Departures;
-  readonly tokenKey: Buffer;
+  readonly tokenKey: TokenKeys;
   readonly joinTimeoutMs: number;
   readonly log: Logger;
 }
 
 type JoinFrame = Extract<ClientFrame, { type: 'join' | 'resume' }>;
-type JoinedFrameType = Exclude<ClientFrame['type'], 'join' | 'resume' | 'ping'>;
+type JoinedClientFrame = Exclude<ClientFrame, JoinFrame | { type: 'ping' }>;
 
 /**
  * Why this master ended the connection itself. Such a close never marks the participant
@@ -45,7 +44,6 @@ type Ending = 'left' | 'superseded' | 'removed' | 'drained' | 'refused';
 const MAX_QUEUED_FRAMES = 1024;
 /** A client that reads this much slower than we write is dropped; it resumes from its mailbox. */
 const MAX_SEND_BUFFER_BYTES = 8 * 1024 * 1024;
-const REPLAY_RETRY_MS = 500;
 
 /**
  * One client socket (docs/contract.md, "The WebSocket protocol"): awaiting join -> joining ->
@@ -53,9 +51,8 @@ const REPLAY_RETRY_MS = 500;
  * `cseq`s reach the registry in the order it sent them; pings are answered at once even while
  * Redis is slow, so the client does not mistake a slow registry for a dead master.
  *
- * Delivery to the client: `lastSentSeq` is the highest seq this socket sent. Live frames that
- * arrive while the mailbox is being replayed (on join, resume, or after a pub/sub gap) wait in
- * `live` and go out after it, so the client never gets a seq twice or out of order.
+ * Delivery to the client (replay, then live, never a seq twice or out of order) is decided by a
+ * DeliveryCursor; this class only carries out its steps: write frames, read the mailbox.
  */
 export class ParticipantConnection implements ChannelMember {
   sessionId?: string;
@@ -71,10 +68,7 @@ export class ParticipantConnection implements ChannelMember {
   private ending?: Ending;
   private attached = false;
   private drainWhenJoined = false;
-  private lastSentSeq = 0;
-  private replaying = false;
-  private replayAgain = false;
-  private live: Array<{ seq: number; raw: string }> = [];
+  private readonly cursor = new DeliveryCursor();
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private readonly joinTimer: NodeJS.Timeout;
@@ -122,16 +116,7 @@ export class ParticipantConnection implements ChannelMember {
   // ---- session channel events (ChannelMember) ---------------------------------------------------
 
   deliverLive(raw: string, seq: number): void {
-    if (this.stopped) return;
-    if (!this.replaying && seq === this.lastSentSeq + 1) {
-      this.sendNumbered(raw, seq);
-      return;
-    }
-    if (seq <= this.lastSentSeq) return;
-    // Joining, replaying, or a gap (pub/sub lost a frame): it goes out after the mailbox replay.
-    if (this.live.length < LIMITS.mailboxMaxMessages) this.live.push({ seq, raw });
-    else this.replayAgain = true; // the mailbox has it too
-    if (!this.replaying) void this.catchUp();
+    if (!this.stopped) this.follow(this.cursor.live({ seq, raw }));
   }
 
   onTakeover(epoch: number): void {
@@ -143,9 +128,7 @@ export class ParticipantConnection implements ChannelMember {
   }
 
   resync(): void {
-    // While joining, the claim's mailbox read may predate the outage: replay again once joined.
-    if (this.phase === 'joined') void this.catchUp();
-    else this.replayAgain = true;
+    if (!this.stopped) this.follow(this.cursor.resync());
   }
 
   // ---- inbound frames ----------------------------------------------------------------------------
@@ -172,29 +155,31 @@ export class ParticipantConnection implements ChannelMember {
     } else if (this.phase === 'awaiting') {
       this.sendError('not_joined', 'send join or resume first');
     } else {
-      this.enqueue(() => this.handle(frame as Extract<ClientFrame, { type: JoinedFrameType }>));
+      const own = frame as JoinedClientFrame;
+      this.enqueue(() => this.handle(own), 'cseq' in own ? own.cseq : undefined);
     }
   }
 
-  private enqueue(run: () => Promise<void>): void {
+  /** Runs `run` after every earlier frame of this socket; `cseq`: the own frame it handles. */
+  private enqueue(run: () => Promise<void>, cseq?: number): void {
     if (this.queued >= MAX_QUEUED_FRAMES) {
-      this.sendError('not_ready', 'too many frames waiting for the registry: resend later');
+      this.sendError('queue_full', 'too many frames waiting for the registry: resend later', cseq);
       return;
     }
     this.queued++;
     this.queue = this.queue
       .then(run)
-      .catch((err: unknown) => this.failed(err))
+      .catch((err: unknown) => this.failed(err, cseq))
       .finally(() => this.queued--);
   }
 
-  private failed(err: unknown): void {
+  private failed(err: unknown, cseq: number | undefined): void {
     if (isRedisUnavailable(err)) {
-      this.sendError('not_ready', 'registry unavailable: resend later');
+      this.sendError('registry_unavailable', 'registry unavailable: resend later', cseq);
       return;
     }
     this.ctx.log.error('frame_failed', { ...this.ids(), error: err, stack: (err as Error)?.stack });
-    this.sendError('internal', 'internal error');
+    this.sendError('internal', 'internal error', cseq);
   }
 
   private async join(frame: JoinFrame): Promise<void> {
@@ -204,7 +189,7 @@ export class ParticipantConnection implements ChannelMember {
       if (this.epoch > 0) throw err; // claimed: the client has its new token, the socket stays
       if (!isRedisUnavailable(err)) this.ctx.log.error('join_failed', { ...this.ids(), error: err });
       this.end('refused', CLOSE_CODES.tryAgain, 'not ready', {
-        code: 'not_ready',
+        code: 'registry_unavailable',
         message: 'registry unavailable: try again',
       });
     } finally {
@@ -228,7 +213,6 @@ export class ParticipantConnection implements ChannelMember {
     const { sessionId, participantId } = who;
     this.sessionId = sessionId;
     this.participantId = participantId;
-    this.replaying = true;
     await channels.attach(sessionId, this);
     this.attached = true;
     const resuming = frame.type === 'resume';
@@ -270,7 +254,7 @@ export class ParticipantConnection implements ChannelMember {
     }
 
     this.phase = 'joined';
-    const frames = replay?.frames ?? [];
+    const read = mailboxRead(replay);
     this.send({
       type: resuming ? 'resumed' : 'joined',
       sessionId,
@@ -280,19 +264,16 @@ export class ParticipantConnection implements ChannelMember {
       participants: participants.map((p) => summary(p, p.participantId === participantId)),
       mediaNode: session.mediaNode,
       acceptedCseq: claim.acceptedCseq,
-      ...(resuming ? { replayed: frames.length, missed: replay?.missed ?? 0 } : {}),
+      ...(resuming ? { replayed: read.frames.length, missed: replay?.missed ?? 0 } : {}),
     });
-    this.lastSentSeq = Math.min(afterSeq, replay?.seq ?? 0); // a client cannot skip what it never got
-    this.sendReplayed(frames, replay?.seq ?? 0);
-    this.replaying = false;
-    this.flushLive();
+    this.follow(this.cursor.joined(afterSeq, read));
     log.info(resuming ? 'participant_resumed' : 'participant_joined', {
       sessionId,
       participantId,
       epoch: claim.epoch,
       previousOwner: claim.previousOwner,
       previousState: claim.previousState,
-      replayed: frames.length,
+      replayed: read.frames.length,
       missed: replay?.missed ?? 0,
     });
 
@@ -331,9 +312,9 @@ export class ParticipantConnection implements ChannelMember {
       : { ok: false, code: 'unauthorized', message: `connection token rejected (${check.reason})` };
   }
 
-  private async handle(frame: Extract<ClientFrame, { type: JoinedFrameType }>): Promise<void> {
+  private async handle(frame: JoinedClientFrame): Promise<void> {
     if (this.phase !== 'joined' || this.ending) return;
-    const { store, redis, departures } = this.ctx;
+    const { store, departures } = this.ctx;
     const sessionId = this.sessionId!;
     const participantId = this.participantId!;
     if ((frame.type === 'signal' || frame.type === 'message') && !this.nextInOrder(frame.cseq)) return;
@@ -345,12 +326,12 @@ export class ParticipantConnection implements ChannelMember {
           kind: frame.kind,
           data: frame.data,
         });
-      case 'message': {
-        const to =
-          frame.to ??
-          (await redis.smembers(store.keys.participants(sessionId))).filter((id) => id !== participantId);
-        return this.deliverAs(frame.cseq, to, { type: 'message', from: participantId, data: frame.data });
-      }
+      case 'message':
+        return this.deliverAs(frame.cseq, frame.to, {
+          type: 'message',
+          from: participantId,
+          data: frame.data,
+        });
       case 'ack': {
         const acked = await store.ack(sessionId, participantId, this.epoch, frame.seq);
         if (!acked.ok) this.supersede();
@@ -380,19 +361,24 @@ export class ParticipantConnection implements ChannelMember {
     }
     if (cseq === this.acceptedCseq + 1) return true;
     this.sendError(
-      'not_ready',
+      'out_of_order',
       `cseq ${cseq} waits for cseq ${this.acceptedCseq + 1}: resend unaccepted frames in order`,
+      cseq,
     );
     return false;
   }
 
-  /** Stores a frame from this participant for its recipients (fenced, deduplicated by cseq). */
-  private async deliverAs(cseq: number, recipients: string[], delivery: Delivery): Promise<void> {
-    const result = await this.ctx.store.deliver(this.sessionId!, [...new Set(recipients)], delivery, {
-      participantId: this.participantId!,
-      epoch: this.epoch,
-      cseq,
-    });
+  /** Stores an own frame for `to`, or for everyone else without it (fenced, deduplicated by cseq). */
+  private async deliverAs(
+    cseq: number,
+    to: readonly string[] | undefined,
+    delivery: Delivery,
+  ): Promise<void> {
+    const { store } = this.ctx;
+    const sender = { participantId: this.participantId!, epoch: this.epoch, cseq };
+    const result = to
+      ? await store.deliver(this.sessionId!, [...new Set(to)], delivery, sender)
+      : await store.deliverToOthers(this.sessionId!, sender, delivery);
     if (!result.ok) return this.supersede();
     this.acceptedCseq = cseq;
     this.send({ type: 'accepted', cseq });
@@ -400,66 +386,32 @@ export class ParticipantConnection implements ChannelMember {
 
   // ---- outbound ----------------------------------------------------------------------------------
 
-  /** Replays the mailbox after `lastSentSeq` until no gap is left; retries while Redis is away. */
-  private async catchUp(): Promise<void> {
-    if (this.phase !== 'joined' || this.stopped) return;
-    if (this.replaying) {
-      this.replayAgain = true;
-      return;
-    }
-    this.replaying = true;
-    do {
-      this.replayAgain = false;
-      try {
-        const replay = await this.ctx.store.replay(this.sessionId!, this.participantId!, this.lastSentSeq);
-        if (!replay)
-          this.live = []; // the participant is gone (its removal closes this socket)
-        else if (!this.stopped) this.sendReplayed(replay.frames, replay.seq);
-      } catch (err) {
-        this.ctx.log.warn('replay_failed', { ...this.ids(), error: err });
-        this.replayAgain = true;
-        await new Promise((resolve) => setTimeout(resolve, REPLAY_RETRY_MS));
-      }
-    } while (this.replayAgain && !this.stopped);
-    this.replaying = false;
-    this.flushLive();
+  /** Carries out a delivery step: writes its frames, then reads the mailbox if it asks to. */
+  private follow(step: CursorStep): void {
+    for (const frame of step.send) this.sendText(frame.raw);
+    if (step.read) void this.readMailbox(step.read.afterSeq, step.read.delayMs);
   }
 
-  /** Sends mailbox frames after `lastSentSeq`; everything up to `seqAtRead` was sent or is gone. */
-  private sendReplayed(frames: DeliveredFrame[], seqAtRead: number): void {
-    for (const frame of frames) {
-      if (frame.seq > this.lastSentSeq) this.sendNumbered(JSON.stringify(frame), frame.seq);
+  private async readMailbox(afterSeq: number, delayMs: number): Promise<void> {
+    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (this.stopped) return;
+    let step: CursorStep;
+    try {
+      const replay = await this.ctx.store.replay(this.sessionId!, this.participantId!, afterSeq);
+      step = this.cursor.replayed(replay && mailboxRead(replay));
+    } catch (err) {
+      this.ctx.log.warn('replay_failed', { ...this.ids(), error: err });
+      step = this.cursor.replayFailed();
     }
-    this.lastSentSeq = Math.max(this.lastSentSeq, seqAtRead);
-  }
-
-  private flushLive(): void {
-    const waiting = this.live.sort((a, b) => a.seq - b.seq);
-    this.live = [];
-    for (const [i, { seq, raw }] of waiting.entries()) {
-      if (seq <= this.lastSentSeq) continue;
-      if (seq !== this.lastSentSeq + 1) {
-        // Still a gap: the mailbox has the missing frames.
-        this.live = waiting.slice(i);
-        void this.catchUp();
-        return;
-      }
-      this.sendNumbered(raw, seq);
-    }
-    if (this.replayAgain) void this.catchUp(); // live frames were dropped while the buffer was full
-  }
-
-  private sendNumbered(raw: string, seq: number): void {
-    this.lastSentSeq = seq;
-    this.sendText(raw);
+    if (!this.stopped) this.follow(step);
   }
 
   private send(frame: ServerFrame): void {
     this.sendText(JSON.stringify(frame));
   }
 
-  private sendError(code: ErrorCode, message: string): void {
-    this.send({ type: 'error', code, message });
+  private sendError(code: ErrorCode, message: string, cseq?: number): void {
+    this.send({ type: 'error', code, message, ...(cseq === undefined ? {} : { cseq }) });
   }
 
   private sendText(text: string): void {
@@ -516,6 +468,11 @@ export class ParticipantConnection implements ChannelMember {
   private ids() {
     return { sessionId: this.sessionId, participantId: this.participantId, epoch: this.epoch || undefined };
   }
+}
+
+function mailboxRead(replay: Replay | undefined): MailboxRead {
+  if (!replay) return { frames: [], seq: 0 };
+  return { frames: replay.frames.map((f) => ({ seq: f.seq, raw: JSON.stringify(f) })), seq: replay.seq };
 }
 
 function summary(p: ParticipantRecord, self: boolean) {

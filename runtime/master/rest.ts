@@ -7,14 +7,15 @@ import {
   CreateSessionBodySchema,
   IdSchema,
   LIMITS,
+  RestErrorCode,
   SessionRecord,
   SessionResource,
   SessionStore,
+  isRedisUnavailable,
   signConnectionToken,
 } from '../contract';
 import { pathOf, sendError, sendJson } from '../node/http';
 import type { Logger } from '../node/log';
-import { isRedisUnavailable } from '../node/redis';
 import type { Departures } from './departures';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './frames';
 import type { MediaPlacement } from './media-placement';
@@ -25,19 +26,28 @@ export interface RestDeps {
   readonly store: SessionStore;
   readonly placement: MediaPlacement;
   readonly departures: Departures;
-  readonly apiSecret: string;
-  readonly tokenKey: Buffer;
+  /** Secrets a caller may authenticate with (the current one first), each with its token key. */
+  readonly credentials: readonly ApiCredential[];
   readonly connectionTokenTtlMs: number;
   /** Why this node cannot take work right now ('draining' among them); empty when ready. */
   readonly readiness: () => string[];
   readonly log: Logger;
 }
 
+/**
+ * One accepted API secret and the key of the connection tokens its callers get: a token is signed
+ * under the secret the caller used, so masters that know only that secret verify it too.
+ */
+export interface ApiCredential {
+  readonly secret: string;
+  readonly tokenKey: Buffer;
+}
+
 /** A reply that is not 2xx: `{"error": {code, message, details?}}`. */
 class HttpError extends Error {
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly code: RestErrorCode,
     message: string,
     readonly details?: string[],
     readonly headers?: Record<string, string>,
@@ -49,6 +59,8 @@ class HttpError extends Error {
 interface Call {
   readonly params: Record<string, string>;
   readonly body: unknown;
+  /** Token key of the secret the caller authenticated with. */
+  readonly tokenKey: Buffer;
 }
 interface Reply {
   readonly status: number;
@@ -85,7 +97,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
       const allow = Object.keys(route.operations).join(', ');
       throw new HttpError(405, 'method_not_allowed', `use ${allow}`, undefined, { allow });
     }
-    if (!authorized(req.headers.authorization, deps.apiSecret)) {
+    const credential = authorized(req.headers.authorization, deps.credentials);
+    if (!credential) {
       throw new HttpError(
         401,
         'unauthorized',
@@ -103,13 +116,13 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
     if (invalid.length) throw new HttpError(400, 'invalid_path', 'invalid id in the path', invalid);
     refuseWhenNotReady(deps.readiness(), operation);
     const body = operation.body ? validate(operation.body, await readJson(req)) : undefined;
-    const reply = await operation.run({ params, body });
+    const reply = await operation.run({ params, body, tokenKey: credential.tokenKey });
     sendJson(res, reply.status, reply.body);
   } catch (err) {
     if (err instanceof HttpError) {
       sendError(res, err.status, err.code, err.message, err.details, err.headers);
     } else if (isRedisUnavailable(err)) {
-      sendError(res, 503, 'not_ready', 'registry unavailable: retry');
+      sendError(res, 503, 'registry_unavailable', 'registry unavailable: retry');
     } else {
       throw err;
     }
@@ -178,7 +191,7 @@ function defineRoutes(deps: RestDeps): Route[] {
         POST: {
           creates: true,
           body: CreateConnectionBodySchema,
-          run: async ({ params, body }) => {
+          run: async ({ params, body, tokenKey }) => {
             const { sessionId } = params;
             const { participantId, metadata } = body as z.infer<typeof CreateConnectionBodySchema>;
             const outcome = await store.createParticipant(sessionId, participantId, metadata);
@@ -191,7 +204,7 @@ function defineRoutes(deps: RestDeps): Route[] {
               );
             }
             const expiresAt = Date.now() + deps.connectionTokenTtlMs;
-            const token = signConnectionToken(deps.tokenKey, { sessionId, participantId, expiresAt });
+            const token = signConnectionToken(tokenKey, { sessionId, participantId, expiresAt });
             const connection: ConnectionResource = { sessionId, participantId, token, expiresAt };
             return { status: outcome === 'created' ? 201 : 200, body: connection };
           },
@@ -243,16 +256,23 @@ function refuseWhenNotReady(reasons: string[], operation: Operation): void {
   }
 }
 
-/** Constant-time check of HTTP Basic credentials (hashes first, so lengths leak nothing either). */
-function authorized(header: string | undefined, secret: string): boolean {
-  const credentials = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
-  if (!credentials) return false;
-  const decoded = Buffer.from(credentials[1], 'base64').toString('utf8');
+/**
+ * The credential whose secret the HTTP Basic header carries, checked in constant time against
+ * every one (hashes first, so lengths leak nothing either); undefined when none matches.
+ */
+function authorized(
+  header: string | undefined,
+  credentials: readonly ApiCredential[],
+): ApiCredential | undefined {
+  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!basic) return undefined;
+  const decoded = Buffer.from(basic[1], 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) return false;
+  if (colon < 0) return undefined;
   const userOk = sameSecret(decoded.slice(0, colon), API_USER);
-  const passwordOk = sameSecret(decoded.slice(colon + 1), secret);
-  return userOk && passwordOk;
+  const password = decoded.slice(colon + 1);
+  const matches = credentials.filter((credential) => sameSecret(password, credential.secret));
+  return userOk ? matches[0] : undefined;
 }
 
 function sameSecret(given: string, expected: string): boolean {

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { ChannelEnvelopeSchema, Keys, parseJsonOrUndefined } from '../contract';
+import { ChannelEnvelopeSchema, Keys, numberedFrameSeq, parseJsonOrUndefined } from '../contract';
 import type { Logger } from '../node/log';
 
 /** What a local socket of a session receives from the session's channel. */
@@ -21,9 +21,6 @@ interface Subscription {
   readonly takeovers: Map<string, number>;
   readonly subscribed: Promise<unknown>;
 }
-
-// The registry writes frames as '{"seq":N,...' (SessionStore.deliver): read N without parsing the rest.
-const SEQ_PREFIX = /^\{"seq":(\d+),/;
 
 /**
  * Subscriptions to session channels (docs/contract.md, Redis layout): this master listens to a
@@ -138,8 +135,8 @@ export class SessionChannels {
     switch (event.kind) {
       case 'deliver':
         for (const [participantId, raw] of Object.entries(event.frames)) {
-          const seq = SEQ_PREFIX.exec(raw);
-          if (seq) for (const m of membersOf(participantId)) m.deliverLive(raw, Number(seq[1]));
+          const seq = numberedFrameSeq(raw);
+          if (seq !== undefined) for (const m of membersOf(participantId)) m.deliverLive(raw, seq);
         }
         break;
       case 'takeover':

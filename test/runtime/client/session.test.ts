@@ -344,6 +344,72 @@ describe('RtcHaSession', () => {
     expect(of('reconnecting').length).toBeGreaterThan(1);
   });
 
+  test('out_of_order: resends every unaccepted frame from the oldest, once for a burst of refusals', async () => {
+    // GIVEN frames 1..3 out, none accepted, and no resend timer that could fire meanwhile
+    const m = await master({ accept: false });
+    const { s, until } = session(m.url, { resendAfterMs: 5_000 });
+    await s.connect();
+    for (const data of ['a', 'b', 'c']) s.sendMessage(data);
+    await waitFor('3 frames', () => m.received('message').length === 3, 1_000, 5);
+
+    // WHEN the master refuses 2 and 3 because 1 never reached it
+    for (const cseq of [2, 3])
+      m.last.send({ type: 'error', code: 'out_of_order', message: 'waits for cseq 1', cseq });
+
+    // THEN all three go again, in order, once
+    await waitFor('resent', () => m.received('message').length === 6, 1_000, 5);
+    await until('error', 2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(m.received('message').map((f) => f.cseq)).toEqual([1, 2, 3, 1, 2, 3]);
+    expect(s.state).toBe('open');
+  });
+
+  test('registry_unavailable / queue_full: backs off before resending, further each time, until accepted', async () => {
+    // GIVEN frames 1 and 2 out; the jitter always takes 90% of the cap (FAST: base 40 ms, max 200 ms)
+    const m = await master({ accept: false });
+    const { s } = session(m.url, { resendAfterMs: 5_000, random: () => 0.9 });
+    await s.connect();
+    s.sendMessage('a');
+    s.sendMessage('b');
+    await waitFor('2 frames', () => m.received('message').length === 2, 1_000, 5);
+    const resentAt: number[] = [];
+    let refusedAt = Date.now();
+
+    // WHEN the registry is away twice: 1 refused, 2 out of order behind it (stale: no extra resend)
+    for (const round of [1, 2]) {
+      refusedAt = Date.now();
+      m.last.send({
+        type: 'error',
+        code: round === 1 ? 'registry_unavailable' : 'queue_full',
+        message: '',
+        cseq: 1,
+      });
+      m.last.send({ type: 'error', code: 'out_of_order', message: 'waits for cseq 1', cseq: 2 });
+      await waitFor(`round ${round}`, () => m.received('message').length === 2 + round * 2, 1_000, 2);
+      resentAt.push(Date.now() - refusedAt);
+    }
+    m.last.send({ type: 'accepted', cseq: 2 });
+    await waitFor('accepted', () => s.pendingCount === 0, 1_000, 5);
+
+    // THEN each resend waited its backoff (36 ms, then 72 ms) and sent 1 and 2 in order
+    expect(resentAt[0]).toBeGreaterThanOrEqual(30);
+    expect(resentAt[1]).toBeGreaterThanOrEqual(65);
+    expect(m.received('message').map((f) => f.cseq)).toEqual([1, 2, 1, 2, 1, 2]);
+  });
+
+  test('a frame sent while a backed-off resend is due goes out with it, after the older ones', async () => {
+    const m = await master({ accept: false });
+    const { s, until } = session(m.url, { resendAfterMs: 5_000, random: () => 0.9 });
+    await s.connect();
+    s.sendMessage('a');
+    await waitFor('1 frame', () => m.received('message').length === 1, 1_000, 5);
+    m.last.send({ type: 'error', code: 'registry_unavailable', message: '', cseq: 1 });
+    await until('error');
+    s.sendMessage('b');
+    await waitFor('resent', () => m.received('message').length === 3, 1_000, 5);
+    expect(m.received('message').map((f) => f.cseq)).toEqual([1, 1, 2]);
+  });
+
   test('error frames surface as error events and keep the connection', async () => {
     const m = await master();
     const { s, of, until } = session(m.url);

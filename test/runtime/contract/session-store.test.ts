@@ -5,6 +5,7 @@ import {
   SessionStore,
   createRedis,
   newResumeToken,
+  numberedFrameSeq,
   untilReady,
 } from '../../../runtime/contract';
 import { RedisServer, startRedisServer } from '../../../runtime/local/redis-server';
@@ -176,6 +177,46 @@ describe('mailboxes', () => {
     expect(claim).toMatchObject({ ok: true, acceptedCseq: 2 });
   });
 
+  test('numberedFrameSeq reads back the seq the deliver script wrote into each stored frame', async () => {
+    await joinedParticipant('room-11', 'kim');
+    for (const data of [1, '{"seq":99,', { seq: 98 }])
+      await store.deliver('room-11', ['kim'], { type: 'message', from: 'x', data });
+    const stored = await redis.zrange(store.keys.mailbox('room-11', 'kim'), 0, -1, 'WITHSCORES');
+    const pairs = stored.flatMap((raw, i) =>
+      i % 2 === 0 ? [[numberedFrameSeq(raw), Number(stored[i + 1])]] : [],
+    );
+    expect(pairs).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
+    expect(numberedFrameSeq('{"type":"message","seq":1}')).toBeUndefined();
+    expect(numberedFrameSeq('not json')).toBeUndefined();
+  });
+
+  test('deliverToOthers with a sender: fenced, deduplicated, and its cseq taken even when alone', async () => {
+    const { epoch } = await joinedParticipant('room-12', 'lea');
+    const message = { type: 'message', from: 'lea', data: 'hi' } as const;
+    const as = (cseq: number, e = epoch) => ({ participantId: 'lea', epoch: e, cseq });
+    expect(await store.deliverToOthers('room-12', as(1), message)).toEqual({ ok: true, value: 0 });
+    await joinedParticipant('room-12', 'max');
+    await joinedParticipant('room-12', 'ned');
+    expect(await store.deliverToOthers('room-12', as(1), message)).toEqual({
+      ok: true,
+      value: 0,
+      duplicate: true,
+    });
+    expect(await store.deliverToOthers('room-12', as(2), message)).toEqual({ ok: true, value: 2 });
+    expect(await store.deliverToOthers('room-12', as(3, epoch + 1), message)).toEqual({
+      ok: false,
+      reason: 'stale_epoch',
+    });
+    expect((await store.replay('room-12', 'lea', 0))!.frames).toEqual([]); // never to the sender
+    expect((await store.replay('room-12', 'max', 0))!.frames).toEqual([{ seq: 1, ...message }]);
+    const claim = await store.claim('room-12', 'lea', 'master-b', newResumeToken('room-12', 'lea').hash);
+    expect(claim).toMatchObject({ ok: true, acceptedCseq: 2 });
+  });
+
   test('frames trimmed past the mailbox limit are reported as missed, never silently', async () => {
     await joinedParticipant('room-8', 'gina');
     for (let i = 1; i <= 8; i++)
@@ -222,8 +263,15 @@ describe('registry', () => {
     const [stale] = await reader.nodes('master');
     expect(stale).toMatchObject({ identity, expired: true, live: undefined });
     expect(stale.heartbeatAgeMs).toBeGreaterThanOrEqual(200);
+    // A clean exit drops the live record at once but keeps the node in the watchdog's view.
+    await registration.heartbeat({
+      state: 'active',
+      load: { cpu: 0.1, sessions: 0, connections: 0, capacity: 10 },
+    });
     await registration.deregister();
-    expect(await reader.nodes()).toEqual([]);
+    expect(await reader.nodes('master')).toEqual([
+      expect.objectContaining({ identity, expired: true, live: undefined }),
+    ]);
   });
 
   test('the least-loaded ready media node is picked; draining and full nodes never are', async () => {

@@ -101,7 +101,8 @@ describe('join, deliver, resume', () => {
     const [alice, bob] = await room('ws-order', 'alice', 'bob');
     alice.send({ type: 'message', cseq: 2, data: 'second' });
     expect(await alice.next({ type: 'error' })).toMatchObject({
-      code: 'not_ready',
+      code: 'out_of_order',
+      cseq: 2,
       message: expect.stringMatching(/waits for cseq 1/),
     });
     alice.send({ type: 'message', cseq: 1, data: 'first' });
