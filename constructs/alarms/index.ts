@@ -4,6 +4,7 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { MasterWatchdog } from '../master-watchdog';
 import { NodeFleet } from '../node-fleet';
 import { SessionStore } from '../session-store';
 import { Problems, throwIfProblems } from '../shared/problems';
@@ -81,8 +82,8 @@ export class ClusterAlarms extends Construct {
   /** Alarms on any target failing `/ready` for 2 minutes; graphs traffic, errors and target health. */
   public monitorLoadBalancer(lb: SignalingLoadBalancer): void {
     const unhealthy = this.addAlarm('UnhealthyTargets', {
-      alarmDescription: 'A master fails GET /ready behind the load balancer',
-      metric: lb.metricUnhealthyHosts(),
+      alarmDescription: 'A master fails GET /ready behind the load balancer for 2 minutes',
+      metric: lb.metricUnhealthyHosts({ period: Duration.minutes(1) }),
       threshold: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 2,
@@ -150,6 +151,26 @@ export class ClusterAlarms extends Construct {
       return new cloudwatch.AlarmWidget({ title, alarm, width: WIDGET_WIDTH });
     });
     this.dashboard.addWidgets(...widgets);
+  }
+
+  /**
+   * Draws the watchdog's dead man's switch, its hold alarm and its decisions. The alarms are the
+   * watchdog's own (they notify the topic it was given), so they exist whether or not this is called.
+   */
+  public monitorWatchdog(watchdog: MasterWatchdog): void {
+    this.dashboard.addWidgets(
+      new cloudwatch.AlarmWidget({
+        title: 'Watchdog runs (dead man)',
+        alarm: watchdog.notRunningAlarm,
+        width: WIDGET_WIDTH,
+      }),
+      new cloudwatch.AlarmWidget({ title: 'Watchdog holds', alarm: watchdog.holdAlarm, width: WIDGET_WIDTH }),
+      graph('Watchdog flags, suspects, skipped runs', [
+        watchdog.metricFlags(),
+        watchdog.metricSuspects(),
+        watchdog.metricSkippedRuns(),
+      ]),
+    );
   }
 }
 

@@ -88,7 +88,7 @@ export interface MasterWatchdogProps {
    * @default - media nodes are not watched
    */
   readonly media?: WatchedFleet;
-  /** Receives the alarms: errors, a lasting hold, and each flag. */
+  /** Receives the alarms: errors, a lasting hold, each flag, and the watchdog not running. */
   readonly alarmTopic: sns.ITopic;
   /**
    * Registry key prefix (RTC_KEY_PREFIX of the nodes).
@@ -113,13 +113,14 @@ export interface MasterWatchdogProps {
 }
 
 /**
- * The health-check watchdog (ARCHITECTURE.md rules 2 and 3): a Lambda function in the VPC, started
+ * The health-check watchdog (docs/architecture.md rules 2 and 3): a Lambda function in the VPC, started
  * every minute, that loops every `cycle` until shortly before its timeout, finds crashed or hung
  * nodes by two independent signals and marks them Unhealthy in their Auto Scaling group, behind
- * the safety rails of runtime/watchdog. One run at a time (reserved concurrency 1).
+ * the safety rails of runtime/watchdog. One run at a time: each run takes a lock in Redis first (no
+ * reserved concurrency, which a new account's low Lambda concurrency quota may not allow).
  */
 export class MasterWatchdog extends Construct implements ec2.IConnectable {
-  /** The watchdog function (one run at a time). */
+  /** The watchdog function (one run at a time, by the run lock). */
   public readonly lambdaFunction: nodejs.NodejsFunction;
   /** The function's security group: no inbound rule; out to Redis, the fleets' /live and HTTPS. */
   public readonly connections: ec2.Connections;
@@ -133,6 +134,8 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
   public readonly holdAlarm: cloudwatch.Alarm;
   /** A node was flagged for replacement (the failover trap). */
   public readonly flagAlarm: cloudwatch.Alarm;
+  /** The dead man's switch: no run started for a few minutes, so nothing is watched. */
+  public readonly notRunningAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: MasterWatchdogProps) {
     super(scope, id);
@@ -180,7 +183,6 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
       timeout: Duration.minutes(DEFAULT_TIMINGS.watchdogScheduleMinutes),
-      reservedConcurrentExecutions: 1,
       retryAttempts: 0,
       maxEventAge: Duration.minutes(1),
       role,
@@ -203,7 +205,6 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
               role: r,
               groupName: fleet.autoScalingGroup.autoScalingGroupName,
               targetGroupArn: fleet.targetGroup?.targetGroupArn,
-              livePort: livePort(r, fleet),
             })),
             policy: {
               master: fleetPolicy('master', props.masters),
@@ -263,6 +264,18 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
       1,
       'The rtc-ha watchdog flagged a node for replacement; its log line names the instance and the signals.',
     );
+    // Missing data is the very failure here (no invocation, no datapoint), so it breaches.
+    this.notRunningAlarm = this.lambdaFunction
+      .metricInvocations({ period: Duration.minutes(1), statistic: cloudwatch.Stats.SUM })
+      .createAlarm(this, 'NotRunningAlarm', {
+        threshold: 1,
+        evaluationPeriods: NOT_RUNNING_MINUTES,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        alarmDescription: `The rtc-ha watchdog has not run for ${NOT_RUNNING_MINUTES} minutes (schedule disabled, throttled, or deleted): crashed nodes are not being replaced. Look now.`,
+      });
+    this.notRunningAlarm.addAlarmAction(notify);
+    this.notRunningAlarm.addOkAction(notify);
   }
 
   /** Nodes flagged for replacement (sum per minute). */
@@ -278,6 +291,11 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
   /** Hold decisions per cycle (sum per minute; the minimum is above 0 while every cycle holds). */
   metricHolds(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.metric(METRICS.holds, props);
+  }
+
+  /** Runs that did nothing because another run held the lock (sum per minute). */
+  metricSkippedRuns(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.metric(METRICS.skippedRuns, props);
   }
 
   /** How long a cycle takes (average per minute). */
@@ -363,6 +381,9 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
     }
   }
 }
+
+/** A run starts every minute: three minutes without one is no late schedule. */
+const NOT_RUNNING_MINUTES = 3;
 
 interface RoleFleet {
   readonly role: NodeRole;

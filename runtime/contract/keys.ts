@@ -27,6 +27,10 @@ export class Keys {
   mediaSessions(mediaNodeId: string): string {
     return `${this.prefix}:{nodes}:media-sessions:${mediaNodeId}`;
   }
+  /** Lock held by the running watchdog (its token, expiring after the run), so runs never overlap. */
+  watchdogLock(): string {
+    return `${this.prefix}:{nodes}:watchdog-lock`;
+  }
   /** Short lock so that one master at a time moves a dead media node's sessions. */
   mediaReplacementLock(mediaNodeId: string): string {
     return `${this.prefix}:{nodes}:media-replace-lock:${mediaNodeId}`;

@@ -104,15 +104,14 @@ export class NodeRegistration {
     return Number(now);
   }
 
-  /** Leaves the registry on a clean exit, so nobody mistakes the node for a crashed one. */
+  /**
+   * Leaves on a clean exit: the live record goes at once, so no session is placed on the node and
+   * nobody waits for its TTL. Its identity and last heartbeat stay (until the hourly sweep), because
+   * they are how the watchdog knows the node once registered: a node that left while its instance
+   * still runs is then judged like any other silent node (docs/watchdog.md, "Booting nodes").
+   */
   async deregister(): Promise<void> {
-    const { nodeId } = this.identity;
-    await this.redis
-      .multi()
-      .del(this.keys.node(nodeId))
-      .zrem(this.keys.heartbeats(), nodeId)
-      .hdel(this.keys.identities(), nodeId)
-      .exec();
+    await this.redis.del(this.keys.node(this.identity.nodeId));
   }
 }
 

@@ -238,6 +238,5 @@ function localNode(member: FleetMember): LocalNode {
     groupName: GROUP_NAMES[member.role],
     pid: member.pid,
     launchedAt: member.launchedAt,
-    liveAddress: `127.0.0.1:${member.port}`,
   };
 }

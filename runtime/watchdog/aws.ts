@@ -20,8 +20,6 @@ export interface AwsGroup {
   readonly groupName: string;
   /** The load balancer's target group, for the target-health signal. */
   readonly targetGroupArn?: string;
-  /** Port of `/live` on the instances, for nodes the registry does not know. */
-  readonly livePort: number;
 }
 
 export interface AwsClients {
@@ -117,7 +115,6 @@ export class AwsFleet implements Fleet {
             launchedAt: ec2?.LaunchTime?.getTime(),
             instanceState: ec2?.State?.Name,
             targetHealth: targetStates?.get(InstanceId),
-            liveAddress: ec2?.PrivateIpAddress && `${ec2.PrivateIpAddress}:${group.livePort}`,
           };
         }),
       };

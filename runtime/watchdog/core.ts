@@ -1,9 +1,10 @@
 /**
- * The watchdog's decision core (ARCHITECTURE.md, failure model rules 2 and 3): pure, no I/O.
+ * The watchdog's decision core (docs/architecture.md, failure model rules 2 and 3): pure, no I/O.
  * Given what the adapters observed, it decides per node: flag it for replacement, suspect it (one
  * signal only), ignore it, or hold (a safety rail tripped). It never flags on one signal, never
  * while the registry or the replication group cannot be trusted, never more than the policy's
- * limit per cycle, and never so many that no healthy majority would remain.
+ * limit per cycle, and never so many that no healthy majority would remain. It judges only nodes
+ * that registered: a booting node has no heartbeat yet however long its boot takes.
  */
 import type { NodeRole, NodeView } from '../contract/registry';
 import { DEFAULT_TIMINGS } from '../contract/timings';
@@ -12,7 +13,10 @@ import { DEFAULT_TIMINGS } from '../contract/timings';
 export interface FleetPolicy {
   /** Most nodes of one fleet flagged in one cycle. */
   readonly maxFlagsPerCycle: number;
-  /** Nodes launched less than this long ago are left alone: they may have no heartbeat yet. */
+  /**
+   * Registered nodes launched less than this long ago are left alone. It matches the group's own
+   * health check grace, within which Auto Scaling ignores the flag (`ShouldRespectGracePeriod`).
+   */
   readonly graceMs: number;
   /** Flag only while more than this share of the fleet has a fresh heartbeat (0.5: a strict majority). */
   readonly minHealthyShare: number;
@@ -47,8 +51,6 @@ export interface InstanceObservation {
   readonly instanceState?: string;
   /** Load balancer target state (`healthy`, `unhealthy`, ...); absent without a target group. */
   readonly targetHealth?: string;
-  /** host:port of `/live` for a node the registry does not know (it never heartbeated). */
-  readonly liveAddress?: string;
 }
 
 export interface FleetObservation {
@@ -70,14 +72,13 @@ export interface Observations {
   readonly fleets: readonly FleetObservation[];
   /** The ElastiCache replication group's status; absent where there is none (local cluster). */
   readonly replicationGroupStatus?: string;
-  /** `/live` results by instance id (the loop probes the nodes whose heartbeat is not fresh). */
+  /** `/live` results by instance id (the loop probes the registered nodes whose heartbeat expired). */
   readonly probes: ReadonlyMap<string, ProbeResult>;
   /** Instances this watchdog flagged already: their group may not report them Unhealthy yet. */
   readonly flagged: ReadonlySet<string>;
 }
 
-export type SignalKind =
-  'heartbeat-expired' | 'heartbeat-missing' | 'live-failed' | 'target-unhealthy' | 'instance-not-running';
+export type SignalKind = 'heartbeat-expired' | 'live-failed' | 'target-unhealthy' | 'instance-not-running';
 
 export interface Signal {
   readonly kind: SignalKind;
@@ -87,7 +88,8 @@ export interface Signal {
 export type Rail =
   'registry-unreachable' | 'replication-group-unavailable' | 'majority' | 'max-flags-per-cycle';
 
-export type IgnoreReason = 'grace-period' | 'not-in-service' | 'already-unhealthy' | 'not-in-fleet';
+export type IgnoreReason =
+  'grace-period' | 'not-registered' | 'not-in-service' | 'already-unhealthy' | 'not-in-fleet';
 
 export interface NodeRef {
   readonly role: NodeRole;
@@ -120,11 +122,6 @@ export function viewsByInstance(nodes: readonly NodeView[]): Map<string, NodeVie
     if (!known || view.lastHeartbeatAt > known.lastHeartbeatAt) views.set(view.identity.instanceId, view);
   }
   return views;
-}
-
-/** Whether the registry says nothing fresh about this instance: the first signal, and who gets probed. */
-export function heartbeatIsStale(view: NodeView | undefined): boolean {
-  return !view || view.expired;
 }
 
 export function decide(obs: Observations, policy: Policy = DEFAULT_POLICY): Decision[] {
@@ -180,6 +177,12 @@ function judgeFleet(
       decisions.push({ action: 'ignore', node, reason: 'already-unhealthy' });
       continue;
     }
+    // The registry keeps a node's identity for an hour after its last heartbeat (runtime/contract
+    // registry), so no view means it never registered: still booting, never judged.
+    if (!view) {
+      decisions.push({ action: 'ignore', node, reason: 'not-registered' });
+      continue;
+    }
     const heartbeat = heartbeatSignal(view);
     if (!heartbeat) healthy += 1;
     const launchedAgo = instance.launchedAt === undefined ? 0 : obs.now - instance.launchedAt;
@@ -189,11 +192,7 @@ function judgeFleet(
     }
     const others = secondSignals(instance, obs.probes.get(instance.instanceId));
     if (heartbeat && others.length > 0) {
-      candidates.push({
-        node,
-        signals: [heartbeat, ...others],
-        heartbeatAgeMs: view?.heartbeatAgeMs ?? Infinity,
-      });
+      candidates.push({ node, signals: [heartbeat, ...others], heartbeatAgeMs: view.heartbeatAgeMs });
     } else if (heartbeat || others.length > 0) {
       decisions.push({ action: 'suspect', node, signals: heartbeat ? [heartbeat] : others });
     }
@@ -225,9 +224,8 @@ function limitFlags(
   });
 }
 
-function heartbeatSignal(view: NodeView | undefined): Signal | undefined {
-  if (!view) return { kind: 'heartbeat-missing', detail: 'no heartbeat in the registry' };
-  if (!heartbeatIsStale(view)) return undefined;
+function heartbeatSignal(view: NodeView): Signal | undefined {
+  if (!view.expired) return undefined;
   return { kind: 'heartbeat-expired', detail: `last heartbeat ${view.heartbeatAgeMs} ms ago` };
 }
 

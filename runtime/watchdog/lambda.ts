@@ -1,4 +1,5 @@
 import { AwsFleet, createAwsClients } from './aws';
+import type { RunLock } from './lock';
 import { probeLive } from './probe';
 import { connectRegistry, type Registry } from './registry';
 import { readSecret } from './secret';
@@ -9,6 +10,9 @@ import { Watchdog, type Fleet, type LiveProbe, type RunSummary } from './watchdo
 /** No cycle starts with less than this left of the invocation: a cycle ends well before the timeout. */
 export const CYCLE_BUDGET_MS = 8_000;
 
+/** The run lock outlives the invocation's remaining time by this much: Lambda ends a run only around its timeout. */
+export const RUN_LOCK_MARGIN_MS = 5_000;
+
 /** The part of the Lambda context the handler uses. */
 export interface InvocationContext {
   getRemainingTimeInMillis(): number;
@@ -18,6 +22,8 @@ export interface InvocationContext {
 export interface Connection {
   readonly registry: Registry;
   readonly fleet: Fleet;
+  /** Keeps two invocations (a late or duplicated schedule) from watching at once. */
+  readonly runLock: RunLock;
   close(): void;
 }
 
@@ -36,7 +42,7 @@ export async function connectAws(settings: WatchdogSettings): Promise<Connection
     replicationGroupId: settings.replicationGroupId,
     clients: createAwsClients(),
   });
-  return { registry: registry.reader, fleet, close: registry.close };
+  return { registry: registry.reader, fleet, runLock: registry.runLock, close: registry.close };
 }
 
 export interface HandlerOptions {
@@ -51,8 +57,9 @@ export interface HandlerOptions {
 }
 
 /**
- * The scheduled run: watch every `cycleMs` until shortly before the invocation times out. A run with
- * failed cycles or failed flags ends in an error, so the function's error alarm tells the operator.
+ * The scheduled run: take the run lock, then watch every `cycleMs` until shortly before the invocation
+ * times out. A run with failed cycles or failed flags ends in an error, so the function's error alarm
+ * tells the operator; a run that finds the lock held ends at once, as a skipped run.
  */
 export function createHandler(options: HandlerOptions = {}) {
   const { env = process.env, connect = connectAws, probe = probeLive, sink = stdoutSink } = options;
@@ -71,8 +78,13 @@ export function createHandler(options: HandlerOptions = {}) {
       const summary = await watchdog.run({
         cycleMs: settings.cycleMs,
         shouldContinue: () => context.getRemainingTimeInMillis() > CYCLE_BUDGET_MS,
+        lock: {
+          runLock: connection.runLock,
+          ttlMs: () => context.getRemainingTimeInMillis() + RUN_LOCK_MARGIN_MS,
+        },
       });
-      sink({ level: summary.errors > 0 ? 'error' : 'info', msg: 'watchdog run', ...summary });
+      const level = summary.errors > 0 ? 'error' : summary.skipped ? 'warn' : 'info';
+      sink({ level, msg: 'watchdog run', ...summary });
       if (summary.errors > 0) {
         throw new Error(`watchdog run: ${summary.errors} error(s) in ${summary.cycles} cycle(s)`);
       }

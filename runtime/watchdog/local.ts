@@ -11,8 +11,6 @@ export interface LocalNode {
   readonly pid?: number;
   /** When the runner started it (ms since the epoch). */
   readonly launchedAt: number;
-  /** host:port of `/live`, for a node that never heartbeated. */
-  readonly liveAddress?: string;
 }
 
 export interface LocalGroup {
@@ -59,7 +57,6 @@ export class LocalFleet implements Fleet {
           healthStatus: healthy ? 'Healthy' : 'Unhealthy',
           launchedAt: node.launchedAt,
           instanceState: node.pid === undefined ? undefined : processState(node.pid),
-          liveAddress: node.liveAddress,
         })),
     }));
     return { fleets };

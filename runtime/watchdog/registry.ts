@@ -1,8 +1,10 @@
 import type Redis from 'ioredis';
+import { Keys } from '../contract/keys';
 import { createRedis, untilReady } from '../contract/redis';
 import { RegistryReader, type NodeView } from '../contract/registry';
 import type { RegistryObservation } from './core';
 import { errorMessage } from './errors';
+import { RedisRunLock, type RunLock } from './lock';
 
 /** The registry as the watchdog reads it: runtime/contract's RegistryReader. */
 export interface Registry {
@@ -31,6 +33,8 @@ export interface RegistryConnectionOptions {
 
 export interface RegistryConnection {
   readonly reader: RegistryReader;
+  /** The run lock, on the same connection: a Redis the run cannot lock is one it cannot read either. */
+  readonly runLock: RunLock;
   close(): void;
 }
 
@@ -46,6 +50,7 @@ export async function connectRegistry(options: RegistryConnectionOptions): Promi
   await untilReady(redis, options.readyTimeoutMs ?? 3_000).catch(() => undefined);
   return {
     reader: new RegistryReader(redis, options.keyPrefix),
+    runLock: new RedisRunLock(redis, new Keys(options.keyPrefix).watchdogLock()),
     close: () => redis.disconnect(),
   };
 }

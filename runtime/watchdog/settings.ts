@@ -41,7 +41,6 @@ const GroupSchema = z.object({
   role: z.enum(NODE_ROLES),
   groupName: z.string().min(1),
   targetGroupArn: z.string().min(1).optional(),
-  livePort: z.number().int().min(1).max(65535),
 });
 
 function json<T extends z.ZodTypeAny>(schema: T) {

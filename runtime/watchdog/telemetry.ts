@@ -8,6 +8,8 @@ export const METRICS = {
   suspects: 'Suspects',
   holds: 'Holds',
   cycleDuration: 'CycleDuration',
+  /** Runs that did nothing because another run held the lock. */
+  skippedRuns: 'SkippedRuns',
 } as const;
 
 /** Writes one JSON object as one line; the Lambda runtime turns each stdout line into a log event. */
@@ -69,5 +71,26 @@ export function metricsLine(
     [METRICS.suspects]: counts.suspect,
     [METRICS.holds]: counts.hold,
     [METRICS.cycleDuration]: durationMs,
+  };
+}
+
+/** The embedded-metric-format line of a run that skipped: another run holds the lock. */
+export function skippedRunLine(
+  dimensions: Readonly<Record<string, string>>,
+  timestamp: number,
+): Record<string, unknown> {
+  return {
+    _aws: {
+      Timestamp: timestamp,
+      CloudWatchMetrics: [
+        {
+          Namespace: METRIC_NAMESPACE,
+          Dimensions: [Object.keys(dimensions)],
+          Metrics: [{ Name: METRICS.skippedRuns, Unit: 'Count' }],
+        },
+      ],
+    },
+    ...dimensions,
+    [METRICS.skippedRuns]: 1,
   };
 }

@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   decide,
-  heartbeatIsStale,
   viewsByInstance,
   type Decision,
   type FleetObservation,
@@ -9,13 +8,16 @@ import {
   type Observations,
   type Policy,
   type ProbeResult,
+  type RegistryObservation,
 } from './core';
 import { errorMessage } from './errors';
+import type { RunLock } from './lock';
 import { observeRegistry, type Registry } from './registry';
 import {
   countActions,
   decisionLine,
   metricsLine,
+  skippedRunLine,
   stdoutSink,
   type ActionCounts,
   type LineSink,
@@ -68,6 +70,11 @@ export interface RunOptions {
   readonly shouldContinue?: () => boolean;
   /** Ends the run, also while it waits for the next cycle. */
   readonly signal?: AbortSignal;
+  /**
+   * Taken before the first cycle, for `ttlMs()`; a run that finds it held by another ends at once.
+   * @default - no lock: one process watches (the local cluster)
+   */
+  readonly lock?: { readonly runLock: RunLock; readonly ttlMs: () => number };
 }
 
 export interface RunSummary {
@@ -77,16 +84,22 @@ export interface RunSummary {
   readonly holds: number;
   /** Cycles that failed to observe, plus flags that could not be applied. */
   readonly errors: number;
+  /** Present when the run did nothing because another run holds the lock. */
+  readonly skipped?: 'lock held';
 }
 
+type Totals = { -readonly [K in Exclude<keyof RunSummary, 'skipped'>]: RunSummary[K] };
+
 /**
- * One watchdog: each cycle observes (registry, fleets, `/live` of the nodes whose heartbeat is not
- * fresh), decides with the pure core, flags, and writes one line per decision and one metrics line.
+ * One watchdog: each cycle observes (registry, fleets, `/live` of the registered nodes whose heartbeat
+ * expired), decides with the pure core, flags, and writes one line per decision and one metrics line.
  */
 export class Watchdog {
   /** Flagged by this watchdog; kept until the instance leaves its group. */
   private readonly flagged = new Set<string>();
   private cycles = 0;
+  /** Why the run lock could not be taken; while set, cycles hold as with an unreachable registry. */
+  private lockError?: string;
   private readonly sink: LineSink;
   private readonly clock: () => number;
 
@@ -111,37 +124,75 @@ export class Watchdog {
     return { cycle, decisions, counts, failedFlags, durationMs };
   }
 
-  /** Runs cycles every `cycleMs` until told to stop; a failed cycle is logged and counted, never fatal. */
+  /** Runs cycles every `cycleMs` until told to stop, or not at all if another run holds the lock. */
   async run(options: RunOptions): Promise<RunSummary> {
-    const summary = { cycles: 0, flags: 0, suspects: 0, holds: 0, errors: 0 };
-    const { signal, shouldContinue = () => true } = options;
-    while (!signal?.aborted && shouldContinue()) {
-      const started = this.clock();
-      try {
-        const report = await this.cycle();
-        summary.flags += report.counts.flag;
-        summary.suspects += report.counts.suspect;
-        summary.holds += report.counts.hold;
-        summary.errors += report.failedFlags;
-      } catch (err) {
-        summary.errors += 1;
-        this.sink({
-          level: 'error',
-          msg: 'watchdog cycle failed',
-          cycle: this.cycles,
-          error: errorMessage(err),
-        });
+    const summary: Totals = { cycles: 0, flags: 0, suspects: 0, holds: 0, errors: 0 };
+    const { signal, shouldContinue = () => true, lock } = options;
+    let locked = false;
+    try {
+      while (!signal?.aborted && shouldContinue()) {
+        const started = this.clock();
+        if (lock && !locked) {
+          const taken = await this.takeLock(lock.runLock, lock.ttlMs());
+          if (taken === 'held') {
+            this.sink(skippedRunLine(this.options.dimensions, started));
+            return { ...summary, skipped: 'lock held' };
+          }
+          locked = taken === 'taken';
+        }
+        await this.runCycle(summary);
+        const wait = options.cycleMs - (this.clock() - started);
+        if (wait > 0) await sleep(wait, undefined, { signal }).catch(() => undefined);
       }
-      summary.cycles += 1;
-      const wait = options.cycleMs - (this.clock() - started);
-      if (wait > 0) await sleep(wait, undefined, { signal }).catch(() => undefined);
+    } finally {
+      if (lock && locked) {
+        await lock.runLock.release().catch((err: unknown) =>
+          // It expires on its own; until then the next run skips.
+          this.sink({ level: 'warn', msg: 'watchdog run lock not released', error: errorMessage(err) }),
+        );
+      }
     }
     return summary;
   }
 
+  /** `held`: another run has it. `unknown`: Redis did not answer; this cycle holds and the next asks again. */
+  private async takeLock(runLock: RunLock, ttlMs: number): Promise<'taken' | 'held' | 'unknown'> {
+    try {
+      const taken = await runLock.take(ttlMs);
+      this.lockError = undefined;
+      return taken ? 'taken' : 'held';
+    } catch (err) {
+      this.lockError = `run lock: ${errorMessage(err)}`;
+      return 'unknown';
+    }
+  }
+
+  /** One cycle of a run, added to its totals; a failed cycle is logged and counted, never fatal. */
+  private async runCycle(totals: Totals): Promise<void> {
+    try {
+      const report = await this.cycle();
+      totals.flags += report.counts.flag;
+      totals.suspects += report.counts.suspect;
+      totals.holds += report.counts.hold;
+      totals.errors += report.failedFlags;
+    } catch (err) {
+      totals.errors += 1;
+      this.sink({
+        level: 'error',
+        msg: 'watchdog cycle failed',
+        cycle: this.cycles,
+        error: errorMessage(err),
+      });
+    }
+    totals.cycles += 1;
+  }
+
   private async observe(now: number): Promise<Observations> {
+    const unlocked: RegistryObservation | undefined = this.lockError
+      ? { reachable: false, error: `registry unreachable: ${this.lockError}` }
+      : undefined;
     const [registry, snapshot] = await Promise.all([
-      observeRegistry(this.options.registry),
+      unlocked ?? observeRegistry(this.options.registry),
       this.options.fleet.observe(),
     ]);
     const members = new Set(snapshot.fleets.flatMap((f) => f.instances.map((i) => i.instanceId)));
@@ -152,7 +203,7 @@ export class Watchdog {
     return { now, registry, ...snapshot, probes, flagged: this.flagged };
   }
 
-  /** Probes /live of every instance whose heartbeat is not fresh: the second, independent signal. */
+  /** Probes /live of every registered instance whose heartbeat expired: the second, independent signal. */
   private async probeStale(
     views: ReturnType<typeof viewsByInstance>,
     fleets: readonly FleetObservation[],
@@ -160,8 +211,7 @@ export class Watchdog {
     const targets = fleets.flatMap((fleet) =>
       fleet.instances.flatMap((instance) => {
         const view = views.get(instance.instanceId);
-        const address = view?.identity.address ?? instance.liveAddress;
-        return heartbeatIsStale(view) && address ? [{ id: instance.instanceId, address }] : [];
+        return view?.expired ? [{ id: instance.instanceId, address: view.identity.address }] : [];
       }),
     );
     const results = await Promise.all(

@@ -2,6 +2,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { ClusterAlarms } from '../../../constructs/alarms';
 import { MasterFleet } from '../../../constructs/master-fleet';
+import { MasterWatchdog } from '../../../constructs/master-watchdog';
 import { SignalingLoadBalancer } from '../../../constructs/signaling-load-balancer';
 import { Fixture, fixture, fleetDependencies } from '../support/app';
 
@@ -38,9 +39,11 @@ describe('ClusterAlarms', () => {
     });
   });
 
-  it('alarms when a master fails /ready for 2 minutes', () => {
+  it('alarms when a master fails /ready for 2 minutes: two 1-minute periods', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'UnHealthyHostCount',
+      Statistic: 'Maximum',
+      Period: 60,
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       EvaluationPeriods: 2,
@@ -122,5 +125,52 @@ describe('ClusterAlarms', () => {
     expect(() => new ClusterAlarms(fixture().stack, 'Alarms', { email: 'oncall' })).toThrow(
       /email must be an email address \(got "oncall"\)/,
     );
+  });
+});
+
+describe('ClusterAlarms.monitorWatchdog', () => {
+  it("draws the watchdog's dead man's switch, which notifies the topic on ALARM and OK", () => {
+    // GIVEN masters behind a load balancer, watched by the watchdog that notifies the alarm topic
+    const f = fixture();
+    const deps = fleetDependencies(f);
+    const lb = new SignalingLoadBalancer(f.stack, 'Lb', { vpc: f.vpc });
+    const masters = new MasterFleet(f.stack, 'Masters', { vpc: f.vpc, ...deps, targetGroup: lb.targetGroup });
+    const alarms = new ClusterAlarms(f.stack, 'Alarms');
+    const watchdog = new MasterWatchdog(f.stack, 'Watchdog', {
+      vpc: f.vpc,
+      sessionStore: deps.sessionStore,
+      masters: {
+        autoScalingGroup: masters.autoScalingGroup,
+        connections: masters,
+        targetGroup: lb.targetGroup,
+      },
+      alarmTopic: alarms.topic,
+    });
+
+    // WHEN the dashboard shows it
+    alarms.monitorWatchdog(watchdog);
+
+    // THEN
+    const template = Template.fromStack(f.stack);
+    const topic = [{ Ref: Match.stringLikeRegexp('^AlarmsTopic') }];
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Invocations',
+      Period: 60,
+      EvaluationPeriods: 3,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: topic,
+      OKActions: topic,
+    });
+    const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const title of [
+      'Watchdog runs (dead man)',
+      'Watchdog holds',
+      'Watchdog flags, suspects, skipped runs',
+    ]) {
+      expect(body).toContain(title);
+    }
+    expect(body).toContain(f.stack.resolve(watchdog.notRunningAlarm.alarmArn)['Fn::GetAtt'][0]);
   });
 });

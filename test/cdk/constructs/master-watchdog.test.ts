@@ -107,13 +107,14 @@ describe('MasterWatchdog', () => {
     template = Template.fromStack(fixture.stack);
   });
 
-  test('GIVEN the cluster WHEN synthesized THEN a NodejsFunction on arm64, Node.js 24, reserved concurrency 1, 1-minute timeout', () => {
+  test('GIVEN the cluster WHEN synthesized THEN a NodejsFunction on arm64, Node.js 24, no reserved concurrency, 1-minute timeout', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
       Timeout: 60,
-      ReservedConcurrentExecutions: 1,
+      // A new account's concurrency quota may leave nothing to reserve: the run lock in Redis serializes runs.
+      ReservedConcurrentExecutions: Match.absent(),
       Environment: {
         Variables: Match.objectLike({
           NODE_OPTIONS: '--enable-source-maps',
@@ -243,7 +244,7 @@ describe('MasterWatchdog', () => {
     expect(() => readSettings(resolved)).toThrow(/RTC_WATCHDOG_GROUPS: must be JSON/);
     const policy = readSettings({
       ...resolved,
-      RTC_WATCHDOG_GROUPS: JSON.stringify([{ role: 'media', groupName: 'g', livePort: 9090 }]),
+      RTC_WATCHDOG_GROUPS: JSON.stringify([{ role: 'media', groupName: 'g' }]),
     }).policy;
     expect(policy).toEqual({
       master: { maxFlagsPerCycle: 1, graceMs: 120_000, minHealthyShare: 0.5 },
@@ -251,7 +252,7 @@ describe('MasterWatchdog', () => {
     });
   });
 
-  test('GIVEN the cluster WHEN synthesized THEN alarms on errors, a 3-minute hold and each flag notify the topic', () => {
+  test('GIVEN the cluster WHEN synthesized THEN alarms on errors, a 3-minute hold, each flag and no run notify the topic', () => {
     const topic = { 'Fn::Join': ['', Match.arrayWith([':sns:', ':rtc-alarms'])] };
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
@@ -278,6 +279,19 @@ describe('MasterWatchdog', () => {
       Threshold: 1,
       EvaluationPeriods: 1,
       AlarmActions: [topic],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Invocations',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^Watchdog') } }],
+      Statistic: 'Sum',
+      Period: 60,
+      EvaluationPeriods: 3,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: [topic],
+      OKActions: [topic],
     });
   });
 

@@ -22,8 +22,8 @@ const elastiCache = mockClient(ElastiCacheClient);
 
 const TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/masters/0123456789abcdef';
 const GROUPS: AwsGroup[] = [
-  { role: 'master', groupName: 'cluster-masters', targetGroupArn: TG, livePort: 8080 },
-  { role: 'media', groupName: 'cluster-media', livePort: 9090 },
+  { role: 'master', groupName: 'cluster-masters', targetGroupArn: TG },
+  { role: 'media', groupName: 'cluster-media' },
 ];
 const LAUNCHED = new Date('2026-01-01T10:00:00Z');
 
@@ -83,7 +83,6 @@ function instancesPage(ids: string[], NextToken?: string): DescribeInstancesResu
           InstanceId,
           LaunchTime: LAUNCHED,
           State: { Name: InstanceId === 'i-m2' ? 'stopped' : 'running', Code: 16 },
-          PrivateIpAddress: `10.0.1.${ids.indexOf(InstanceId) + 10}`,
         })),
       },
     ],
@@ -150,7 +149,6 @@ describe('AwsFleet.observe', () => {
               launchedAt: LAUNCHED.getTime(),
               instanceState: 'running',
               targetHealth: 'healthy',
-              liveAddress: '10.0.1.10:8080',
             },
             {
               instanceId: 'i-m2',
@@ -159,7 +157,6 @@ describe('AwsFleet.observe', () => {
               launchedAt: LAUNCHED.getTime(),
               instanceState: 'stopped',
               targetHealth: 'unhealthy',
-              liveAddress: '10.0.1.11:8080',
             },
           ],
         },
@@ -174,7 +171,6 @@ describe('AwsFleet.observe', () => {
               launchedAt: LAUNCHED.getTime(),
               instanceState: 'running',
               targetHealth: undefined,
-              liveAddress: '10.0.1.10:9090',
             },
           ],
         },

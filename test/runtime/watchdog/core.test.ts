@@ -49,6 +49,53 @@ function twoCrashed(laterMs: number, eHealth: InstanceObservation['healthStatus'
   });
 }
 
+/** A node boots for up to READY_TIMEOUT_SECONDS (600 s); only a registered node is ever judged. */
+function bootCases(): Case[] {
+  const booting = (launchedAgoMs: number, c: Third) =>
+    third({ ...c, instance: { launchedAt: NOW - launchedAgoMs, ...c.instance } });
+  return [
+    {
+      name: 'boot: never registered, 30 s after launch, /live failing -> ignore not-registered',
+      obs: booting(30_000, { views: [], live: false }),
+      expected: ['ignore not-registered i-c'],
+    },
+    {
+      name: 'boot: never registered, 500 s after launch (past the grace), /live failing, target unhealthy -> ignore',
+      obs: booting(500_000, { views: [], live: false, instance: { targetHealth: 'unhealthy' } }),
+      expected: ['ignore not-registered i-c'],
+    },
+    {
+      name: 'boot: never registered an hour after launch, instance stopped -> still never flagged',
+      obs: booting(3_600_000, { views: [], instance: { instanceState: 'stopped' } }),
+      expected: ['ignore not-registered i-c'],
+    },
+    {
+      name: 'boot: registered 595 s after launch, heartbeat fresh -> no decision',
+      obs: booting(595_000, { views: fresh('i-c') }),
+      expected: [],
+    },
+    {
+      name: 'boot: registered after a slow boot, heartbeat since expired, /live failing -> flag',
+      obs: booting(660_000, { live: false }),
+      expected: ['flag i-c'],
+    },
+    {
+      name: 'boot: registered, expired, /live answering -> suspect, as for any node',
+      obs: booting(660_000, { live: true }),
+      expected: ['suspect i-c'],
+    },
+    {
+      name: 'boot: a booting node is no healthy member: 1 fresh of 3 -> the crashed one is held',
+      obs: observations({
+        fleets: [masters3],
+        registry: { reachable: true, nodes: [view('i-a'), view('i-b', 5_000)] },
+        probes: failing('i-b'),
+      }),
+      expected: ['ignore not-registered i-c', 'hold majority i-b'],
+    },
+  ];
+}
+
 interface Case {
   readonly name: string;
   readonly obs: Observations;
@@ -112,8 +159,8 @@ const cases: Case[] = [
     expected: ['ignore already-unhealthy i-e', 'flag i-d'],
   },
   {
-    name: 'node in its grace period with no heartbeat yet -> ignore',
-    obs: third({ views: [], instance: { launchedAt: NOW - 30_000 }, live: false }),
+    name: 'registered node in its grace period, heartbeat expired, /live failing -> ignore',
+    obs: third({ instance: { launchedAt: NOW - 30_000 }, live: false }),
     expected: ['ignore grace-period i-c'],
   },
   {
@@ -146,11 +193,7 @@ const cases: Case[] = [
     obs: third({ instance: { lifecycleState: 'Terminating' }, live: false }),
     expected: ['ignore not-in-service i-c'],
   },
-  {
-    name: 'never heartbeated, past its grace, /live failing -> flag',
-    obs: third({ views: [], live: false }),
-    expected: ['flag i-c'],
-  },
+  ...bootCases(),
   {
     name: 'stale heartbeat and target unhealthy (no probe answer) -> flag',
     obs: third({ instance: { targetHealth: 'unhealthy' } }),

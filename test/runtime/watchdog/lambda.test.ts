@@ -1,6 +1,11 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { CYCLE_BUDGET_MS, createHandler, type Connection } from '../../../runtime/watchdog/lambda';
+import {
+  CYCLE_BUDGET_MS,
+  createHandler,
+  RUN_LOCK_MARGIN_MS,
+  type Connection,
+} from '../../../runtime/watchdog/lambda';
 import { readSecret } from '../../../runtime/watchdog/secret';
 import { readSettings, settingsEnvironment, type WatchdogSettings } from '../../../runtime/watchdog/settings';
 import { fleet, instance, view } from './fixtures';
@@ -11,7 +16,7 @@ const SETTINGS: WatchdogSettings = {
   keyPrefix: 'rtc',
   replicationGroupId: 'rtc-store',
   cycleMs: 40,
-  groups: [{ role: 'master', groupName: 'masters', livePort: 8080 }],
+  groups: [{ role: 'master', groupName: 'masters' }],
   policy: {
     master: { maxFlagsPerCycle: 1, graceMs: 120_000, minHealthyShare: 0.5 },
     media: { maxFlagsPerCycle: 2, graceMs: 60_000, minHealthyShare: 0.3 },
@@ -38,8 +43,10 @@ function contextWithSpare(ms: number) {
   return { getRemainingTimeInMillis: () => end - Date.now() };
 }
 
-function connection(failFlags = false) {
+function connection(failFlags = false, lockHeld = false) {
   const close = jest.fn();
+  const take = jest.fn(async (_ttlMs: number) => !lockHeld);
+  const release = jest.fn(async () => undefined);
   const conn: Connection = {
     registry: { nodes: async () => [view('i-a'), view('i-b'), view('i-c', 4_000)] },
     fleet: {
@@ -56,9 +63,10 @@ function connection(failFlags = false) {
         if (failFlags) throw new Error('AccessDenied');
       },
     },
+    runLock: { take, release },
     close,
   };
-  return { conn, close };
+  return { conn, close, take, release };
 }
 
 describe('createHandler', () => {
@@ -77,6 +85,35 @@ describe('createHandler', () => {
     expect(summary).toMatchObject({ flags: 1, holds: 0, errors: 0 });
     expect(lines.find((l) => l._aws)).toMatchObject({ FunctionName: 'rtc-watchdog' });
     expect(lines[lines.length - 1]).toMatchObject({ level: 'info', msg: 'watchdog run', flags: 1 });
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+
+  test('takes the run lock for the time left plus a margin, and releases it', async () => {
+    const { conn, take, release } = connection();
+    const handler = createHandler({ env, connect: async () => conn, probe, sink: () => undefined });
+
+    await handler({}, contextWithSpare(100));
+
+    expect(take).toHaveBeenCalledTimes(1);
+    const [ttlMs] = take.mock.calls[0];
+    expect(ttlMs).toBeGreaterThan(CYCLE_BUDGET_MS + RUN_LOCK_MARGIN_MS);
+    expect(ttlMs).toBeLessThanOrEqual(CYCLE_BUDGET_MS + 100 + RUN_LOCK_MARGIN_MS);
+    expect(release).toHaveBeenCalledTimes(1);
+  });
+
+  test('a lock held by another run: a skipped run, logged as such, no error, connection closed', async () => {
+    const { conn, close, release } = connection(false, true);
+    const lines: Record<string, unknown>[] = [];
+    const handler = createHandler({ env, connect: async () => conn, probe, sink: (l) => lines.push(l) });
+
+    const summary = await handler({}, contextWithSpare(200));
+
+    expect(summary).toMatchObject({ cycles: 0, skipped: 'lock held' });
+    expect(lines).toEqual([
+      expect.objectContaining({ FunctionName: 'rtc-watchdog', SkippedRuns: 1 }),
+      expect.objectContaining({ level: 'warn', msg: 'watchdog run', skipped: 'lock held' }),
+    ]);
+    expect(release).not.toHaveBeenCalled();
     expect(close).toHaveBeenCalledTimes(1);
   });
 

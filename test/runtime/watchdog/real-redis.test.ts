@@ -1,10 +1,12 @@
 /**
  * The watchdog against a real redis-server and real master processes: heartbeats written by
- * runtime/contract's NodeRegistration read back by the watchdog's reader, a SIGKILLed master
- * flagged, and a paused Redis held on, never flagged.
+ * runtime/contract's NodeRegistration read back by the watchdog's reader, a booting node left
+ * alone until it registered, a SIGKILLed master flagged, a paused Redis held on, never flagged,
+ * and the run lock that keeps two runs from overlapping.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Redis from 'ioredis';
+import { Keys } from '../../../runtime/contract/keys';
 import { createRedis, untilReady } from '../../../runtime/contract/redis';
 import { NodeRegistration } from '../../../runtime/contract/registry';
 import { startNodeProcess, type NodeProcess } from '../../../runtime/local/node-process';
@@ -114,7 +116,6 @@ describe('the watchdog with real master processes', () => {
         groupName: 'masters',
         pid: m.pid,
         launchedAt: Date.now() - 600_000,
-        liveAddress: `127.0.0.1:${m.port}`,
       });
     }
     masterRegistry = await connectRegistry({ url: server.url, keyPrefix: prefix });
@@ -175,5 +176,109 @@ describe('the watchdog with real master processes', () => {
     );
     const last = lines.filter((l) => l._aws).at(-1);
     expect(last).toMatchObject({ Flags: 0, Holds: 0 });
+  });
+});
+
+describe('only registered nodes are judged, on a real redis-server', () => {
+  const prefix = 'wdb';
+  let connection: RegistryConnection;
+  const flagged: string[] = [];
+  const fleet = new LocalFleet({
+    groups: [{ role: 'master', groupName: 'masters' }],
+    onUnhealthy: (node) => void flagged.push(node.instanceId),
+  });
+  const bootIdentity = { ...identity('boot'), address: '127.0.0.1:1' }; // nothing listens: /live fails
+
+  beforeAll(async () => {
+    connection = await connectRegistry({ url: server.url, keyPrefix: prefix });
+    for (const id of ['a', 'b', 'c']) {
+      await new NodeRegistration(writer, identity(id), prefix, 60_000).heartbeat(beat);
+      fleet.add({ instanceId: `i-${id}`, groupName: 'masters', launchedAt: Date.now() - 3_600_000 });
+    }
+    // Launched 15 minutes ago: past the grace and past the 600 s boot allowance.
+    fleet.add({
+      instanceId: bootIdentity.instanceId,
+      groupName: 'masters',
+      launchedAt: Date.now() - 900_000,
+    });
+  });
+
+  afterAll(() => connection?.close());
+
+  test('never registered: ignored; registered, then expired with /live failing: flagged', async () => {
+    const watchdog = new Watchdog({
+      registry: connection.reader,
+      fleet,
+      probe: (address) => probeLive(address, 300),
+      dimensions: { Cluster: 'test' },
+      sink: () => undefined,
+    });
+    const booting = (await watchdog.cycle()).decisions;
+    expect(booting).toEqual([
+      expect.objectContaining({ action: 'ignore', reason: 'not-registered', node: expect.anything() }),
+    ]);
+
+    await new NodeRegistration(writer, bootIdentity, prefix, 300).heartbeat(beat);
+    expect((await watchdog.cycle()).decisions).toEqual([]);
+
+    await sleep(400);
+    const [flag] = (await watchdog.cycle()).decisions;
+    expect(flag).toMatchObject({ action: 'flag', node: { instanceId: bootIdentity.instanceId } });
+    expect(flag.action === 'flag' && flag.signals.map((sig) => sig.kind)).toEqual([
+      'heartbeat-expired',
+      'live-failed',
+    ]);
+    expect(flagged).toEqual([bootIdentity.instanceId]);
+  });
+});
+
+describe('the run lock on a real redis-server', () => {
+  const prefix = 'wdl';
+  const key = new Keys(prefix).watchdogLock();
+  const connections: RegistryConnection[] = [];
+  const connect = async () => {
+    const c = await connectRegistry({ url: server.url, keyPrefix: prefix });
+    connections.push(c);
+    return c;
+  };
+
+  afterAll(() => connections.forEach((c) => c.close()));
+
+  test('two concurrent runs: one runs, the other skips; the lock is released after the run', async () => {
+    const runs = await Promise.all(
+      [await connect(), await connect()].map((c) => {
+        const watchdog = new Watchdog({
+          registry: c.reader,
+          fleet: new LocalFleet({ groups: [{ role: 'master', groupName: 'masters' }] }),
+          probe: probeLive,
+          dimensions: { Cluster: 'test' },
+          sink: () => undefined,
+        });
+        let cycles = 3;
+        return watchdog.run({
+          cycleMs: 50,
+          shouldContinue: () => cycles-- > 0,
+          lock: { runLock: c.runLock, ttlMs: () => 10_000 },
+        });
+      }),
+    );
+
+    expect(runs.map((r) => r.skipped ?? r.cycles).sort()).toEqual([3, 'lock held']);
+    await expect(writer.exists(key)).resolves.toBe(0);
+  });
+
+  test("a crashed holder's lock expires; only the holder releases it", async () => {
+    const crashed = (await connect()).runLock;
+    const next = (await connect()).runLock;
+    await expect(crashed.take(300)).resolves.toBe(true); // and never released
+
+    await expect(next.take(10_000)).resolves.toBe(false);
+    await sleep(400);
+    await expect(next.take(10_000)).resolves.toBe(true);
+
+    await crashed.release(); // too late: the lock is the next run's now
+    await expect(writer.exists(key)).resolves.toBe(1);
+    await next.release();
+    await expect(writer.exists(key)).resolves.toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import type { NodeView } from '../../../runtime/contract/registry';
 import type { FleetObservation, NodeRef } from '../../../runtime/watchdog/core';
+import type { RunLock } from '../../../runtime/watchdog/lock';
 import { Watchdog, type Fleet, type FleetSnapshot } from '../../../runtime/watchdog/watchdog';
 import { fleet, instance, NOW, view } from './fixtures';
 
@@ -18,11 +19,7 @@ class FakeFleet implements Fleet {
   }
 }
 
-const masters: FleetObservation = fleet('master', [
-  instance('i-a'),
-  instance('i-b'),
-  instance('i-c', { liveAddress: '10.0.0.99:8080' }),
-]);
+const masters: FleetObservation = fleet('master', [instance('i-a'), instance('i-b'), instance('i-c')]);
 
 function setup(nodes: NodeView[] | Error, snapshot: FleetSnapshot | Error = { fleets: [masters] }) {
   const lines: Record<string, unknown>[] = [];
@@ -105,13 +102,16 @@ describe('Watchdog.cycle', () => {
     ]);
   });
 
-  test('a node that never heartbeated is probed at the address its fleet reports', async () => {
-    const { watchdog, probe } = setup([view('i-a'), view('i-b')]);
+  test('a node that never registered (still booting) is neither probed nor flagged', async () => {
+    const { watchdog, probe, fleet: f } = setup([view('i-a'), view('i-b')]);
 
     const report = await watchdog.cycle();
 
-    expect(probe).toHaveBeenCalledWith('10.0.0.99:8080');
-    expect(report.decisions).toEqual([expect.objectContaining({ action: 'flag' })]);
+    expect(probe).not.toHaveBeenCalled();
+    expect(f.flagged).toEqual([]);
+    expect(report.decisions).toEqual([
+      expect.objectContaining({ action: 'ignore', reason: 'not-registered' }),
+    ]);
   });
 
   test('an unreachable registry is a hold: nothing probed, nothing flagged, the hold counted', async () => {
@@ -176,5 +176,83 @@ describe('Watchdog.run', () => {
 
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(summary.cycles).toBe(1);
+  });
+});
+
+describe('Watchdog.run with a run lock', () => {
+  /** A lock whose answers the test scripts: true taken, false held elsewhere, an Error for Redis away. */
+  function scriptedLock(...answers: (boolean | Error)[]) {
+    const lock: RunLock & { ttls: number[]; released: number } = {
+      ttls: [],
+      released: 0,
+      take: async (ttlMs) => {
+        lock.ttls.push(ttlMs);
+        const answer = answers.shift() ?? true;
+        if (answer instanceof Error) throw answer;
+        return answer;
+      },
+      release: async () => void (lock.released += 1),
+    };
+    return lock;
+  }
+  const cycles = (n: number) => {
+    let left = n;
+    return () => left-- > 0;
+  };
+
+  test('takes the lock for the run, then releases it', async () => {
+    const { watchdog, fleet: f } = setup(crashedC());
+    const lock = scriptedLock(true);
+
+    const summary = await watchdog.run({
+      cycleMs: 1,
+      shouldContinue: cycles(2),
+      lock: { runLock: lock, ttlMs: () => 65_000 },
+    });
+
+    expect(summary).toEqual({ cycles: 2, flags: 1, suspects: 0, holds: 0, errors: 0 });
+    expect(f.flagged).toHaveLength(1);
+    expect(lock.ttls).toEqual([65_000]);
+    expect(lock.released).toBe(1);
+  });
+
+  test('a lock held by another run: skipped at once, nothing observed, one SkippedRuns metric', async () => {
+    const { watchdog, registry, fleet: f, lines } = setup(crashedC());
+    const lock = scriptedLock(false);
+
+    const summary = await watchdog.run({
+      cycleMs: 1,
+      shouldContinue: cycles(3),
+      lock: { runLock: lock, ttlMs: () => 1 },
+    });
+
+    expect(summary).toEqual({ cycles: 0, flags: 0, suspects: 0, holds: 0, errors: 0, skipped: 'lock held' });
+    expect(registry.nodes).not.toHaveBeenCalled();
+    expect(f.flagged).toEqual([]);
+    expect(lock.released).toBe(0);
+    expect(lines).toEqual([
+      expect.objectContaining({ FunctionName: 'wd', SkippedRuns: 1, _aws: expect.anything() }),
+    ]);
+  });
+
+  test('Redis away when the lock is asked for: the cycle holds, the next one takes the lock and judges', async () => {
+    const { watchdog, registry, fleet: f, lines } = setup(crashedC());
+    const lock = scriptedLock(new Error('Connection is closed.'), true);
+
+    const summary = await watchdog.run({
+      cycleMs: 1,
+      shouldContinue: cycles(2),
+      lock: { runLock: lock, ttlMs: () => 1 },
+    });
+
+    expect(summary).toEqual({ cycles: 2, flags: 1, suspects: 0, holds: 1, errors: 0 });
+    expect(lines[0]).toMatchObject({
+      action: 'hold',
+      rail: 'registry-unreachable',
+      detail: 'registry unreachable: run lock: Connection is closed.',
+    });
+    expect(registry.nodes).toHaveBeenCalledTimes(1);
+    expect(f.flagged).toHaveLength(1);
+    expect(lock.released).toBe(1);
   });
 });
