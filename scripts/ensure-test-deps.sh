@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real servers the tests start (redis-server, haproxy) and shellcheck, when missing.
+# Installs the real servers the tests start (redis-server, haproxy), shellcheck, and what the node
+# image test builds a Debian 12 root file system with (debootstrap, openssl, systemd-analyze), when missing.
 # Runs before `npm test` (the npm "pretest" hook), so a fresh Debian machine needs nothing by hand.
 set -euo pipefail
 
@@ -7,6 +8,9 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "rtc-ha tests need: ${missing[*]} (installing with apt-get)" >&2

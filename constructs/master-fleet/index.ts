@@ -1,4 +1,5 @@
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { checkNodeFleetOptions, NodeFleet, NodeFleetOptions, NodeFleetProps } from '../node-fleet';
 import { MASTER_PORT } from '../shared/defaults';
@@ -19,6 +20,9 @@ export interface MasterFleetOptions extends NodeFleetOptions {
  * `minCapacity`, `instanceType` t4g.small.
  */
 export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
+  /** The REST API secret (`RTC_API_SECRET`); only masters read it, its previous version too. */
+  readonly apiSecret: secretsmanager.ISecret;
+
   /**
    * Target group the masters register in.
    *
@@ -46,7 +50,7 @@ export function checkMasterFleetOptions(options: MasterFleetOptions, prefix = ''
 /**
  * The signaling masters: an Auto Scaling group across the AZs' private subnets, registered in the load
  * balancer's target group, admitting the load balancer only on the master port. Health checks are EC2
- * ones on purpose (ARCHITECTURE.md rule 2): the watchdog decides replacement through `SetInstanceHealth`.
+ * ones on purpose (docs/architecture.md rule 2): the watchdog decides replacement through `SetInstanceHealth`.
  */
 export class MasterFleet extends NodeFleet {
   /** The target group the masters register in, if any. */
@@ -56,8 +60,13 @@ export class MasterFleet extends NodeFleet {
     throwIfProblems('MasterFleet props', checkMasterFleetOptions(props));
     const min = props.minCapacity ?? DEFAULT_MIN;
     const capacity = { min, max: props.maxCapacity ?? 2 * min, desired: props.desiredCapacity };
-    super(scope, id, props, { role: 'master', port: props.port ?? MASTER_PORT, capacity });
-    // The group keeps EC2 health checks although it sits behind the load balancer (ARCHITECTURE.md
+    super(scope, id, props, {
+      role: 'master',
+      port: props.port ?? MASTER_PORT,
+      capacity,
+      secrets: { RTC_API_SECRET: props.apiSecret },
+    });
+    // The group keeps EC2 health checks although it sits behind the load balancer (docs/architecture.md
     // rule 2): when the registry fails every master turns not-ready at once, and ELB health checks would
     // replace the whole fleet. The load balancer only routes on /ready.
     this.targetGroup = props.targetGroup;

@@ -1,12 +1,16 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+// cdk-nag names an IAM5 finding after the flattened resource; the same function builds the id we acknowledge.
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { Construct } from 'constructs';
-import { NodeRole, NodeRuntime, NodeRuntimeOptions, READY_TIMEOUT_SECONDS } from '../node-runtime';
+import { NodeImage } from '../node-image';
+import { NodeRole, NodeRuntime, NodeRuntimeOptions } from '../node-runtime';
 import { SessionStore } from '../session-store';
 import { HEALTH_CHECK_GRACE_SECONDS } from '../shared/defaults';
 import { concrete, Problems } from '../shared/problems';
@@ -47,6 +51,15 @@ export interface NodeFleetOptions {
    * @default 16
    */
   readonly volumeSizeGiB?: number;
+
+  /**
+   * Days the nodes' logs are kept in their log group: one of CloudWatch Logs' retention periods
+   * (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288
+   * or 3653).
+   *
+   * @default 30
+   */
+  readonly logRetentionDays?: number;
 }
 
 /** Props every rtc-ha fleet shares. */
@@ -57,8 +70,13 @@ export interface NodeFleetProps extends NodeFleetOptions {
   /** The session registry the nodes use; the fleet is let in to it. */
   readonly sessionStore: SessionStore;
 
-  /** The REST API secret (`RTC_API_SECRET`). */
-  readonly apiSecret: secretsmanager.ISecret;
+  /**
+   * The image the nodes boot: one with this fleet's runtime installed (`rtc-ha-node.sh install` with
+   * the `runtime`'s app), for the architecture of `instanceType`, booting from /dev/xvda.
+   *
+   * @default - a {@link NodeImage} baked by EC2 Image Builder in this stack
+   */
+  readonly machineImage?: ec2.IMachineImage;
 
   /**
    * Runtime settings.
@@ -85,7 +103,38 @@ export interface NodeFleetSpec {
   readonly capacity: { readonly min: number; readonly max: number; readonly desired?: number };
   /** Role-specific `RTC_*` settings. */
   readonly environment?: Record<string, string>;
+  /** Role-specific secret `RTC_*` settings. */
+  readonly secrets?: Record<string, secretsmanager.ISecret>;
 }
+
+/**
+ * Name of the termination lifecycle hook of each group, which the runtime completes once drained
+ * (`RTC_LIFECYCLE_HOOK_NAME`). A literal, not the hook's reference: the settings parameter must not
+ * wait for the hook, which waits for the group, which waits for nodes that read the parameter.
+ */
+export const DRAIN_HOOK_NAME = 'rtc-ha-drain';
+
+/** How long CloudFormation waits for each new node's readiness signal. */
+const SIGNAL_TIMEOUT = Duration.minutes(15);
+const DEFAULT_LOG_RETENTION_DAYS = 30;
+/** The retention periods CloudWatch Logs takes, in days (`logs.RetentionDays` but "never expire"). */
+const LOG_RETENTION_DAYS = Object.values(logs.RetentionDays).filter(
+  (days): days is number => typeof days === 'number' && days !== logs.RetentionDays.INFINITE,
+);
+/** What SSM Session Manager needs on the node: the agent's registration and its message channels. */
+const SESSION_MANAGER_ACTIONS = [
+  'ec2messages:AcknowledgeMessage',
+  'ec2messages:DeleteMessage',
+  'ec2messages:FailMessage',
+  'ec2messages:GetEndpoint',
+  'ec2messages:GetMessages',
+  'ec2messages:SendReply',
+  'ssm:UpdateInstanceInformation',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+];
 
 /**
  * Where each kind of node lives: masters in private subnets behind the load balancer, media nodes in
@@ -129,6 +178,12 @@ export function checkNodeFleetOptions(
     desiredCapacity: [1, 1000],
     volumeSizeGiB: [8, 1024],
   });
+  const retention = options.logRetentionDays;
+  problems.require(
+    retention === undefined || Token.isUnresolved(retention) || LOG_RETENTION_DAYS.includes(retention),
+    'logRetentionDays',
+    `must be one of CloudWatch Logs' retention periods (${LOG_RETENTION_DAYS.join(', ')} days; got ${retention})`,
+  );
   const { maxCapacity: max, desiredCapacity: desired } = options;
   problems.require(
     !concrete(floor.value, max) || max! > floor.value,
@@ -145,11 +200,14 @@ export function checkNodeFleetOptions(
 
 /**
  * An Auto Scaling group of rtc-ha nodes, the common part of {@link MasterFleet} and {@link MediaFleet}:
- * a launch template (Amazon Linux 2023 from its public SSM parameter, IMDSv2 required, encrypted gp3,
- * detailed monitoring), an instance role with SSM Session Manager and read access to only the runtime's
- * own objects, parameter and secrets, a security group, EC2 health checks with a grace period (the
- * watchdog, not the load balancer, decides replacement: ARCHITECTURE.md rule 2), and a rolling update
- * that waits for each new node's `GET /ready` and never drops below the minimum.
+ * a launch template (the node image, IMDSv2 required, encrypted gp3, detailed monitoring, user data
+ * that only configures the installed runtime), an instance role with least privilege (Session Manager;
+ * its own settings parameter and secrets; `SignalResource` on this stack; `CompleteLifecycleAction` on
+ * its own group; writing to its own log group), a log group, a security group, EC2 health checks with a
+ * grace period (the watchdog, not the load balancer, decides replacement: docs/architecture.md rule 2),
+ * a rolling update that waits for each new node's readiness signal and never drops below the minimum,
+ * and a termination lifecycle hook that holds a leaving node until it has drained, at most its drain
+ * timeout.
  */
 export abstract class NodeFleet extends Construct implements ec2.IConnectable, iam.IGrantable {
   /** The Auto Scaling group. */
@@ -164,14 +222,23 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
   /** The nodes' instance role. */
   public readonly instanceRole: iam.Role;
 
-  /** The runtime the nodes install at boot. */
+  /** The runtime the nodes run: image assets, settings and user data. */
   public readonly runtime: NodeRuntime;
+
+  /** Where the nodes' journal goes (runtime, boot and kernel streams per instance). */
+  public readonly logGroup: logs.LogGroup;
+
+  /** The termination hook that holds a leaving node until it has drained ({@link DRAIN_HOOK_NAME}). */
+  public readonly drainHook: autoscaling.LifecycleHook;
 
   /** Network access to the nodes; the default port is the runtime's port. */
   public readonly connections: ec2.Connections;
 
   /** The nodes' principal. */
   public readonly grantPrincipal: iam.IPrincipal;
+
+  /** The image pipeline that bakes the nodes' image; absent when `machineImage` is given. */
+  public readonly image?: NodeImage;
 
   /** The runtime's port, which serves `GET /live` and `GET /ready`. */
   public readonly port: number;
@@ -185,27 +252,40 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
     this.minCapacity = spec.capacity.min;
     const traits = NODE_TRAITS[spec.role];
 
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS,
+    });
     this.runtime = new NodeRuntime(this, 'Runtime', {
       ...props.runtime,
       role: spec.role,
       port: spec.port,
-      environment: { RTC_REDIS_URL: props.sessionStore.url, ...spec.environment },
-      secrets: { RTC_REDIS_AUTH_TOKEN: props.sessionStore.authToken, RTC_API_SECRET: props.apiSecret },
+      logGroup: this.logGroup,
+      environment: {
+        RTC_REDIS_URL: props.sessionStore.url,
+        RTC_LIFECYCLE_HOOK_NAME: DRAIN_HOOK_NAME,
+        ...spec.environment,
+      },
+      secrets: { RTC_REDIS_AUTH_TOKEN: props.sessionStore.authToken, ...spec.secrets },
     });
 
     this.instanceRole = new iam.Role(this, 'InstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: `rtc-ha ${spec.role} nodes`,
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
-    });
-    Validations.of(this.instanceRole).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-      reason:
-        'The AWS-maintained policy for SSM Session Manager, which replaces SSH keys on the nodes; its ' +
-        'ssmmessages/ec2messages actions have no resource-level scoping to write a narrower policy with.',
     });
     this.grantPrincipal = this.instanceRole;
     this.runtime.grantRead(this.instanceRole);
+    this.logGroup.grantWrite(this.instanceRole);
+    const sessionManager = new iam.Policy(this, 'SessionManagerPolicy', {
+      roles: [this.instanceRole],
+      statements: [new iam.PolicyStatement({ actions: SESSION_MANAGER_ACTIONS, resources: ['*'] })],
+    });
+    Validations.of(sessionManager).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'SSM Session Manager (instead of SSH keys): the ssmmessages and ec2messages actions have no ' +
+        'resource-level permissions, and ssm:UpdateInstanceInformation only the calling instance, whose id ' +
+        'is unknown before launch. Unlike AmazonSSMManagedInstanceCore it reads no SSM parameter.',
+    });
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -218,14 +298,20 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
     });
 
     const instanceType = props.instanceType ?? new ec2.InstanceType(traits.instanceType);
+    let machineImage = props.machineImage;
+    if (!machineImage) {
+      this.image = new NodeImage(this, 'Image', {
+        vpc: props.vpc,
+        role: spec.role,
+        script: this.runtime.script,
+        app: this.runtime.app,
+        architecture: instanceType.architecture,
+      });
+      machineImage = this.image.machineImage;
+    }
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       instanceType,
-      machineImage: ec2.MachineImage.latestAmazonLinux2023({
-        cpuType:
-          instanceType.architecture === ec2.InstanceArchitecture.ARM_64
-            ? ec2.AmazonLinuxCpuType.ARM_64
-            : ec2.AmazonLinuxCpuType.X86_64,
-      }),
+      machineImage,
       userData: this.runtime.userData,
       role: this.instanceRole,
       securityGroup: this.securityGroup,
@@ -259,15 +345,23 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
       defaultInstanceWarmup: Duration.seconds(HEALTH_CHECK_GRACE_SECONDS),
       groupMetrics: [autoscaling.GroupMetrics.all()],
       notifications: props.notificationTopic ? [{ topic: props.notificationTopic }] : undefined,
-      signals: autoscaling.Signals.waitForMinCapacity({
-        timeout: Duration.seconds(READY_TIMEOUT_SECONDS + 300),
-      }),
+      // Also grants cloudformation:SignalResource on this stack only.
+      signals: autoscaling.Signals.waitForMinCapacity({ timeout: SIGNAL_TIMEOUT }),
       updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
         maxBatchSize: 1,
         minInstancesInService: spec.capacity.min,
       }),
     });
-    this.runtime.userData.addSignalOnExitCommand(this.autoScalingGroup);
+    this.runtime.signalReadyTo(this.autoScalingGroup);
+
+    // The timeout is the hard deadline: CONTINUE terminates a node that never completes the action.
+    this.drainHook = this.autoScalingGroup.addLifecycleHook('Drain', {
+      lifecycleHookName: DRAIN_HOOK_NAME,
+      lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
+      heartbeatTimeout: this.runtime.drainTimeout,
+      defaultResult: autoscaling.DefaultResult.CONTINUE,
+    });
+    this.grantLeave();
     props.sessionStore.allowConnectionsFrom(this, `rtc-ha ${spec.role} nodes`);
   }
 
@@ -291,6 +385,36 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
       actions: ['autoscaling:SetInstanceHealth'],
       resourceArns: [this.autoScalingGroup.autoScalingGroupArn],
     });
+  }
+
+  /**
+   * Lets the nodes complete the drain hook of their own group only, and find that group. A policy of its
+   * own: naming the group makes CloudFormation create it after the group, which must not hold up what
+   * booting needs (the group waits for its nodes' signals; nothing terminates before it exists).
+   */
+  private grantLeave(): void {
+    const groupArn = this.autoScalingGroup.autoScalingGroupArn;
+    const policy = new iam.Policy(this, 'LifecyclePolicy', {
+      roles: [this.instanceRole],
+      statements: [
+        new iam.PolicyStatement({ actions: ['autoscaling:CompleteLifecycleAction'], resources: [groupArn] }),
+        new iam.PolicyStatement({ actions: ['autoscaling:DescribeAutoScalingInstances'], resources: ['*'] }),
+      ],
+    });
+    Validations.of(policy).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'autoscaling:DescribeAutoScalingInstances supports no resource-level permissions; it is read-only, and ' +
+          'the runtime calls it to find the name of its own group before it completes the drain hook.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(Stack.of(this).resolve(groupArn))}]`,
+        reason:
+          "CompleteLifecycleAction is scoped to this fleet's own Auto Scaling group by name; the * stands for the " +
+          "group's UUID, which CloudFormation does not expose.",
+      },
+    );
   }
 
   private groupMetric(

@@ -6,28 +6,33 @@ import { ILocalBundling } from 'aws-cdk-lib';
 /** Modules of the runtime's dependencies that are optional at run time and must not be bundled. */
 const OPTIONAL_MODULES = ['bufferutil', 'utf-8-validate'];
 
-/** Name of the bundle in the asset. */
-export const BUNDLE_FILE = 'main.js';
-
 /**
- * Bundles a TypeScript entry point and its dependencies into one CommonJS file for Node.js 20+ with the
- * esbuild binary from npm (no Docker). The bundle is written through stdout so that esbuild resolves
- * the inline source map's paths against `workingDirectory` rather than a random temporary directory:
- * the same sources then always give the same bytes, and so the same asset hash.
+ * Bundles TypeScript entry points, each with its dependencies (the AWS SDK included: nodes have no SDK
+ * of their own), into one CommonJS file for Node.js 20+ with the esbuild binary from npm (no Docker).
+ * Each bundle is written through stdout so that esbuild resolves the inline source map's paths against
+ * `workingDirectory` rather than a random temporary directory: the same sources then always give the
+ * same bytes, and so the same asset hash.
  */
 export class EsbuildBundling implements ILocalBundling {
   /**
-   * @param entry absolute path of the entry point
+   * @param entries output file name (e.g. `main.js`) to the absolute path of its entry point
    * @param workingDirectory directory whose `node_modules` holds esbuild and the runtime's dependencies
    */
   constructor(
-    private readonly entry: string,
+    private readonly entries: Readonly<Record<string, string>>,
     private readonly workingDirectory: string,
   ) {}
 
   public tryBundle(outputDir: string): boolean {
+    for (const [file, entry] of Object.entries(this.entries)) {
+      fs.writeFileSync(path.join(outputDir, file), this.bundle(entry));
+    }
+    return true;
+  }
+
+  private bundle(entry: string): Buffer {
     const args = [
-      path.relative(this.workingDirectory, this.entry),
+      path.relative(this.workingDirectory, entry),
       '--bundle',
       '--platform=node',
       '--target=node20',
@@ -44,10 +49,9 @@ export class EsbuildBundling implements ILocalBundling {
     });
     if (result.error || result.status !== 0) {
       const reason = result.error?.message ?? result.stderr.toString().trim();
-      throw new Error(`esbuild could not bundle ${this.entry}: ${reason}`);
+      throw new Error(`esbuild could not bundle ${entry}: ${reason}`);
     }
-    fs.writeFileSync(path.join(outputDir, BUNDLE_FILE), result.stdout);
-    return true;
+    return result.stdout;
   }
 }
 

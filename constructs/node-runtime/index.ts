@@ -1,29 +1,25 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
-import { AssetHashType, BundlingOutput, DockerImage, Lazy, Stack } from 'aws-cdk-lib';
+import { AssetHashType, BundlingOutput, CfnElement, DockerImage, Duration, Lazy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct, IConstruct } from 'constructs';
 import { KEY_PREFIX_PATTERN } from '../../runtime/contract/keys';
-import { Construct } from 'constructs';
-import { DRAIN_DEADLINE_MS, KEY_PREFIX, NODE_VERSION } from '../shared/defaults';
+import { IDENTITY_VARS } from '../../runtime/node/boot';
+import { DRAIN_HARD_CAP_MS } from '../../runtime/node/lifecycle';
+import { DRAIN_DEADLINE_MS, KEY_PREFIX } from '../shared/defaults';
 import { Problems, throwIfProblems } from '../shared/problems';
-import { BUNDLE_FILE, EsbuildBundling } from './esbuild-bundling';
+import { EsbuildBundling } from './esbuild-bundling';
 
 /** Which runtime a node runs. */
 export type NodeRole = 'master' | 'media';
 
 /** The part of {@link NodeRuntimeProps} that deployment config sets. */
 export interface NodeRuntimeOptions {
-  /**
-   * Node.js release installed on the nodes: an LTS line (even major), 20 or later.
-   *
-   * @default '24.21.0'
-   */
-  readonly nodeVersion?: string;
-
   /**
    * Prefix of every registry key (`RTC_KEY_PREFIX`).
    *
@@ -33,7 +29,8 @@ export interface NodeRuntimeOptions {
 
   /**
    * Milliseconds a draining node may keep its sessions before it exits (`RTC_DRAIN_DEADLINE_MS`),
-   * 1000 to 3600000.
+   * 1000 to 3570000: the deadline plus {@link DRAIN_MARGIN} must fit the load balancer's longest
+   * deregistration delay, an hour.
    *
    * @default 30000
    */
@@ -46,14 +43,17 @@ export interface NodeRuntimeProps extends NodeRuntimeOptions {
   readonly role: NodeRole;
 
   /**
-   * Absolute path of the TypeScript entry point, bundled with esbuild.
+   * Absolute path of the TypeScript entry point, bundled with esbuild as the app's main.js.
    *
    * @default - runtime/<role>/main.ts of this project
    */
   readonly entry?: string;
 
-  /** Port the runtime listens on (`RTC_PORT`); boot waits for `GET /ready` on it. */
+  /** Port the runtime listens on (`RTC_PORT`), which serves `GET /ready`. */
   readonly port: number;
+
+  /** Where the node's log shipper sends its journal (`RTC_BOOT_LOG_GROUP`). */
+  readonly logGroup: logs.ILogGroup;
 
   /**
    * More non-secret `RTC_*` settings, stored in the settings parameter.
@@ -63,72 +63,75 @@ export interface NodeRuntimeProps extends NodeRuntimeOptions {
   readonly environment?: Record<string, string>;
 
   /**
-   * Secret `RTC_*` settings: each variable is read from its secret at boot.
+   * Secret `RTC_*` settings: the runtime reads each variable from its secret at boot.
    *
    * @default - none
    */
   readonly secrets?: Record<string, secretsmanager.ISecret>;
 }
 
-/** Where the nodes keep the downloaded script and bundle. */
-const DIST_DIR = '/opt/rtc-ha/dist';
-/** How long boot waits for `GET /ready` before it reports failure to CloudFormation. */
-export const READY_TIMEOUT_SECONDS = 600;
-/** Variables the bootstrap script itself writes. */
-const SCRIPT_VARIABLES = [
-  'RTC_NODE_ID',
-  'RTC_INSTANCE_ID',
-  'RTC_LISTEN_HOST',
-  'RTC_ADVERTISE_ADDRESS',
-  'RTC_PUBLIC_ADDRESS',
-];
-const VARIABLE_NAME = /^RTC_[A-Z0-9_]+$/;
-/** The bootstrap script, shared with AMI builds. */
+/** Where the image installs the install script, which user data runs as `configure`. */
+const NODE_COMMAND = '/opt/rtc-ha/bin/rtc-ha-node';
+/** The install script: run by the image build (`install`) and, installed, by user data (`configure`). */
 export const BOOTSTRAP_SCRIPT = path.join(__dirname, 'assets', 'rtc-ha-node.sh');
+/**
+ * Time a node gets past its drain deadline: the runtime's own hard cap, then its CompleteLifecycleAction
+ * call and the process exit. The termination hook's timeout, systemd's stop timeout and the load
+ * balancer's deregistration delay are all the deadline plus this.
+ */
+export const DRAIN_MARGIN = Duration.seconds(DRAIN_HARD_CAP_MS / 1000 + 20);
+/** The longest deregistration delay a target group takes. */
+const MAX_DRAIN_TIMEOUT_SECONDS = 3600;
+const VARIABLE_NAME = /^RTC_[A-Z0-9_]+$/;
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/** The log shipper, bundled next to every runtime; rtc-ha-logs.service runs it. */
+const LOG_SHIPPER_ENTRY = path.join(PROJECT_ROOT, 'runtime', 'log-shipper', 'main.ts');
+
+/** How long a node may take to leave once told to: the drain deadline plus {@link DRAIN_MARGIN}. */
+export function drainTimeout(drainDeadlineMs: number = DRAIN_DEADLINE_MS): Duration {
+  return Duration.seconds(Math.ceil(drainDeadlineMs / 1000) + DRAIN_MARGIN.toSeconds());
+}
 
 /** Lists every problem of `options`, field names prefixed with `prefix`. */
 export function checkNodeRuntimeOptions(options: NodeRuntimeOptions, prefix = ''): string[] {
   const problems = new Problems(prefix);
-  const version = options.nodeVersion;
-  problems.matches('nodeVersion', version, /^\d+\.\d+\.\d+$/, 'a full Node.js version like 24.21.0');
-  const major = Number(version?.split('.')[0]);
-  problems.require(
-    version === undefined || Number.isNaN(major) || (major >= 20 && major % 2 === 0),
-    'nodeVersion',
-    `must be an LTS line (an even major version, 20 or later; got ${major})`,
-  );
   problems.matches(
     'keyPrefix',
     options.keyPrefix,
     KEY_PREFIX_PATTERN,
     'up to 32 letters, digits, ":", "_" or "-"',
   );
-  problems.integer('drainDeadlineMs', options.drainDeadlineMs, 1000, 3_600_000);
+  const maxDeadlineMs = (MAX_DRAIN_TIMEOUT_SECONDS - DRAIN_MARGIN.toSeconds()) * 1000;
+  problems.integer('drainDeadlineMs', options.drainDeadlineMs, 1000, maxDeadlineMs);
   return problems.messages;
 }
 
 /**
- * The runtime of one kind of node, ready for a launch template: the entry point bundled with esbuild
- * into an S3 asset, the bootstrap script as another, the non-secret settings in one SSM parameter, and
- * user data that downloads both, installs them (`rtc-ha-node.sh install`), then writes
- * `/etc/rtc-ha/rtc-ha.env` from IMDSv2, the parameter and the secrets and waits for `GET /ready`
- * (`rtc-ha-node.sh configure`). Nodes need {@link grantRead}.
+ * The runtime of one kind of node. What the node image bakes in: the install script and the app (the
+ * role's entry point and the log shipper, each bundled by esbuild into one file). What each boot reads:
+ * the non-secret settings in one SSM parameter, and user data that only runs
+ * `rtc-ha-node configure --set RTC_BOOT_...`, naming where the runtime finds its settings, secrets,
+ * log group and the resource it signals once ready; the runtime reads them itself with the AWS SDK.
+ * Nodes need {@link grantRead}.
  */
 export class NodeRuntime extends Construct {
-  /** The runtime bundle: one JavaScript file. */
-  public readonly bundle: s3assets.Asset;
+  /** The app directory the image installs as /opt/rtc-ha/app: main.js and log-shipper.js. */
+  public readonly app: s3assets.Asset;
 
-  /** The bootstrap script. */
+  /** The install script the image installs as /opt/rtc-ha/bin/rtc-ha-node. */
   public readonly script: s3assets.Asset;
 
   /** Non-secret settings, one `RTC_NAME=value` per line. */
   public readonly settings: ssm.StringParameter;
 
-  /** User data that installs, configures and starts the runtime. */
+  /** User data that configures and starts the installed runtime. */
   public readonly userData: ec2.UserData;
 
-  private readonly secrets: secretsmanager.ISecret[];
+  /** How long a node may take to leave once told to: the drain deadline plus {@link DRAIN_MARGIN}. */
+  public readonly drainTimeout: Duration;
+
+  private readonly secrets: Record<string, secretsmanager.ISecret>;
+  private signalTarget?: IConstruct;
 
   constructor(scope: Construct, id: string, props: NodeRuntimeProps) {
     super(scope, id);
@@ -138,22 +141,22 @@ export class NodeRuntime extends Construct {
       RTC_DRAIN_DEADLINE_MS: String(props.drainDeadlineMs ?? DRAIN_DEADLINE_MS),
       ...props.environment,
     };
-    const secrets = props.secrets ?? {};
+    this.secrets = props.secrets ?? {};
     throwIfProblems('NodeRuntime props', [
       ...checkNodeRuntimeOptions(props),
-      ...checkVariables(props.environment ?? {}, secrets),
+      ...checkVariables(props.environment ?? {}, this.secrets),
     ]);
-    this.secrets = Object.values(secrets);
+    this.drainTimeout = drainTimeout(props.drainDeadlineMs);
 
     const entry = props.entry ?? path.join(PROJECT_ROOT, 'runtime', props.role, 'main.ts');
-    this.bundle = new s3assets.Asset(this, 'Bundle', {
+    this.app = new s3assets.Asset(this, 'App', {
       path: path.dirname(entry),
       assetHashType: AssetHashType.OUTPUT,
       bundling: {
         // Never pulled: local bundling always succeeds or throws.
         image: DockerImage.fromRegistry('public.ecr.aws/docker/library/node:20'),
-        local: new EsbuildBundling(entry, PROJECT_ROOT),
-        outputType: BundlingOutput.SINGLE_FILE,
+        local: new EsbuildBundling({ 'main.js': entry, 'log-shipper.js': LOG_SHIPPER_ENTRY }, PROJECT_ROOT),
+        outputType: BundlingOutput.NOT_ARCHIVED,
       },
     });
     this.script = new s3assets.Asset(this, 'Script', { path: BOOTSTRAP_SCRIPT });
@@ -166,51 +169,72 @@ export class NodeRuntime extends Construct {
       stringValue: settingsValue,
     });
 
-    const region = Stack.of(this).region;
+    const secretList = Object.entries(this.secrets).map(([name, secret]) => `${name}=${secret.secretArn}`);
     this.userData = ec2.UserData.forLinux();
-    this.userData.addCommands('set -euo pipefail');
-    const script = this.userData.addS3DownloadCommand({
-      bucket: this.script.bucket,
-      bucketKey: this.script.s3ObjectKey,
-      localFile: `${DIST_DIR}/rtc-ha-node.sh`,
-      region,
-    });
-    const bundle = this.userData.addS3DownloadCommand({
-      bucket: this.bundle.bucket,
-      bucketKey: this.bundle.s3ObjectKey,
-      localFile: `${DIST_DIR}/${BUNDLE_FILE}`,
-      region,
-    });
-    const nodeVersion = props.nodeVersion ?? NODE_VERSION;
     this.userData.addCommands(
-      // Settings are read at boot, so user data carries their digest: a change rolls the fleet.
+      // The runtime reads its settings at boot, so user data carries their digest: a change rolls the fleet.
       Lazy.string({ produce: () => `# settings digest: ${digest(Stack.of(this).resolve(settingsValue))}` }),
-      `bash ${script} install --role ${props.role} --bundle ${bundle} --node-version ${nodeVersion}`,
-      [
-        `bash ${script} configure --role ${props.role} --region ${region}`,
-        `--settings-parameter ${this.settings.parameterName}`,
-        ...Object.entries(secrets).map(([name, secret]) => `--secret ${name}=${secret.secretArn}`),
-        `--wait-ready ${READY_TIMEOUT_SECONDS}`,
-      ].join(' '),
+      Lazy.string({
+        produce: () =>
+          configureCommand(
+            {
+              RTC_BOOT_REGION: Stack.of(this).region,
+              RTC_BOOT_SETTINGS_PARAMETER: this.settings.parameterName,
+              RTC_BOOT_SECRETS: secretList.length > 0 ? secretList.join(',') : undefined,
+              RTC_BOOT_LOG_GROUP: props.logGroup.logGroupName,
+              ...this.signalVariables(),
+            },
+            this.drainTimeout,
+          ),
+      }),
     );
   }
 
-  /** Grants what booting needs: the two objects, the settings parameter and the secrets. */
+  /**
+   * Makes every node call CloudFormation's `SignalResource` on `resource` (an Auto Scaling group with a
+   * creation or update policy that waits for signals) once it is ready, its instance id as unique id.
+   */
+  public signalReadyTo(resource: IConstruct): void {
+    if (!(resource.node.defaultChild instanceof CfnElement)) {
+      throw new Error(`signalReadyTo: ${resource.node.path} is not backed by a CloudFormation resource`);
+    }
+    this.signalTarget = resource;
+  }
+
+  /** Grants what booting reads: the settings parameter and the secrets (any stage of them). */
   public grantRead(grantee: iam.IGrantable): iam.Grant {
-    let grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:GetObject'],
-      resourceArns: [this.bundle, this.script].map((asset) => asset.bucket.arnForObjects(asset.s3ObjectKey)),
-    });
-    grant = grant.combine(this.settings.grantRead(grantee));
-    for (const secret of this.secrets) grant = grant.combine(secret.grantRead(grantee));
+    let grant = this.settings.grantRead(grantee);
+    for (const secret of Object.values(this.secrets)) grant = grant.combine(secret.grantRead(grantee));
     return grant;
   }
+
+  private signalVariables(): Record<string, string> {
+    const resource = this.signalTarget;
+    if (!resource) return {};
+    const stack = Stack.of(resource);
+    return {
+      RTC_BOOT_SIGNAL_STACK: stack.stackName,
+      RTC_BOOT_SIGNAL_RESOURCE: stack.getLogicalId(resource.node.defaultChild as CfnElement),
+    };
+  }
+}
+
+/** `rtc-ha-node configure`: the boot variables (unset ones left out) and systemd's stop timeout. */
+function configureCommand(variables: Record<string, string | undefined>, stopTimeout: Duration): string {
+  const sets = Object.entries(variables)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => `--set '${name}=${value}'`);
+  return [`${NODE_COMMAND} configure`, ...sets, `--stop-timeout ${stopTimeout.toSeconds()}`].join(' ');
 }
 
 function checkVariables(environment: Record<string, string>, secrets: Record<string, unknown>): string[] {
   const problems = new Problems();
-  const reserved = [...SCRIPT_VARIABLES, 'RTC_PORT', 'RTC_KEY_PREFIX', 'RTC_DRAIN_DEADLINE_MS'];
+  const reserved: readonly string[] = [
+    ...IDENTITY_VARS,
+    'RTC_PORT',
+    'RTC_KEY_PREFIX',
+    'RTC_DRAIN_DEADLINE_MS',
+  ];
   for (const [field, names] of [
     ['environment', Object.keys(environment)],
     ['secrets', Object.keys(secrets)],
@@ -220,7 +244,7 @@ function checkVariables(environment: Record<string, string>, secrets: Record<str
       problems.require(
         !reserved.includes(name),
         field,
-        `must not set ${name}: the runtime construct sets it`,
+        `must not set ${name}: the runtime construct or the boot sets it`,
       );
     }
   }

@@ -1,6 +1,6 @@
 /**
  * Defaults shared by more than one construct and by the deployment config, so that each has exactly
- * one source. Timings follow ARCHITECTURE.md ("Default timings").
+ * one source. Timings follow docs/architecture.md ("Default timings").
  */
 
 /** Port of the signaling master (HTTP + WebSocket, `/live` and `/ready`). */
@@ -9,14 +9,11 @@ export const MASTER_PORT = 8080;
 /** Control and health port of the media agent (`/live` and `/ready`). */
 export const MEDIA_CONTROL_PORT = 9090;
 
-/** How long a draining node may keep its sessions before it exits (ARCHITECTURE.md rule 6). */
+/** How long a draining node may keep its sessions before it exits (docs/architecture.md rule 6). */
 export const DRAIN_DEADLINE_MS = 30_000;
 
 /** Prefix of every registry key the runtime writes. */
 export const KEY_PREFIX = 'rtc';
-
-/** Pinned Node.js LTS release installed on the nodes. */
-export const NODE_VERSION = '24.21.0';
 
 /** Auto Scaling health check grace period: a booting node has no heartbeat yet. */
 export const HEALTH_CHECK_GRACE_SECONDS = 120;

@@ -4,10 +4,11 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { drainTimeout } from '../node-runtime';
 import { MASTER_PORT } from '../shared/defaults';
 import { Problems, throwIfProblems } from '../shared/problems';
 
-/** Target health check timings; the defaults are the ALB minimums (ARCHITECTURE.md, "Default timings"). */
+/** Target health check timings; the defaults are the ALB minimums (docs/architecture.md, "Default timings"). */
 export interface SignalingHealthCheckOptions {
   /**
    * Seconds between checks (5 to 300).
@@ -91,11 +92,13 @@ export interface SignalingLoadBalancerProps extends SignalingLoadBalancerOptions
   readonly targetPort?: number;
 
   /**
-   * Seconds a deregistering master keeps its connections (0 to 3600); match the drain deadline.
+   * How long a deregistering master keeps its connections, whole seconds up to an hour. Auto Scaling
+   * deregisters a leaving master before its termination hook, so this must outlast the master's drain:
+   * use `drainTimeout(drainDeadlineMs)` of the node runtime.
    *
-   * @default 30
+   * @default - the node runtime's default drain timeout (60 seconds)
    */
-  readonly deregistrationDelaySeconds?: number;
+  readonly deregistrationDelay?: Duration;
 }
 
 /** Days the access logs are kept. */
@@ -179,7 +182,14 @@ export class SignalingLoadBalancer extends Construct implements ec2.IConnectable
     super(scope, id);
     const problems = new Problems();
     problems.integer('targetPort', props.targetPort, 1, 65535);
-    problems.integer('deregistrationDelaySeconds', props.deregistrationDelaySeconds, 0, 3600);
+    const delay = props.deregistrationDelay?.toSeconds({ integral: false });
+    problems.require(
+      delay === undefined ||
+        Token.isUnresolved(delay) ||
+        (Number.isInteger(delay) && delay >= 0 && delay <= 3600),
+      'deregistrationDelay',
+      `must be whole seconds from 0 to 3600 (got ${delay} s)`,
+    );
     problems.require(
       !props.accessLogs || !Token.isUnresolved(Stack.of(this).region),
       'accessLogs',
@@ -214,7 +224,7 @@ export class SignalingLoadBalancer extends Construct implements ec2.IConnectable
       port: props.targetPort ?? MASTER_PORT,
       protocol: elbv2.ApplicationProtocol.HTTP,
       targetType: elbv2.TargetType.INSTANCE,
-      deregistrationDelay: Duration.seconds(props.deregistrationDelaySeconds ?? 30),
+      deregistrationDelay: props.deregistrationDelay ?? drainTimeout(),
       healthCheck: {
         path: '/ready',
         protocol: elbv2.Protocol.HTTP,

@@ -4,7 +4,6 @@ import {
   KEY_PREFIX,
   MASTER_PORT,
   MEDIA_CONTROL_PORT,
-  NODE_VERSION,
 } from '../../constructs/shared/defaults';
 import { DEFAULT_TIMINGS } from '../../runtime/contract/timings';
 import { DEFAULT_POLICY } from '../../runtime/watchdog/core';
@@ -65,6 +64,7 @@ const masters = z
     maxCapacity: integer().default(6),
     port: integer().default(MASTER_PORT),
     volumeSizeGiB: integer().default(16),
+    logRetentionDays: integer().optional(),
   })
   .strict();
 
@@ -76,6 +76,7 @@ const media = z
     desiredCapacity: integer().optional(),
     maxCapacity: integer().default(6),
     volumeSizeGiB: integer().default(16),
+    logRetentionDays: integer().optional(),
     controlPort: integer().default(MEDIA_CONTROL_PORT),
     mediaPortMin: integer().default(40000),
     mediaPortMax: integer().default(49999),
@@ -94,7 +95,6 @@ const media = z
 
 const runtime = z
   .object({
-    nodeVersion: z.string().default(NODE_VERSION),
     keyPrefix: z.string().default(KEY_PREFIX),
     drainDeadlineMs: integer().default(DRAIN_DEADLINE_MS),
   })

@@ -7,6 +7,7 @@ import { MasterFleet } from '../../constructs/master-fleet';
 import { MasterWatchdog } from '../../constructs/master-watchdog';
 import { MediaFleet } from '../../constructs/media-fleet';
 import { Network } from '../../constructs/network';
+import { drainTimeout } from '../../constructs/node-runtime';
 import { SessionStore } from '../../constructs/session-store';
 import { SignalingLoadBalancer } from '../../constructs/signaling-load-balancer';
 import { RtcHaConfig } from '../config';
@@ -35,7 +36,7 @@ export class ClusterStack extends Stack {
   /** The alarm topic and dashboard. */
   public readonly alarms: ClusterAlarms;
 
-  /** The REST API secret the masters and media nodes share (`RTC_API_SECRET`). */
+  /** The REST API secret (`RTC_API_SECRET`): the masters and the API clients hold it. */
   public readonly apiSecret: secretsmanager.Secret;
 
   /** The session registry (ElastiCache). */
@@ -73,7 +74,7 @@ export class ClusterStack extends Stack {
     Validations.of(this.apiSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Every master and media node reads the API secret at boot and API clients hold it too, so a rotation ' +
+        'Every master reads the API secret at boot and API clients hold it too, so a rotation ' +
         'is a coordinated runbook step (docs/deploying.md) rather than a scheduled Lambda.',
     });
 
@@ -83,13 +84,14 @@ export class ClusterStack extends Stack {
       ...config.loadBalancer,
       vpc: this.vpc,
       targetPort: config.masters.port,
-      deregistrationDelaySeconds: Math.ceil(config.runtime.drainDeadlineMs / 1000),
+      // A leaving master drains while the load balancer deregisters it (Auto Scaling deregisters before
+      // the termination hook): its sockets must outlast the drain, so it can tell clients to resume elsewhere.
+      deregistrationDelay: drainTimeout(config.runtime.drainDeadlineMs),
     });
 
     const shared = {
       vpc: this.vpc,
       sessionStore: this.sessionStore,
-      apiSecret: this.apiSecret,
       runtime: config.runtime,
       notificationTopic: this.alarms.topic,
     };
@@ -97,6 +99,7 @@ export class ClusterStack extends Stack {
       ...config.masters,
       ...shared,
       instanceType: new ec2.InstanceType(config.masters.instanceType),
+      apiSecret: this.apiSecret,
       targetGroup: this.loadBalancer.targetGroup,
     });
     this.mediaFleet = new MediaFleet(this, 'Media', {
@@ -111,12 +114,15 @@ export class ClusterStack extends Stack {
     this.alarms.monitorFleet('Media', this.mediaFleet);
     this.alarms.monitorSessionStore(this.sessionStore);
 
-    if (config.watchdog.enabled) this.watchdog = this.addWatchdog(config);
+    if (config.watchdog.enabled) {
+      this.watchdog = this.addWatchdog(config);
+      this.alarms.monitorWatchdog(this.watchdog);
+    }
 
     this.addOutputs();
   }
 
-  /** ARCHITECTURE.md rule 2: the fleets use EC2 health checks, and only the watchdog flags instances. */
+  /** docs/architecture.md rule 2: the fleets use EC2 health checks, and only the watchdog flags instances. */
   private addWatchdog(config: RtcHaConfig): MasterWatchdog {
     const { cycleSeconds, maxFlagsPerCycle, masterMinHealthyShare, mediaMinHealthyShare, holdAlarmMinutes } =
       config.watchdog;
@@ -126,7 +132,7 @@ export class ClusterStack extends Stack {
       Annotations.of(this).addWarningV2(
         'rtc-ha:watchdogCannotReplaceMasters',
         `With ${masters} masters the watchdog never flags a dead one: ${masters - 1} of ${masters} healthy is ` +
-          `not more than watchdog.masterMinHealthyShare ${masterMinHealthyShare} (ARCHITECTURE.md rule 3). ` +
+          `not more than watchdog.masterMinHealthyShare ${masterMinHealthyShare} (docs/architecture.md rule 3). ` +
           'Use masters.minCapacity 3 or more.',
       );
     }
@@ -174,6 +180,14 @@ export class ClusterStack extends Stack {
       ],
       MasterAutoScalingGroupName: [this.masterFleet.autoScalingGroup.autoScalingGroupName, 'Masters group'],
       MediaAutoScalingGroupName: [this.mediaFleet.autoScalingGroup.autoScalingGroupName, 'Media group'],
+      MasterLogGroupName: [
+        this.masterFleet.logGroup.logGroupName,
+        "Masters' journals (runtime, boot, kernel)",
+      ],
+      MediaLogGroupName: [
+        this.mediaFleet.logGroup.logGroupName,
+        "Media nodes' journals (runtime, boot, kernel)",
+      ],
       AlarmTopicArn: [this.alarms.topic.topicArn, 'SNS topic of the alarms'],
       ...(this.watchdog
         ? {

@@ -6,7 +6,7 @@ import {
 import type { Imds } from './imds';
 import type { Logger } from './log';
 
-/** IMDS path Auto Scaling sets to `Terminated` once a termination lifecycle hook holds the instance. */
+/** IMDS path Auto Scaling sets to `Terminated` as soon as it starts terminating the instance. */
 export const TARGET_LIFECYCLE_STATE = 'autoscaling/target-lifecycle-state';
 
 /** Time past the drain deadline after which the hook is completed whether the drain ended or not. */
@@ -71,26 +71,46 @@ export async function boundedDrain(
   }
 }
 
+/** How often, and how long, completing is retried while the hook does not hold the instance yet. */
+export interface CompleteRetry {
+  readonly everyMs: number;
+  readonly forMs: number;
+}
+
 /**
- * Lets Auto Scaling go on terminating this instance (CONTINUE). No heartbeat is recorded: the
- * hook's timeout is set longer than the drain deadline plus the hard cap (the CDK side).
+ * Lets Auto Scaling go on terminating this instance (CONTINUE). The target lifecycle state turns
+ * `Terminated` as soon as Auto Scaling starts terminating, while the load balancer still deregisters
+ * the instance; the hook holds it only after that, and completing earlier is refused ("No active
+ * Lifecycle Action found"). So a refusal is retried until the hook holds the instance or `retry.forMs`
+ * passes (the hook's own timeout then continues the termination). No heartbeat is recorded: the hook's
+ * timeout is longer than the drain deadline plus the hard cap (the CDK side).
  */
 export async function completeTermination(
   autoScaling: AutoScalingClient,
   hookName: string,
   instanceId: string,
+  retry: CompleteRetry = { everyMs: 5_000, forMs: 3_600_000 },
 ): Promise<void> {
   const { AutoScalingInstances } = await autoScaling.send(
     new DescribeAutoScalingInstancesCommand({ InstanceIds: [instanceId] }),
   );
   const groupName = AutoScalingInstances?.[0]?.AutoScalingGroupName;
   if (!groupName) throw new Error(`instance ${instanceId} is in no Auto Scaling group`);
-  await autoScaling.send(
-    new CompleteLifecycleActionCommand({
-      AutoScalingGroupName: groupName,
-      LifecycleHookName: hookName,
-      InstanceId: instanceId,
-      LifecycleActionResult: 'CONTINUE',
-    }),
-  );
+  const complete = new CompleteLifecycleActionCommand({
+    AutoScalingGroupName: groupName,
+    LifecycleHookName: hookName,
+    InstanceId: instanceId,
+    LifecycleActionResult: 'CONTINUE',
+  });
+  const giveUpAt = Date.now() + retry.forMs;
+  for (;;) {
+    try {
+      await autoScaling.send(complete);
+      return;
+    } catch (err) {
+      const notHeldYet = err instanceof Error && err.name === 'ValidationError';
+      if (!notHeldYet || Date.now() + retry.everyMs > giveUpAt) throw err;
+      await new Promise((resolve) => setTimeout(resolve, retry.everyMs));
+    }
+  }
 }

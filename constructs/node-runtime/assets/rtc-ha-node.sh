@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
-# rtc-ha node bootstrap for Amazon Linux 2023 (arm64 or x86_64). Two steps, one file:
+# rtc-ha node image for Debian 12 (bookworm), arm64 or x86_64. Two steps, one file:
 #
-#   rtc-ha-node.sh install --role master|media --bundle FILE --node-version X.Y.Z
-#     What an AMI can bake (an EC2 Image Builder component runs exactly this): the pinned Node.js
-#     LTS from nodejs.org (checked against its SHASUMS256.txt), the runtime bundle, a system user and
-#     the systemd unit (restarted on failure). Idempotent; starts nothing.
+#   rtc-ha-node.sh install --role master|media --app DIR --node-version X.Y.Z
+#                          --node-sha512-arm64 HEX --node-sha512-x64 HEX [--node-tarball FILE]
+#     At image build time (the EC2 Image Builder component runs exactly this). Idempotent; starts and
+#     enables nothing. Installs the few packages it needs with apt-get; Node.js from the npm
+#     registry's node-linux-<arch> package (or FILE), refused unless its sha512 is the one given for
+#     this machine's architecture; the app DIR (main.js, maybe main.js.map and log-shipper.js); this
+#     script as /opt/rtc-ha/bin/rtc-ha-node; the system user rtc-ha; the systemd units; and, for a
+#     time daemon the image has, the Amazon Time Sync Service as its source.
 #
-#   rtc-ha-node.sh configure --role master|media --region REGION --settings-parameter NAME
-#                            [--secret ENV_NAME=SECRET_ARN]... [--wait-ready SECONDS]
-#     What every boot needs: the instance's identity and addresses from IMDSv2, the non-secret
-#     RTC_* settings from one SSM parameter, each secret from Secrets Manager, all written to
-#     /etc/rtc-ha/rtc-ha.env (mode 0600); then it (re)starts the service and waits for GET /ready.
+#   rtc-ha-node configure --set RTC_BOOT_NAME=value [--set ...] --stop-timeout SECONDS
+#     At every boot, from user data. Writes /etc/rtc-ha/boot.env (the runtime reads its settings and
+#     secrets itself with the AWS SDK: this file names where they are and holds no secret), gives
+#     systemd the stop timeout, enables the units and, when systemd runs, (re)starts them.
 set -euo pipefail
 
-# Every path the script writes lies under RTC_HA_ROOT: unset on a node, a scratch directory in tests.
+# Every path lies under RTC_HA_ROOT: unset on a node and in the image test, a scratch dir in unit tests.
 readonly ROOT=${RTC_HA_ROOT:-}
-readonly PREFIX=$ROOT/opt/rtc-ha
-readonly ENV_DIR=$ROOT/etc/rtc-ha
-readonly ENV_FILE=$ENV_DIR/rtc-ha.env
+readonly PREFIX=/opt/rtc-ha
+readonly ETC_DIR=/etc/rtc-ha
+readonly BOOT_ENV=$ETC_DIR/boot.env
+readonly UNIT_DIR=/etc/systemd/system
 readonly UNIT=rtc-ha.service
-readonly UNIT_FILE=$ROOT/etc/systemd/system/$UNIT
-readonly CFN_SIGNAL=$ROOT/opt/aws/bin/cfn-signal
+readonly LOGS_UNIT=rtc-ha-logs.service
 readonly SERVICE_USER=rtc-ha
-readonly IMDS=http://169.254.169.254/latest
+readonly PACKAGES=(ca-certificates curl systemd)
+readonly REGISTRY=https://registry.npmjs.org
 
 log() { printf 'rtc-ha-node: %s\n' "$*" >&2; }
 die() {
@@ -31,58 +35,99 @@ die() {
 }
 usage() { die "usage: $0 install|configure [options] (see the header of this script)"; }
 
+# Replaces $2 by $1 in one rename, so a reader never sees a half-written file.
+commit_file() {
+  chmod "$3" "$1"
+  mv -f "$1" "$2"
+}
+
 # ---------------------------------------------------------------------------------------------
 # install
 
 node_arch() {
   case "$(uname -m)" in
-    aarch64) echo arm64 ;;
+    aarch64 | arm64) echo arm64 ;;
     x86_64) echo x64 ;;
     *) die "unsupported architecture $(uname -m)" ;;
   esac
 }
 
-install_node() {
-  local version=$1 dir tarball tmp
-  dir="$PREFIX/node-v$version"
-  if [[ -x "$dir/bin/node" && "$("$dir/bin/node" --version)" == "v$version" ]]; then
-    log "Node.js v$version is already installed"
-  else
-    tarball="node-v$version-linux-$(node_arch).tar.gz"
-    tmp=$(mktemp -d)
-    log "downloading $tarball"
-    curl -fsSL --retry 5 -o "$tmp/$tarball" "https://nodejs.org/dist/v$version/$tarball"
-    curl -fsSL --retry 5 -o "$tmp/SHASUMS256.txt" "https://nodejs.org/dist/v$version/SHASUMS256.txt"
-    (cd "$tmp" && awk -v f="$tarball" '$2 == f' SHASUMS256.txt | sha256sum --check --strict --status) ||
-      die "checksum of $tarball does not match SHASUMS256.txt"
-    mkdir -p "$dir"
-    tar -xzf "$tmp/$tarball" -C "$dir" --strip-components=1 --no-same-owner
-    rm -rf "$tmp"
-  fi
-  ln -sfn "$dir" "$PREFIX/node"
+verify_sha512() {
+  printf '%s  %s\n' "$2" "$1" | sha512sum --check --strict --status ||
+    die "sha512 of $1 is not $2: refusing this Node.js"
 }
 
-install_unit() {
-  local role=$1
-  mkdir -p "$(dirname "$UNIT_FILE")"
-  cat >"$UNIT_FILE" <<EOF
-[Unit]
-Description=rtc-ha $role node
-Wants=network-online.target
-After=network-online.target
-StartLimitIntervalSec=0
+install_packages() {
+  local -a missing=()
+  local p
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
 
-[Service]
-Type=simple
+# Unpacks the verified package next to the old release and switches the node symlink to it.
+install_node() {
+  local version=$1 sha512=$2 tarball=$3 dir tmp
+  dir=$ROOT$PREFIX/node-v$version
+  if [[ -x $dir/bin/node && "$(cat "$dir/.sha512" 2>/dev/null)" == "$sha512" ]]; then
+    log "Node.js v$version is already installed"
+  else
+    tmp=$(mktemp -d)
+    WORK_DIR=$tmp
+    trap 'rm -rf "$WORK_DIR"' EXIT
+    if [[ -z $tarball ]]; then
+      tarball=$tmp/node.tgz
+      log "downloading node-linux-$(node_arch)@$version from $REGISTRY"
+      curl -fsSL --retry 5 -o "$tarball" "$REGISTRY/node-linux-$(node_arch)/-/node-linux-$(node_arch)-$version.tgz"
+    fi
+    verify_sha512 "$tarball" "$sha512"
+    mkdir -p "$tmp/node"
+    tar -xzf "$tarball" -C "$tmp/node" --strip-components=1 --no-same-owner
+    [[ -x $tmp/node/bin/node ]] || die "the Node.js package has no bin/node"
+    printf '%s\n' "$sha512" >"$tmp/node/.sha512"
+    chmod -R go-w,a+rX "$tmp/node"
+    mkdir -p "$ROOT$PREFIX"
+    rm -rf "$dir"
+    mv "$tmp/node" "$dir"
+    rm -rf "$tmp"
+  fi
+  ln -sfn "node-v$version" "$ROOT$PREFIX/node"
+}
+
+install_app() {
+  local app=$1 target=$ROOT$PREFIX/app
+  rm -rf "$target.new"
+  mkdir -p "$target.new"
+  cp -R "$app/." "$target.new/"
+  chmod -R go-w,a+rX "$target.new"
+  rm -rf "$target"
+  mv "$target.new" "$target"
+}
+
+install_self() {
+  local self target=$ROOT$PREFIX/bin/rtc-ha-node
+  self=$(readlink -f "${BASH_SOURCE[0]}")
+  [[ $self == "$(readlink -f "$target" 2>/dev/null)" ]] && return
+  install -D -m 0755 "$self" "$target"
+}
+
+install_user() {
+  [[ -n $ROOT ]] && return # a scratch root has no user database of its own
+  id -u "$SERVICE_USER" >/dev/null 2>&1 ||
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SERVICE_USER"
+}
+
+# The sandboxing every rtc-ha unit shares.
+hardening() {
+  cat <<EOF
 User=$SERVICE_USER
 Group=$SERVICE_USER
-EnvironmentFile=$ENV_FILE
-ExecStart=$PREFIX/node/bin/node --enable-source-maps $PREFIX/app/main.js
-Restart=on-failure
-RestartSec=2s
-KillSignal=SIGTERM
-TimeoutStopSec=40s
-LimitNOFILE=1048576
+EnvironmentFile=$BOOT_ENV
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
@@ -93,133 +138,145 @@ ProtectKernelModules=yes
 ProtectControlGroups=yes
 RestrictSUIDSGID=yes
 LockPersonality=yes
-
-[Install]
-WantedBy=multi-user.target
 EOF
-  systemctl daemon-reload
-  systemctl enable "$UNIT"
+}
+
+# write_unit NAME DESCRIPTION SCRIPT [SERVICE_LINE...]: a unit running app/SCRIPT with Node.js.
+write_unit() {
+  local name=$1 description=$2 script=$3 tmp
+  shift 3
+  tmp=$(mktemp "$ROOT$UNIT_DIR/.$name.XXXXXX")
+  {
+    printf '%s\n' '[Unit]' "Description=$description" 'Wants=network-online.target' \
+      'After=network-online.target' 'StartLimitIntervalSec=0' '' '[Service]' 'Type=simple' \
+      "ExecStart=$PREFIX/node/bin/node --enable-source-maps $PREFIX/app/$script" 'Restart=on-failure'
+    printf '%s\n' "$@"
+    hardening
+    printf '%s\n' '' '[Install]' 'WantedBy=multi-user.target'
+  } >"$tmp"
+  commit_file "$tmp" "$ROOT$UNIT_DIR/$name" 0644
+}
+
+install_units() {
+  local role=$1
+  mkdir -p "$ROOT$UNIT_DIR"
+  write_unit "$UNIT" "rtc-ha $role node" main.js \
+    'RestartSec=2s' 'KillSignal=SIGTERM' 'TimeoutStopSec=40s' 'LimitNOFILE=1048576'
+  if [[ -f $ROOT$PREFIX/app/log-shipper.js ]]; then
+    # Reading the journal takes the systemd-journal group; the journal cursor lives in the state
+    # directory systemd makes writable for the unit's user ($STATE_DIRECTORY) under ProtectSystem=strict.
+    write_unit "$LOGS_UNIT" "rtc-ha $role node: journal to CloudWatch Logs" log-shipper.js \
+      'RestartSec=5s' 'SupplementaryGroups=systemd-journal' 'StateDirectory=rtc-ha-logs'
+  else
+    rm -f "$ROOT$UNIT_DIR/$LOGS_UNIT"
+  fi
+}
+
+# The Amazon Time Sync Service, on every instance's link-local address: for whichever time daemon
+# the image has (Debian's chrony or systemd-timesyncd); none is installed for it.
+readonly AMAZON_TIME=169.254.169.123
+install_time_sync() {
+  local tmp
+  if [[ -d $ROOT/etc/chrony ]]; then
+    mkdir -p "$ROOT/etc/chrony/sources.d"
+    tmp=$(mktemp "$ROOT/etc/chrony/sources.d/.amazon-time-sync.XXXXXX")
+    printf 'server %s prefer iburst minpoll 4 maxpoll 4\n' "$AMAZON_TIME" >"$tmp"
+    commit_file "$tmp" "$ROOT/etc/chrony/sources.d/amazon-time-sync.sources" 0644
+  fi
+  if [[ -e $ROOT/lib/systemd/systemd-timesyncd || -e $ROOT/usr/lib/systemd/systemd-timesyncd ]]; then
+    mkdir -p "$ROOT/etc/systemd/timesyncd.conf.d"
+    tmp=$(mktemp "$ROOT/etc/systemd/timesyncd.conf.d/.amazon-time-sync.XXXXXX")
+    printf '[Time]\nNTP=%s\n' "$AMAZON_TIME" >"$tmp"
+    commit_file "$tmp" "$ROOT/etc/systemd/timesyncd.conf.d/amazon-time-sync.conf" 0644
+  fi
 }
 
 cmd_install() {
-  local role="" bundle="" node_version=""
+  local role="" app="" node_version="" sha_arm64="" sha_x64="" tarball="" sha512
   while (($#)); do
     case "$1" in
       --role) role=${2:?} && shift 2 ;;
-      --bundle) bundle=${2:?} && shift 2 ;;
+      --app) app=${2:?} && shift 2 ;;
       --node-version) node_version=${2:?} && shift 2 ;;
+      --node-sha512-arm64) sha_arm64=${2:?} && shift 2 ;;
+      --node-sha512-x64) sha_x64=${2:?} && shift 2 ;;
+      --node-tarball) tarball=${2:?} && shift 2 ;;
       *) usage ;;
     esac
   done
   [[ $role == master || $role == media ]] || die "--role must be master or media"
-  [[ -f $bundle ]] || die "--bundle must name the runtime bundle file"
-  [[ $node_version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--node-version must look like 24.1.0"
+  [[ -f $app/main.js ]] || die "--app must name a directory holding main.js"
+  [[ $node_version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "--node-version must look like 24.21.0"
+  [[ $sha_arm64 =~ ^[0-9a-f]{128}$ ]] || die "--node-sha512-arm64 must be 128 hex digits"
+  [[ $sha_x64 =~ ^[0-9a-f]{128}$ ]] || die "--node-sha512-x64 must be 128 hex digits"
+  [[ -z $tarball || -f $tarball ]] || die "--node-tarball must name a file"
+  if [[ $(node_arch) == arm64 ]]; then sha512=$sha_arm64; else sha512=$sha_x64; fi
+  # A given package is checked before anything changes; a downloaded one once curl is there.
+  [[ -z $tarball ]] || verify_sha512 "$tarball" "$sha512"
 
-  if [[ ! -x $CFN_SIGNAL ]]; then
-    dnf install -y aws-cfn-bootstrap
-  fi
-  install_node "$node_version"
-  install -D -m 0644 "$bundle" "$PREFIX/app/main.js"
-  id -u "$SERVICE_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin "$SERVICE_USER"
-  install_unit "$role"
+  [[ -n $ROOT ]] || install_packages
+  install_node "$node_version" "$sha512" "$tarball"
+  install_app "$app"
+  install_self
+  install_user
+  install_units "$role"
+  install_time_sync
   log "installed the $role runtime with Node.js v$node_version"
 }
 
 # ---------------------------------------------------------------------------------------------
 # configure
 
-imds() {
-  curl -fsS --retry 5 -H "X-aws-ec2-metadata-token: $1" "$IMDS/meta-data/$2"
-}
-
-# Prints KEY=VALUE, refusing what systemd's EnvironmentFile would misread.
-env_line() {
-  [[ $1 =~ ^RTC_[A-Z0-9_]+$ ]] || die "invalid variable name '$1'"
-  [[ $2 != *$'\n'* ]] || die "the value of $1 spans lines"
-  printf '%s=%s\n' "$1" "$2"
-}
-
-# Command substitutions are assigned before use: as a plain argument, a failed one would go unnoticed.
-write_env_file() {
-  local role=$1 region=$2 parameter=$3 token instance_id address settings line spec name value
-  shift 3
-  token=$(curl -fsS --retry 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$IMDS/api/token")
-  instance_id=$(imds "$token" instance-id)
-  env_line RTC_NODE_ID "$instance_id"
-  env_line RTC_INSTANCE_ID "$instance_id"
-  env_line RTC_LISTEN_HOST 0.0.0.0
-  address=$(imds "$token" local-ipv4)
-  env_line RTC_ADVERTISE_ADDRESS "$address"
-  if [[ $role == media ]]; then
-    address=$(imds "$token" public-ipv4)
-    env_line RTC_PUBLIC_ADDRESS "$address"
-  fi
-  settings=$(aws ssm get-parameter --region "$region" --name "$parameter" --query Parameter.Value --output text)
-  while IFS= read -r line; do
-    [[ -z $line ]] && continue
-    [[ $line == *=* ]] || die "settings line '$line' is not NAME=VALUE"
-    env_line "${line%%=*}" "${line#*=}"
-  done <<<"$settings"
-  for spec in "$@"; do
-    name=${spec%%=*}
-    value=$(aws secretsmanager get-secret-value --region "$region" --secret-id "${spec#*=}" \
-      --query SecretString --output text)
-    env_line "$name" "$value"
-  done
-}
-
-env_value() {
-  sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1
-}
-
-wait_ready() {
-  local seconds=$1 port deadline
-  port=$(env_value RTC_PORT)
-  [[ $port =~ ^[0-9]+$ ]] || die "RTC_PORT is missing from the settings"
-  deadline=$((SECONDS + seconds))
-  until curl -fsS -o /dev/null "http://127.0.0.1:$port/ready"; do
-    ((SECONDS < deadline)) || die "GET /ready on port $port did not answer 200 within ${seconds}s"
-    sleep 2
-  done
-  log "ready on port $port"
+# systemd's EnvironmentFile reads quotes, backslashes and outer blanks as syntax: refuse them, so
+# the runtime sees exactly the value given.
+check_setting() {
+  local name=${1%%=*} value=${1#*=}
+  [[ $1 == *=* ]] || die "--set '$1' is not NAME=value"
+  [[ $name =~ ^RTC_BOOT_[A-Z0-9_]+$ ]] || die "--set: '$name' does not match ^RTC_BOOT_[A-Z0-9_]+\$"
+  [[ $value != *$'\n'* && $value != *$'\r'* ]] || die "--set: the value of $name spans lines"
+  [[ $value != *[\"\'\\]* ]] || die "--set: the value of $name holds a quote or a backslash"
+  [[ $value == "${value#[[:space:]]}" && $value == "${value%[[:space:]]}" ]] ||
+    die "--set: the value of $name starts or ends with a blank"
 }
 
 cmd_configure() {
-  local role="" region="" parameter="" wait=0 drain_ms
-  local -a secrets=()
+  local stop_timeout="" spec tmp
+  local -a settings=() units=("$UNIT")
   while (($#)); do
     case "$1" in
-      --role) role=${2:?} && shift 2 ;;
-      --region) region=${2:?} && shift 2 ;;
-      --settings-parameter) parameter=${2:?} && shift 2 ;;
-      --secret) secrets+=("${2:?}") && shift 2 ;;
-      --wait-ready) wait=${2:?} && shift 2 ;;
+      --set) settings+=("${2?}") && shift 2 ;;
+      --stop-timeout) stop_timeout=${2:?} && shift 2 ;;
       *) usage ;;
     esac
   done
-  [[ $role == master || $role == media ]] || die "--role must be master or media"
-  [[ -n $region && -n $parameter ]] || die "--region and --settings-parameter are required"
-  [[ $wait =~ ^[0-9]+$ ]] || die "--wait-ready must be a number of seconds"
-  [[ -f $UNIT_FILE ]] || die "run '$0 install' first"
+  for spec in "${settings[@]}"; do check_setting "$spec"; done
+  ((${#settings[@]} > 0)) || die "give the boot settings with --set RTC_BOOT_NAME=value"
+  [[ $stop_timeout =~ ^[1-9][0-9]*$ ]] || die "--stop-timeout must be a whole number of seconds"
+  [[ -f $ROOT$UNIT_DIR/$UNIT ]] || die "run '$0 install' first"
+  [[ -f $ROOT$UNIT_DIR/$LOGS_UNIT ]] && units+=("$LOGS_UNIT")
 
-  install -d -m 0755 "$ENV_DIR"
-  # A failure half-way must leave no partial file, secrets and all, behind.
-  ENV_TMP=$(mktemp "$ENV_DIR/.rtc-ha.env.XXXXXX")
-  trap 'rm -f "$ENV_TMP"' EXIT
-  write_env_file "$role" "$region" "$parameter" "${secrets[@]}" >"$ENV_TMP"
-  chmod 0600 "$ENV_TMP"
-  mv -f "$ENV_TMP" "$ENV_FILE"
+  mkdir -p "$ROOT$ETC_DIR"
+  tmp=$(mktemp "$ROOT$ETC_DIR/.boot.env.XXXXXX")
+  printf '%s\n' "${settings[@]}" >"$tmp"
+  commit_file "$tmp" "$ROOT$BOOT_ENV" 0644
 
-  # Give a draining node its whole deadline before systemd kills it (ARCHITECTURE.md rule 6).
-  drain_ms=$(env_value RTC_DRAIN_DEADLINE_MS)
-  [[ $drain_ms =~ ^[0-9]+$ ]] || drain_ms=30000
-  install -d -m 0755 "$UNIT_FILE.d"
-  printf '[Service]\nTimeoutStopSec=%ss\n' "$((drain_ms / 1000 + 10))" >"$UNIT_FILE.d/drain.conf"
-  systemctl daemon-reload
-  systemctl restart "$UNIT"
-  log "started the $role runtime"
-  if ((wait > 0)); then
-    wait_ready "$wait"
+  # A draining node gets its whole deadline before systemd kills it (docs/architecture.md rule 6).
+  mkdir -p "$ROOT$UNIT_DIR/$UNIT.d"
+  tmp=$(mktemp "$ROOT$UNIT_DIR/$UNIT.d/.stop.conf.XXXXXX")
+  printf '[Service]\nTimeoutStopSec=%ss\n' "$stop_timeout" >"$tmp"
+  commit_file "$tmp" "$ROOT$UNIT_DIR/$UNIT.d/stop.conf" 0644
+
+  if [[ -n $ROOT ]]; then
+    systemctl --root="$ROOT" enable "${units[@]}"
+  else
+    systemctl enable "${units[@]}"
+  fi
+  if [[ -d $ROOT/run/systemd/system ]]; then
+    systemctl daemon-reload
+    systemctl restart "${units[@]}"
+    log "started ${units[*]}"
+  else
+    log "systemd is not running: ${units[*]} start at the next boot"
   fi
 }
 

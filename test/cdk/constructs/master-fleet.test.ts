@@ -37,7 +37,7 @@ describe('MasterFleet', () => {
     });
   });
 
-  it('registers in the target group but keeps EC2 health checks (ARCHITECTURE.md rule 2)', () => {
+  it('registers in the target group but keeps EC2 health checks (docs/architecture.md rule 2)', () => {
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
       TargetGroupARNs: [{ Ref: Match.stringLikeRegexp('LbTargets') }],
       HealthCheckType: 'EC2',
@@ -64,7 +64,16 @@ describe('MasterFleet', () => {
 
   it('tells the runtime its port', () => {
     template.hasResourceProperties('AWS::SSM::Parameter', {
-      Value: { 'Fn::Join': ['', [Match.stringLikeRegexp('^RTC_PORT=8080\n'), Match.anyValue(), ':6380']] },
+      Value: {
+        'Fn::Join': [
+          '',
+          [
+            Match.stringLikeRegexp('^RTC_PORT=8080\n'),
+            Match.anyValue(),
+            ':6380\nRTC_LIFECYCLE_HOOK_NAME=rtc-ha-drain',
+          ],
+        ],
+      },
     });
   });
 

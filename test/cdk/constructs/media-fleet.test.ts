@@ -89,11 +89,25 @@ describe('MediaFleet', () => {
           [
             Match.stringLikeRegexp('^RTC_PORT=9090\n'),
             Match.anyValue(),
-            ':6380\nRTC_MEDIA_PORT_MIN=40000\nRTC_MEDIA_PORT_MAX=49999',
+            ':6380\nRTC_LIFECYCLE_HOOK_NAME=rtc-ha-drain\nRTC_MEDIA_PORT_MIN=40000\nRTC_MEDIA_PORT_MAX=49999',
           ],
         ],
       },
     });
+  });
+
+  it('never gets the REST API secret, which only masters use', () => {
+    const json = JSON.stringify(template.toJSON());
+    expect(json).toContain('RTC_BOOT_SECRETS=RTC_REDIS_AUTH_TOKEN=');
+    expect(json).not.toContain('RTC_API_SECRET');
+    const secretReads = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+      p.Properties.PolicyDocument.Statement.filter((st: { Action: unknown }) =>
+        JSON.stringify(st.Action).includes('secretsmanager:GetSecretValue'),
+      ),
+    );
+    expect(secretReads).toEqual([
+      expect.objectContaining({ Resource: { Ref: expect.stringMatching(/^StoreAuthToken/) } }),
+    ]);
   });
 
   it('scales out above 70 % and in below 30 % average CPU, over 3 minutes', () => {

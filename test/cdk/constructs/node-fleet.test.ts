@@ -26,11 +26,18 @@ describe('NodeFleet (through MasterFleet)', () => {
     template = Template.fromStack(built.stack);
   });
 
-  it("launches Amazon Linux 2023 for the instance type's architecture, from the public SSM parameter", () => {
+  const userData = () => JSON.stringify(template.findResources('AWS::EC2::LaunchTemplate'));
+
+  it("boots its own baked image, built on Debian 12 for the instance type's architecture, by default", () => {
     // THEN
-    template.hasParameter('*', {
-      Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
-      Default: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64',
+    template.resourceCountIs('AWS::ImageBuilder::Image', 1);
+    expect(JSON.stringify(template.findResources('AWS::ImageBuilder::ImageRecipe'))).toMatch(
+      /\/aws\/service\/debian\/release\/12\/\d{8}-\d+\/arm64/,
+    );
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({
+        ImageId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FleetImage'), 'ImageId'] },
+      }),
     });
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({ InstanceType: 't4g.small' }),
@@ -53,27 +60,137 @@ describe('NodeFleet (through MasterFleet)', () => {
     });
   });
 
-  it('gives the nodes Session Manager and read access to their runtime only', () => {
-    template.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: Match.objectLike({
-        Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
-      }),
-      ManagedPolicyArns: [
+  describe('the instance role', () => {
+    const policyOf = (id: string) => {
+      const policies = template.findResources('AWS::IAM::Policy', {
+        Properties: { PolicyName: Match.stringLikeRegexp(id) },
+      });
+      expect(Object.keys(policies)).toHaveLength(1);
+      return Object.values(policies)[0].Properties;
+    };
+
+    it('has no managed policy: AmazonSSMManagedInstanceCore would let nodes read every SSM parameter', () => {
+      template.hasResourceProperties('AWS::IAM::Role', {
+        AssumeRolePolicyDocument: Match.objectLike({
+          Statement: [Match.objectLike({ Principal: { Service: 'ec2.amazonaws.com' } })],
+        }),
+        ManagedPolicyArns: Match.absent(),
+      });
+    });
+
+    it('gets exactly what Session Manager needs', () => {
+      const policy = policyOf('FleetSessionManagerPolicy');
+      expect(policy.Roles).toEqual([{ Ref: expect.stringMatching(/^FleetInstanceRole/) }]);
+      expect(policy.PolicyDocument.Statement).toEqual([
         {
-          'Fn::Join': [
-            '',
-            ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore'],
+          Action: [
+            'ec2messages:AcknowledgeMessage',
+            'ec2messages:DeleteMessage',
+            'ec2messages:FailMessage',
+            'ec2messages:GetEndpoint',
+            'ec2messages:GetMessages',
+            'ec2messages:SendReply',
+            'ssm:UpdateInstanceInformation',
+            'ssmmessages:CreateControlChannel',
+            'ssmmessages:CreateDataChannel',
+            'ssmmessages:OpenControlChannel',
+            'ssmmessages:OpenDataChannel',
+          ],
+          Effect: 'Allow',
+          Resource: '*',
+        },
+      ]);
+    });
+
+    it('reads its own settings parameter and secrets, writes its own log group, signals this stack only', () => {
+      const statements = policyOf('FleetInstanceRoleDefaultPolicy').PolicyDocument.Statement;
+      expect(statements).toEqual([
+        expect.objectContaining({
+          Action: expect.arrayContaining(['ssm:GetParameter']),
+          Resource: {
+            'Fn::Join': [
+              '',
+              expect.arrayContaining([{ Ref: expect.stringMatching(/^FleetRuntimeSettings/) }]),
+            ],
+          },
+        }),
+        {
+          Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+          Effect: 'Allow',
+          Resource: [
+            { Ref: expect.stringMatching(/^ApiSecret/) },
+            { Ref: expect.stringMatching(/^StoreAuthToken/) },
           ],
         },
-      ],
+        {
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Effect: 'Allow',
+          Resource: { 'Fn::GetAtt': [expect.stringMatching(/^FleetLogs/), 'Arn'] },
+        },
+        { Action: 'cloudformation:SignalResource', Effect: 'Allow', Resource: { Ref: 'AWS::StackId' } },
+      ]);
     });
-    const [policy] = Object.values(template.findResources('AWS::IAM::Policy'));
-    expect(policy.Properties.PolicyDocument.Statement.map((s: { Action: unknown }) => s.Action)).toEqual([
-      's3:GetObject',
-      expect.arrayContaining(['ssm:GetParameter']),
-      expect.arrayContaining(['secretsmanager:GetSecretValue']),
-      'cloudformation:SignalResource',
-    ]);
+
+    it('completes lifecycle actions of its own group only, from a policy that does not hold up booting', () => {
+      const policy = policyOf('FleetLifecyclePolicy');
+      expect(policy.PolicyDocument.Statement).toEqual([
+        {
+          Action: 'autoscaling:CompleteLifecycleAction',
+          Effect: 'Allow',
+          Resource: {
+            'Fn::Join': [
+              '',
+              expect.arrayContaining([
+                ':autoScalingGroup:*:autoScalingGroupName/',
+                { Ref: expect.stringMatching(/^FleetASG/) },
+              ]),
+            ],
+          },
+        },
+        // DescribeAutoScalingInstances has no resource-level permissions.
+        { Action: 'autoscaling:DescribeAutoScalingInstances', Effect: 'Allow', Resource: '*' },
+      ]);
+      // What booting needs must not wait for the group, which waits for its booted nodes' signals.
+      const bootPolicy = JSON.stringify(policyOf('FleetInstanceRoleDefaultPolicy'));
+      expect(bootPolicy).not.toContain('FleetASG');
+    });
+  });
+
+  it('keeps the journals in a log group for a month by default, and tells the runtime its name', () => {
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    expect(userData()).toMatch(/--set 'RTC_BOOT_LOG_GROUP=",\{"Ref":"FleetLogs[0-9A-F]+"\},"'/);
+    expect(built.fleet.logGroup).toBeDefined();
+  });
+
+  it('holds a terminating node in a hook until it has drained, at most the drain deadline plus the margin', () => {
+    template.hasResourceProperties('AWS::AutoScaling::LifecycleHook', {
+      AutoScalingGroupName: { Ref: Match.stringLikeRegexp('^FleetASG') },
+      LifecycleHookName: 'rtc-ha-drain',
+      LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+      HeartbeatTimeout: 60,
+      DefaultResult: 'CONTINUE',
+      NotificationTargetARN: Match.absent(),
+      RoleARN: Match.absent(),
+    });
+    template.hasResourceProperties('AWS::SSM::Parameter', {
+      Value: {
+        'Fn::Join': [
+          '',
+          Match.arrayWith([Match.stringLikeRegexp('\nRTC_LIFECYCLE_HOOK_NAME=rtc-ha-drain$')]),
+        ],
+      },
+    });
+    expect(userData()).toContain('--stop-timeout 60');
+    expect(built.stack.resolve(built.fleet.drainHook.lifecycleHookName)).toEqual({
+      Ref: expect.stringMatching(/^FleetLifecycleHookDrain/),
+    });
+  });
+
+  it('follows the drain deadline with the hook timeout and the stop timeout', () => {
+    const { stack } = build({ runtime: { drainDeadlineMs: 120_000 } });
+    const t = Template.fromStack(stack);
+    t.hasResourceProperties('AWS::AutoScaling::LifecycleHook', { HeartbeatTimeout: 150 });
+    expect(JSON.stringify(t.findResources('AWS::EC2::LaunchTemplate'))).toContain('--stop-timeout 150');
   });
 
   it('uses EC2 health checks with a 120 s grace period, never ELB ones', () => {
@@ -96,13 +213,9 @@ describe('NodeFleet (through MasterFleet)', () => {
         }),
       }),
     });
-    const userData = JSON.stringify(
-      template.findResources('AWS::EC2::LaunchTemplate')[
-        Object.keys(template.findResources('AWS::EC2::LaunchTemplate'))[0]
-      ].Properties.LaunchTemplateData.UserData,
-    );
-    expect(userData).toMatch(
-      /function exitTrap.*cfn-signal --stack Test --resource FleetASG[0-9A-F]+.*trap exitTrap EXIT/,
+    // The runtime itself signals once ready, its instance id as unique id.
+    expect(userData()).toMatch(
+      /--set 'RTC_BOOT_SIGNAL_STACK=Test' --set 'RTC_BOOT_SIGNAL_RESOURCE=FleetASG[0-9A-F]+'/,
     );
   });
 
@@ -179,11 +292,12 @@ describe('NodeFleet (through MasterFleet)', () => {
       desiredCapacity: 4,
       maxCapacity: 5,
       volumeSizeGiB: 32,
+      logRetentionDays: 365,
     });
     const template = Template.fromStack(stack);
-    template.hasParameter('*', {
-      Default: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-x86_64',
-    });
+    expect(JSON.stringify(template.findResources('AWS::ImageBuilder::ImageRecipe'))).toMatch(
+      /\/aws\/service\/debian\/release\/12\/\d{8}-\d+\/amd64/,
+    );
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
       MinSize: '3',
       DesiredCapacity: '4',
@@ -194,6 +308,19 @@ describe('NodeFleet (through MasterFleet)', () => {
         BlockDeviceMappings: [Match.objectLike({ Ebs: Match.objectLike({ VolumeSize: 32 }) })],
       }),
     });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
+  });
+
+  it('boots the machine image it is given instead, and then bakes none', () => {
+    const { stack } = build({
+      machineImage: ec2.MachineImage.genericLinux({ 'us-east-1': 'ami-0123456789abcdef0' }),
+    });
+    const template = Template.fromStack(stack);
+    expect(template.findParameters('*', { Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>' })).toEqual(
+      {},
+    );
+    expect(JSON.stringify(template.toJSON())).toContain('ami-0123456789abcdef0');
+    template.resourceCountIs('AWS::ImageBuilder::Image', 0);
   });
 
   it.each<[string, Partial<MasterFleetProps>, RegExp]>([
@@ -214,6 +341,11 @@ describe('NodeFleet (through MasterFleet)', () => {
       /desiredCapacity must be an integer from 1 to 1000/,
     ],
     ['a root volume under 8 GiB', { volumeSizeGiB: 4 }, /volumeSizeGiB must be an integer from 8 to 1024/],
+    [
+      'a log retention CloudWatch Logs does not offer',
+      { logRetentionDays: 31 },
+      /logRetentionDays must be one of CloudWatch Logs' retention periods \(1, 3, 5, .*, 3653 days; got 31\)/,
+    ],
     [
       'a maximum equal to the minimum',
       { minCapacity: 3, maxCapacity: 3 },

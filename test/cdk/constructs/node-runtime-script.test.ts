@@ -3,37 +3,14 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BOOTSTRAP_SCRIPT } from '../../../constructs/node-runtime';
+import { installArguments, NODE_RELEASE } from '../../../constructs/node-runtime/node-release';
 
 /**
- * The bootstrap script runs for real, with every path under a scratch RTC_HA_ROOT and the commands it
- * would reach AWS or the system through (curl, aws, systemctl, dnf, useradd) replaced by stubs on PATH
- * that answer from files and log their calls.
+ * The install script's argument checks and configure's boot.env, without a chroot: every path under a
+ * scratch RTC_HA_ROOT, systemctl a stub on PATH that logs its calls. The real install on Debian 12
+ * is test/node-image/boot.test.ts.
  */
-const STUBS: Record<string, string> = {
-  curl: `#!/usr/bin/env bash
-out=""; url=""
-while (($#)); do case "$1" in -o) out=$2; shift 2 ;; -H|-X) shift 2 ;; -*) shift ;; *) url=$1; shift ;; esac; done
-echo "curl $url" >>"$STUB_LOG"
-case "$url" in
-  */api/token) printf token ;;
-  */meta-data/instance-id) printf i-0123456789abcdef0 ;;
-  */meta-data/local-ipv4) printf 10.40.1.23 ;;
-  */meta-data/public-ipv4) printf 203.0.113.7 ;;
-  */ready) [[ -f "$STUB_DIR/ready" ]] ;;
-  https://nodejs.org/*) cp "$STUB_DIR/dist/$(basename "$url")" "$out" ;;
-  *) exit 22 ;;
-esac`,
-  aws: `#!/usr/bin/env bash
-echo "aws $*" >>"$STUB_LOG"
-case "$1 $2" in
-  "ssm get-parameter") cat "$STUB_DIR/settings" ;;
-  "secretsmanager get-secret-value") while [[ $1 != --secret-id ]]; do shift; done; [[ $2 != *missing* ]] && printf 'value-of-%s' "\${2##*:}" ;;
-esac`,
-  systemctl: '#!/usr/bin/env bash\necho "systemctl $*" >>"$STUB_LOG"',
-  dnf: '#!/usr/bin/env bash\necho "dnf $*" >>"$STUB_LOG"',
-  useradd: '#!/usr/bin/env bash\necho "useradd $*" >>"$STUB_LOG"',
-};
+const SCRIPT = path.join(__dirname, '../../../constructs/node-runtime/assets/rtc-ha-node.sh');
 
 interface Run {
   status: number | null;
@@ -47,60 +24,34 @@ let stubs: string;
 function run(args: string[]): Run {
   const log = path.join(stubs, 'log');
   fs.writeFileSync(log, '');
-  const result = spawnSync('bash', [BOOTSTRAP_SCRIPT, ...args], {
+  const result = spawnSync('bash', [SCRIPT, ...args], {
     encoding: 'utf8',
-    env: {
-      ...process.env,
-      PATH: `${stubs}/bin:${process.env.PATH}`,
-      RTC_HA_ROOT: root,
-      STUB_DIR: stubs,
-      STUB_LOG: log,
-    },
+    env: { ...process.env, PATH: `${stubs}/bin:${process.env.PATH}`, RTC_HA_ROOT: root, STUB_LOG: log },
   });
-  return {
-    status: result.status,
-    stderr: result.stderr,
-    log: fs.readFileSync(log, 'utf8').trim().split('\n'),
-  };
+  const lines = fs.readFileSync(log, 'utf8').trim();
+  return { status: result.status, stderr: result.stderr, log: lines ? lines.split('\n') : [] };
 }
 
-function fakeNodeRelease(version: string, arch: string, checksum?: string): void {
-  const name = `node-v${version}-linux-${arch}`;
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'node-release-'));
-  fs.mkdirSync(path.join(work, name, 'bin'), { recursive: true });
-  fs.writeFileSync(path.join(work, name, 'bin', 'node'), `#!/bin/sh\necho v${version}\n`, { mode: 0o755 });
-  fs.mkdirSync(path.join(stubs, 'dist'), { recursive: true });
-  const tarball = path.join(stubs, 'dist', `${name}.tar.gz`);
-  spawnSync('tar', ['-czf', tarball, '-C', work, name]);
-  const sum = checksum ?? createHash('sha256').update(fs.readFileSync(tarball)).digest('hex');
-  fs.writeFileSync(
-    path.join(stubs, 'dist', 'SHASUMS256.txt'),
-    `${'0'.repeat(64)}  other.tar.gz\n${sum}  ${name}.tar.gz\n`,
-  );
+/** Every file under the scratch root, relative to it. */
+function written(): string[] {
+  return (fs.readdirSync(root, { recursive: true }) as string[]).sort();
 }
-
-const ARCH = os.arch() === 'arm64' ? 'arm64' : 'x64';
-const SETTINGS =
-  'RTC_PORT=9090\nRTC_KEY_PREFIX=rtc\nRTC_DRAIN_DEADLINE_MS=45000\nRTC_REDIS_URL=rediss://store.example:6380\n';
-const CONFIGURE = [
-  'configure',
-  '--role',
-  'media',
-  '--region',
-  'eu-west-1',
-  '--settings-parameter',
-  'Settings',
-];
 
 beforeEach(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'rtc-ha-root-'));
   stubs = fs.mkdtempSync(path.join(os.tmpdir(), 'rtc-ha-stubs-'));
   fs.mkdirSync(path.join(stubs, 'bin'));
-  for (const [name, body] of Object.entries(STUBS)) {
-    fs.writeFileSync(path.join(stubs, 'bin', name), `${body}\n`, { mode: 0o755 });
+  for (const name of ['systemctl', 'apt-get', 'curl', 'useradd']) {
+    fs.writeFileSync(
+      path.join(stubs, 'bin', name),
+      `#!/usr/bin/env bash\necho "${name} $*" >>"$STUB_LOG"\n`,
+      {
+        mode: 0o755,
+      },
+    );
   }
-  fs.writeFileSync(path.join(stubs, 'settings'), SETTINGS);
-  fs.writeFileSync(path.join(stubs, 'bundle.js'), 'console.log("rtc-ha");\n');
+  fs.mkdirSync(path.join(stubs, 'app'));
+  fs.writeFileSync(path.join(stubs, 'app', 'main.js'), 'console.log("rtc-ha");\n');
 });
 
 afterEach(() => {
@@ -110,160 +61,193 @@ afterEach(() => {
 
 describe('rtc-ha-node.sh', () => {
   it('passes shellcheck', () => {
-    const result = spawnSync('shellcheck', ['--severity=style', BOOTSTRAP_SCRIPT], { encoding: 'utf8' });
+    const result = spawnSync('shellcheck', ['--severity=style', SCRIPT], { encoding: 'utf8' });
     expect(result.error).toBeUndefined();
     expect(result.stdout).toBe('');
     expect(result.status).toBe(0);
   });
 
   describe('install', () => {
-    const install = ['install', '--role', 'master', '--bundle', '', '--node-version', '24.21.0'];
-    const withBundle = () => install.map((a) => (a === '' ? path.join(stubs, 'bundle.js') : a));
-
-    it('installs the pinned Node.js after checking its checksum, the bundle and an enabled unit', () => {
-      // GIVEN a release whose checksum matches
-      fakeNodeRelease('24.21.0', ARCH);
-      // WHEN
-      const result = run(withBundle());
-      // THEN
-      expect(result.stderr).toContain('installed the master runtime with Node.js v24.21.0');
-      expect(result.status).toBe(0);
-      expect(fs.readlinkSync(path.join(root, 'opt/rtc-ha/node'))).toBe(
-        path.join(root, 'opt/rtc-ha/node-v24.21.0'),
-      );
-      expect(fs.readFileSync(path.join(root, 'opt/rtc-ha/app/main.js'), 'utf8')).toContain('rtc-ha');
-      const unit = fs.readFileSync(path.join(root, 'etc/systemd/system/rtc-ha.service'), 'utf8');
-      expect(unit).toContain('Restart=on-failure');
-      expect(unit).toContain(`EnvironmentFile=${root}/etc/rtc-ha/rtc-ha.env`);
-      expect(unit).toContain('User=rtc-ha');
-      expect(result.log).toEqual(
-        expect.arrayContaining(['dnf install -y aws-cfn-bootstrap', 'systemctl enable rtc-ha.service']),
-      );
-      expect(result.log).not.toContain('systemctl restart rtc-ha.service');
-    });
-
-    it('skips the download when that Node.js is already installed', () => {
-      fakeNodeRelease('24.21.0', ARCH);
-      run(withBundle());
-      const again = run(withBundle());
-      expect(again.status).toBe(0);
-      expect(again.log.filter((l) => l.startsWith('curl'))).toEqual([]);
-    });
-
-    it('refuses a tarball whose checksum does not match', () => {
-      fakeNodeRelease('24.21.0', ARCH, 'f'.repeat(64));
-      const result = run(withBundle());
-      expect(result.status).not.toBe(0);
-      expect(result.stderr).toContain('does not match SHASUMS256.txt');
-      expect(fs.existsSync(path.join(root, 'opt/rtc-ha/node'))).toBe(false);
-    });
+    const app = () => path.join(stubs, 'app');
+    const withArg = (name: string, value: string) => {
+      const args = installArguments('master', app());
+      args[args.indexOf(name) + 1] = value;
+      return args;
+    };
 
     it.each([
-      [['install', '--role', 'edge'], /--role must be master or media/],
+      ['an unknown role', () => withArg('--role', 'edge'), /--role must be master or media/],
       [
-        ['install', '--role', 'master', '--bundle', '/nonexistent'],
-        /--bundle must name the runtime bundle file/,
+        'an app without main.js',
+        () => withArg('--app', '/nonexistent'),
+        /--app must name a directory holding main.js/,
       ],
-      [['nonsense'], /usage/],
-    ])('rejects %j', (args, message) => {
-      const result = run(args);
-      expect(result.status).not.toBe(0);
+      [
+        'a version that is not X.Y.Z',
+        () => withArg('--node-version', 'latest'),
+        /--node-version must look like/,
+      ],
+      [
+        'a short arm64 digest',
+        () => withArg('--node-sha512-arm64', 'abc'),
+        /--node-sha512-arm64 must be 128 hex/,
+      ],
+      [
+        'an x64 digest in base64',
+        () => withArg('--node-sha512-x64', 'A'.repeat(128)),
+        /--node-sha512-x64 must be 128/,
+      ],
+      [
+        'a missing tarball',
+        () => [...installArguments('media', app()), '--node-tarball', '/nonexistent'],
+        /--node-tarball/,
+      ],
+      ['an unknown option', () => [...installArguments('media', app()), '--bundle', 'x'], /usage/],
+      ['no command', () => [], /usage/],
+    ])('refuses %s and changes nothing', (_, args, message) => {
+      const result = run(args());
       expect(result.stderr).toMatch(message);
+      expect(result.status).not.toBe(0);
+      expect(written()).toEqual([]);
+      expect(result.log).toEqual([]);
+    });
+
+    it("refuses a Node.js package whose sha512 is not this architecture's, before it changes anything", () => {
+      // GIVEN a package whose digest node-release.ts does not list
+      const tarball = path.join(stubs, 'node.tgz');
+      fs.writeFileSync(tarball, 'not node');
+      // WHEN
+      const result = run([...installArguments('master', app()), '--node-tarball', tarball]);
+      // THEN
+      expect(result.stderr).toMatch(/sha512 of .*node.tgz is not [0-9a-f]{128}: refusing this Node.js/);
+      expect(result.status).not.toBe(0);
+      expect(written()).toEqual([]);
+      expect(result.log).toEqual([]);
+    });
+
+    it('installs a package whose sha512 matches, with the units, and enables nothing', () => {
+      // GIVEN a package laid out like node-linux-<arch> and the digests of its bytes for both arches
+      const work = fs.mkdtempSync(path.join(os.tmpdir(), 'node-package-'));
+      fs.mkdirSync(path.join(work, 'package', 'bin'), { recursive: true });
+      fs.writeFileSync(path.join(work, 'package', 'bin', 'node'), '#!/bin/sh\n', { mode: 0o755 });
+      const tarball = path.join(stubs, 'node.tgz');
+      spawnSync('tar', ['-czf', tarball, '-C', work, 'package']);
+      fs.rmSync(work, { recursive: true });
+      const digest = createHash('sha512').update(fs.readFileSync(tarball)).digest('hex');
+      fs.writeFileSync(path.join(stubs, 'app', 'log-shipper.js'), '');
+      // and an image with both time daemons Debian has
+      fs.mkdirSync(path.join(root, 'etc/chrony'), { recursive: true });
+      fs.mkdirSync(path.join(root, 'lib/systemd'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'lib/systemd/systemd-timesyncd'), '', { mode: 0o755 });
+      const args = [...installArguments('media', app()), '--node-tarball', tarball];
+      args[args.indexOf('--node-sha512-arm64') + 1] = digest;
+      args[args.indexOf('--node-sha512-x64') + 1] = digest;
+      // WHEN
+      const result = run(args);
+      // THEN
+      expect(result.stderr).toContain(`installed the media runtime with Node.js v${NODE_RELEASE.version}`);
+      expect(result.status).toBe(0);
+      expect(fs.readlinkSync(path.join(root, 'opt/rtc-ha/node'))).toBe(`node-v${NODE_RELEASE.version}`);
+      expect(fs.existsSync(path.join(root, 'opt/rtc-ha/app/log-shipper.js'))).toBe(true);
+      expect(fs.statSync(path.join(root, 'opt/rtc-ha/bin/rtc-ha-node')).mode & 0o777).toBe(0o755);
+      const unit = fs.readFileSync(path.join(root, 'etc/systemd/system/rtc-ha.service'), 'utf8');
+      expect(unit).toContain(
+        'ExecStart=/opt/rtc-ha/node/bin/node --enable-source-maps /opt/rtc-ha/app/main.js\n',
+      );
+      expect(unit).toContain('EnvironmentFile=/etc/rtc-ha/boot.env\n');
+      const logsUnit = fs.readFileSync(path.join(root, 'etc/systemd/system/rtc-ha-logs.service'), 'utf8');
+      expect(logsUnit).toContain('SupplementaryGroups=systemd-journal\n');
+      expect(logsUnit).toContain('StateDirectory=rtc-ha-logs\n');
+      // both time daemons take the Amazon Time Sync Service
+      expect(fs.readFileSync(path.join(root, 'etc/chrony/sources.d/amazon-time-sync.sources'), 'utf8')).toBe(
+        'server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4\n',
+      );
+      expect(
+        fs.readFileSync(path.join(root, 'etc/systemd/timesyncd.conf.d/amazon-time-sync.conf'), 'utf8'),
+      ).toBe('[Time]\nNTP=169.254.169.123\n');
+      expect(result.log).toEqual([]); // no download (the package was given), no systemctl
     });
   });
 
   describe('configure', () => {
+    const CONFIGURE = [
+      'configure',
+      '--set',
+      'RTC_BOOT_REGION=eu-west-1',
+      '--set',
+      'RTC_BOOT_SETTINGS_PARAMETER=/rtc-ha/master',
+      '--set',
+      'RTC_BOOT_SECRETS=RTC_API_SECRET=arn:aws:secretsmanager:eu-west-1:1:secret:api,RTC_REDIS_AUTH_TOKEN=arn:x',
+      '--stop-timeout',
+      '45',
+    ];
+    const unitDir = () => path.join(root, 'etc/systemd/system');
+
     beforeEach(() => {
-      fs.mkdirSync(path.join(root, 'etc/systemd/system'), { recursive: true });
-      fs.writeFileSync(path.join(root, 'etc/systemd/system/rtc-ha.service'), '[Service]\n');
+      fs.mkdirSync(unitDir(), { recursive: true });
+      fs.writeFileSync(path.join(unitDir(), 'rtc-ha.service'), '[Service]\n');
     });
 
-    it('writes the environment file from IMDSv2, the settings parameter and the secrets, then starts', () => {
-      // GIVEN a node that turns ready
-      fs.writeFileSync(path.join(stubs, 'ready'), '');
-      // WHEN
-      const result = run([...CONFIGURE, '--secret', 'RTC_API_SECRET=arn:secret:api', '--wait-ready', '5']);
-      // THEN
-      expect(result.stderr).toContain('ready on port 9090');
+    it('writes boot.env (0644, the values as given), the stop timeout, and enables the unit', () => {
+      const result = run(CONFIGURE);
+      expect(result.stderr).toContain('systemd is not running');
       expect(result.status).toBe(0);
-      const envFile = path.join(root, 'etc/rtc-ha/rtc-ha.env');
-      expect(fs.readFileSync(envFile, 'utf8')).toBe(
+      const bootEnv = path.join(root, 'etc/rtc-ha/boot.env');
+      expect(fs.readFileSync(bootEnv, 'utf8')).toBe(
         [
-          'RTC_NODE_ID=i-0123456789abcdef0',
-          'RTC_INSTANCE_ID=i-0123456789abcdef0',
-          'RTC_LISTEN_HOST=0.0.0.0',
-          'RTC_ADVERTISE_ADDRESS=10.40.1.23',
-          'RTC_PUBLIC_ADDRESS=203.0.113.7',
-          'RTC_PORT=9090',
-          'RTC_KEY_PREFIX=rtc',
-          'RTC_DRAIN_DEADLINE_MS=45000',
-          'RTC_REDIS_URL=rediss://store.example:6380',
-          'RTC_API_SECRET=value-of-api',
+          'RTC_BOOT_REGION=eu-west-1',
+          'RTC_BOOT_SETTINGS_PARAMETER=/rtc-ha/master',
+          'RTC_BOOT_SECRETS=RTC_API_SECRET=arn:aws:secretsmanager:eu-west-1:1:secret:api,RTC_REDIS_AUTH_TOKEN=arn:x',
           '',
         ].join('\n'),
       );
-      expect(fs.statSync(envFile).mode & 0o777).toBe(0o600);
-      expect(fs.readFileSync(path.join(root, 'etc/systemd/system/rtc-ha.service.d/drain.conf'), 'utf8')).toBe(
-        '[Service]\nTimeoutStopSec=55s\n',
+      expect(fs.statSync(bootEnv).mode & 0o777).toBe(0o644);
+      expect(fs.readdirSync(path.join(root, 'etc/rtc-ha'))).toEqual(['boot.env']); // no temporary left
+      expect(fs.readFileSync(path.join(unitDir(), 'rtc-ha.service.d/stop.conf'), 'utf8')).toBe(
+        '[Service]\nTimeoutStopSec=45s\n',
       );
-      expect(result.log).toEqual(
-        expect.arrayContaining([
-          'aws ssm get-parameter --region eu-west-1 --name Settings --query Parameter.Value --output text',
-          'systemctl restart rtc-ha.service',
-        ]),
-      );
+      expect(result.log).toEqual([`systemctl --root=${root} enable rtc-ha.service`]);
     });
 
-    it('gives masters no public address', () => {
-      const result = run([
-        'configure',
-        '--role',
-        'master',
-        '--region',
-        'eu-west-1',
-        '--settings-parameter',
-        'S',
-      ]);
-      expect(result.status).toBe(0);
-      expect(fs.readFileSync(path.join(root, 'etc/rtc-ha/rtc-ha.env'), 'utf8')).not.toContain(
-        'RTC_PUBLIC_ADDRESS',
-      );
-    });
-
-    it('fails when the node does not turn ready in time', () => {
-      const result = run([...CONFIGURE, '--wait-ready', '1']);
-      expect(result.status).not.toBe(0);
-      expect(result.stderr).toContain('GET /ready on port 9090 did not answer 200 within 1s');
-    });
-
-    it('fails, leaving no environment file, when a secret cannot be read', () => {
-      const result = run([...CONFIGURE, '--secret', 'RTC_API_SECRET=arn:missing']);
-      expect(result.status).not.toBe(0);
-      expect(fs.readdirSync(path.join(root, 'etc/rtc-ha'))).toEqual([]);
-    });
-
-    it.each([
-      ['a line without =', 'RTC_PORT\n', /settings line 'RTC_PORT' is not NAME=VALUE/],
-      ['a variable outside RTC_*', 'PATH=/tmp\n', /invalid variable name 'PATH'/],
-    ])('refuses settings with %s', (_, settings, message) => {
-      fs.writeFileSync(path.join(stubs, 'settings'), settings);
+    it('enables and restarts the log shipper too when it is installed and systemd runs', () => {
+      fs.writeFileSync(path.join(unitDir(), 'rtc-ha-logs.service'), '[Service]\n');
+      fs.mkdirSync(path.join(root, 'run/systemd/system'), { recursive: true });
       const result = run(CONFIGURE);
-      expect(result.status).not.toBe(0);
-      expect(result.stderr).toMatch(message);
+      expect(result.status).toBe(0);
+      expect(result.log).toEqual([
+        `systemctl --root=${root} enable rtc-ha.service rtc-ha-logs.service`,
+        'systemctl daemon-reload',
+        'systemctl restart rtc-ha.service rtc-ha-logs.service',
+      ]);
     });
 
     it.each([
-      [['configure', '--role', 'media'], /--region and --settings-parameter are required/],
-      [[...CONFIGURE, '--wait-ready', 'soon'], /--wait-ready must be a number of seconds/],
-    ])('rejects %j', (args, message) => {
-      const result = run(args);
-      expect(result.status).not.toBe(0);
+      ['a name outside RTC_BOOT_*', ['--set', 'RTC_PORT=8080'], /'RTC_PORT' does not match/],
+      ['a lower-case name', ['--set', 'RTC_BOOT_region=x'], /does not match/],
+      ['no =', ['--set', 'RTC_BOOT_REGION'], /is not NAME=value/],
+      ['a value on two lines', ['--set', 'RTC_BOOT_REGION=eu\nRTC_BOOT_X=1'], /spans lines/],
+      ['a quoted value', ['--set', 'RTC_BOOT_REGION="eu-west-1"'], /holds a quote or a backslash/],
+      ['a value with outer blanks', ['--set', 'RTC_BOOT_REGION= eu-west-1'], /starts or ends with a blank/],
+      [
+        'a stop timeout that is not seconds',
+        ['--stop-timeout', '30s'],
+        /--stop-timeout must be a whole number/,
+      ],
+    ])('refuses %s and writes nothing', (_, extra, message) => {
+      const result = run([...CONFIGURE, ...extra]);
       expect(result.stderr).toMatch(message);
+      expect(result.status).not.toBe(0);
+      expect(fs.existsSync(path.join(root, 'etc/rtc-ha'))).toBe(false);
+      expect(fs.existsSync(path.join(unitDir(), 'rtc-ha.service.d'))).toBe(false);
+      expect(result.log).toEqual([]);
     });
 
-    it('needs install first', () => {
-      fs.rmSync(path.join(root, 'etc/systemd/system/rtc-ha.service'));
-      expect(run(CONFIGURE).stderr).toMatch(/run '.* install' first/);
+    it('refuses to run without settings or before install', () => {
+      expect(run(['configure', '--stop-timeout', '40']).stderr).toMatch(/--set RTC_BOOT_NAME=value/);
+      fs.rmSync(path.join(unitDir(), 'rtc-ha.service'));
+      const result = run(CONFIGURE);
+      expect(result.stderr).toMatch(/run '.* install' first/);
+      expect(fs.existsSync(path.join(root, 'etc/rtc-ha'))).toBe(false);
     });
   });
 });

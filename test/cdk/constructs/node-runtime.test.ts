@@ -4,8 +4,12 @@ import * as path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { NodeRuntime, NodeRuntimeProps } from '../../../constructs/node-runtime';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct } from 'constructs';
+import { DRAIN_MARGIN, drainTimeout, NodeRuntime, NodeRuntimeProps } from '../../../constructs/node-runtime';
+import { DRAIN_HARD_CAP_MS } from '../../../runtime/node/lifecycle';
 import { testApp } from '../support/app';
 
 const ENTRY = path.join(__dirname, '..', 'support', 'fixtures', 'runtime-entry.ts');
@@ -21,6 +25,7 @@ function build(props: Partial<NodeRuntimeProps> = {}): {
     role: 'media',
     entry: ENTRY,
     port: 9090,
+    logGroup: new logs.LogGroup(stack, 'Logs'),
     environment: { RTC_MEDIA_PORT_MIN: '40000' },
     secrets: { RTC_API_SECRET: secret },
     ...props,
@@ -43,28 +48,39 @@ describe('NodeRuntime', () => {
     userData = userDataOf(built.stack, built.runtime);
   });
 
-  it('bundles the entry point and its dependencies into one JavaScript file with an inline source map', () => {
+  it('bundles the entry point and the log shipper, each into one file with an inline source map, as the app directory', () => {
     // THEN
     const assembly = (built.stack.node.root as ReturnType<typeof testApp>).synth();
-    const hash = built.stack.resolve(built.runtime.bundle.assetHash);
-    const bundle = fs.readFileSync(path.join(assembly.directory, `asset.${hash}.js`), 'utf8');
-    expect(bundle).toContain('WebSocketServer');
-    expect(bundle).not.toMatch(/require\("(ws|zod)"\)/);
-    expect(bundle).toContain('//# sourceMappingURL=data:application/json;base64,');
-    const map = JSON.parse(Buffer.from(bundle.split('base64,').pop()!, 'base64').toString());
+    const hash = built.stack.resolve(built.runtime.app.assetHash);
+    const dir = path.join(assembly.directory, `asset.${hash}`);
+    expect(fs.readdirSync(dir).sort()).toEqual(['log-shipper.js', 'main.js']);
+    const main = fs.readFileSync(path.join(dir, 'main.js'), 'utf8');
+    expect(main).toContain('WebSocketServer');
+    expect(main).not.toMatch(/require\("(ws|zod)"\)/);
+    expect(main).toContain('//# sourceMappingURL=data:application/json;base64,');
+    const map = JSON.parse(Buffer.from(main.split('base64,').pop()!, 'base64').toString());
     expect(map.sources).toContain('test/cdk/support/fixtures/runtime-entry.ts');
+    // The nodes have no AWS SDK of their own: the shipper carries its CloudWatch Logs client.
+    const shipper = fs.readFileSync(path.join(dir, 'log-shipper.js'), 'utf8');
+    expect(shipper.includes('require("@aws-sdk/client-cloudwatch-logs")')).toBe(false);
+    expect(shipper.includes('PutLogEventsCommand')).toBe(true);
   });
 
-  it('gives the same bundle, and so the same asset hash, on every synth', () => {
+  it('exposes the install script as a single-file asset for the image', () => {
+    expect(built.runtime.script.isFile).toBe(true);
+    expect(built.runtime.app.isFile).toBe(false);
+  });
+
+  it('gives the same app, and so the same asset hash, on every synth', () => {
     const again = build();
-    expect(again.stack.resolve(again.runtime.bundle.assetHash)).toBe(
-      built.stack.resolve(built.runtime.bundle.assetHash),
+    expect(again.stack.resolve(again.runtime.app.assetHash)).toBe(
+      built.stack.resolve(built.runtime.app.assetHash),
     );
   });
 
   it('bundles the real runtime entry points by default', () => {
     const { stack, runtime } = build({ entry: undefined, role: 'master' });
-    expect(stack.resolve(runtime.bundle.assetHash)).toMatch(/^[0-9a-f]{64}$/);
+    expect(stack.resolve(runtime.app.assetHash)).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("fails synth with esbuild's message when the entry point does not build", () => {
@@ -81,18 +97,52 @@ describe('NodeRuntime', () => {
     });
   });
 
-  it('downloads the script and the bundle, installs the pinned Node.js, then configures and waits for /ready', () => {
-    expect(userData).toContain('set -euo pipefail');
-    expect(userData).toMatch(/aws s3 cp 's3:\/\/.*\.sh' '\/opt\/rtc-ha\/dist\/rtc-ha-node.sh'/);
-    expect(userData).toMatch(/aws s3 cp 's3:\/\/.*\.js' '\/opt\/rtc-ha\/dist\/main.js'/);
-    expect(userData).toContain(
-      'bash /opt/rtc-ha/dist/rtc-ha-node.sh install --role media --bundle /opt/rtc-ha/dist/main.js --node-version 24.21.0',
+  it('boots with one configure command: where the settings, secrets and log group are, and the stop timeout', () => {
+    const lines = JSON.parse(userData)['Fn::Join'][1];
+    const text = lines
+      .map((part: unknown) => (typeof part === 'string' ? part : JSON.stringify(part)))
+      .join('');
+    const commands = text.split('\n').filter((line: string) => line !== '' && !line.startsWith('#'));
+    expect(commands).toHaveLength(1);
+    expect(commands[0]).toMatch(
+      new RegExp(
+        [
+          '^/opt/rtc-ha/bin/rtc-ha-node configure',
+          '--set \'RTC_BOOT_REGION=\\{"Ref":"AWS::Region"\\}\'',
+          '--set \'RTC_BOOT_SETTINGS_PARAMETER=\\{"Ref":"RuntimeSettings[0-9A-F]+"\\}\'',
+          '--set \'RTC_BOOT_SECRETS=RTC_API_SECRET=\\{"Ref":"Secret[0-9A-F]+"\\}\'',
+          '--set \'RTC_BOOT_LOG_GROUP=\\{"Ref":"Logs[0-9A-F]+"\\}\'',
+          '--stop-timeout 60$',
+        ].join(' '),
+      ),
     );
-    expect(userData).toContain('bash /opt/rtc-ha/dist/rtc-ha-node.sh configure --role media --region ');
-    expect(userData).toMatch(
-      /--settings-parameter ",\{"Ref":"RuntimeSettings[0-9A-F]+"\}," --secret RTC_API_SECRET=/,
+    // Nothing is downloaded, parsed or signalled by the shell: the image and the runtime do that.
+    expect(userData).not.toMatch(/aws s3 cp|curl|cfn-signal|--wait-ready/);
+  });
+
+  it('names the resource to signal once ready, and only what it is asked to', () => {
+    // GIVEN a runtime and a CloudFormation resource  WHEN the runtime is told to signal it
+    const { stack, runtime } = build({ secrets: {} });
+    const topic = new sns.Topic(stack, 'Group');
+    runtime.signalReadyTo(topic);
+    // THEN
+    const data = userDataOf(stack, runtime);
+    expect(data).toMatch(
+      /--set 'RTC_BOOT_SIGNAL_STACK=Test' --set 'RTC_BOOT_SIGNAL_RESOURCE=Group[0-9A-F]+' --stop-timeout/,
     );
-    expect(userData).toContain('--wait-ready 600');
+    expect(data).not.toContain('RTC_BOOT_SECRETS');
+    expect(() => runtime.signalReadyTo(new Construct(stack, 'Plain'))).toThrow(
+      /signalReadyTo: Test\/Plain is not backed by a CloudFormation resource/,
+    );
+  });
+
+  it("takes the stop timeout from the drain deadline plus a margin past the runtime's own hard cap", () => {
+    expect(DRAIN_MARGIN.toSeconds()).toBeGreaterThan(DRAIN_HARD_CAP_MS / 1000);
+    expect(drainTimeout().toSeconds()).toBe(30 + DRAIN_MARGIN.toSeconds());
+    expect(drainTimeout(1500).toSeconds()).toBe(2 + DRAIN_MARGIN.toSeconds());
+    const { stack, runtime } = build({ drainDeadlineMs: 90_000 });
+    expect(runtime.drainTimeout.toSeconds()).toBe(120);
+    expect(userDataOf(stack, runtime)).toContain('--stop-timeout 120');
   });
 
   it('marks the user data with a digest of the settings, so a settings change rolls the fleet', () => {
@@ -101,40 +151,47 @@ describe('NodeRuntime', () => {
       return userDataOf(b.stack, b.runtime).match(/settings digest: ([0-9a-f]{16})/)?.[1];
     };
     expect(digestOf({})).toBe(userData.match(/settings digest: ([0-9a-f]{16})/)?.[1]);
-    expect(digestOf({ drainDeadlineMs: 60000 })).not.toBe(digestOf({}));
+    expect(digestOf({ keyPrefix: 'other' })).not.toBe(digestOf({}));
   });
 
-  it('grants exactly the two objects, the settings parameter and the secrets', () => {
+  it('grants reading exactly the settings parameter and the secrets', () => {
     // GIVEN a runtime and a role  WHEN the role is granted read
     const { stack, runtime } = build();
     const role = new iam.Role(stack, 'Node', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
     runtime.grantRead(role);
     // THEN
     const [policy] = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'));
-    const [objects, parameter, secret] = policy.Properties.PolicyDocument.Statement;
-    expect(objects).toMatchObject({ Action: 's3:GetObject', Effect: 'Allow' });
-    expect(JSON.stringify(objects.Resource)).toMatch(
-      /\/[0-9a-f]{64}\.js"\]\]\},.*\/[0-9a-f]{64}\.sh"\]\]\}\]$/,
-    );
-    expect(parameter).toMatchObject({
-      Action: ['ssm:DescribeParameters', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:GetParameters'],
-    });
-    expect(secret).toMatchObject({
-      Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
-      Resource: { Ref: expect.stringMatching(/^Secret/) },
-    });
+    const statements = policy.Properties.PolicyDocument.Statement;
+    expect(statements).toEqual([
+      expect.objectContaining({
+        Action: [
+          'ssm:DescribeParameters',
+          'ssm:GetParameter',
+          'ssm:GetParameterHistory',
+          'ssm:GetParameters',
+        ],
+      }),
+      // No VersionStage condition: the runtime also reads the API secret's AWSPREVIOUS stage.
+      {
+        Action: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+        Effect: 'Allow',
+        Resource: { Ref: expect.stringMatching(/^Secret/) },
+      },
+    ]);
     expect(JSON.stringify(policy)).not.toContain('*');
   });
 
   it.each<[string, Partial<NodeRuntimeProps>, RegExp]>([
-    ['a malformed Node.js version', { nodeVersion: '24' }, /nodeVersion must be a full Node.js version/],
-    ['an odd Node.js major', { nodeVersion: '23.1.0' }, /nodeVersion must be an LTS line .*got 23/],
-    ['a Node.js older than 20', { nodeVersion: '18.20.0' }, /nodeVersion must be an LTS line .*got 18/],
     ['a malformed key prefix', { keyPrefix: 'rtc prefix' }, /keyPrefix must be up to 32 letters/],
     [
       'a drain deadline under a second',
       { drainDeadlineMs: 500 },
-      /drainDeadlineMs must be an integer from 1000 to 3600000/,
+      /drainDeadlineMs must be an integer from 1000 to 3570000/,
+    ],
+    [
+      'a drain deadline the load balancer cannot wait for',
+      { drainDeadlineMs: 3_580_000 },
+      /drainDeadlineMs must be an integer from 1000 to 3570000/,
     ],
     [
       'a variable outside RTC_*',
@@ -147,7 +204,7 @@ describe('NodeRuntime', () => {
       /environment must not set RTC_PORT/,
     ],
     [
-      'a variable the script sets',
+      'a variable the boot takes from instance metadata',
       { secrets: { RTC_NODE_ID: {} as secretsmanager.ISecret } },
       /secrets must not set RTC_NODE_ID/,
     ],

@@ -1,4 +1,6 @@
+import { Duration } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { drainTimeout } from '../../../constructs/node-runtime';
 import {
   SignalingLoadBalancer,
   SignalingLoadBalancerProps,
@@ -47,7 +49,7 @@ describe('SignalingLoadBalancer', () => {
       expect(built.lb.restUrl).toMatch(/^http:\/\//);
     });
 
-    it('checks the masters on GET /ready with the ARCHITECTURE.md timings, and drains for the deadline', () => {
+    it('checks the masters on GET /ready with the docs/architecture.md timings, and outlasts their drain', () => {
       template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
         Port: 8080,
         Protocol: 'HTTP',
@@ -59,7 +61,8 @@ describe('SignalingLoadBalancer', () => {
         UnhealthyThresholdCount: 2,
         Matcher: { HttpCode: '200' },
         TargetGroupAttributes: Match.arrayWith([
-          { Key: 'deregistration_delay.timeout_seconds', Value: '30' },
+          // The default drain deadline (30 s) plus the node runtime's margin.
+          { Key: 'deregistration_delay.timeout_seconds', Value: String(drainTimeout().toSeconds()) },
         ]),
       });
     });
@@ -125,7 +128,7 @@ describe('SignalingLoadBalancer', () => {
   it('takes the target port, deregistration delay and health check timings from props', () => {
     const { stack } = build({
       targetPort: 8443,
-      deregistrationDelaySeconds: 60,
+      deregistrationDelay: Duration.seconds(90),
       idleTimeoutSeconds: 120,
       healthCheck: { intervalSeconds: 10, timeoutSeconds: 5, healthyThreshold: 3, unhealthyThreshold: 4 },
     });
@@ -136,7 +139,7 @@ describe('SignalingLoadBalancer', () => {
       HealthCheckTimeoutSeconds: 5,
       HealthyThresholdCount: 3,
       UnhealthyThresholdCount: 4,
-      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '60' }]),
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '90' }]),
     });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       LoadBalancerAttributes: Match.arrayWith([{ Key: 'idle_timeout.timeout_seconds', Value: '120' }]),
@@ -200,8 +203,13 @@ describe('SignalingLoadBalancer', () => {
     ['a target port out of range', { targetPort: 70000 }, /targetPort must be an integer from 1 to 65535/],
     [
       'a deregistration delay over an hour',
-      { deregistrationDelaySeconds: 3601 },
-      /deregistrationDelaySeconds must be an integer from 0 to 3600/,
+      { deregistrationDelay: Duration.seconds(3601) },
+      /deregistrationDelay must be whole seconds from 0 to 3600 \(got 3601 s\)/,
+    ],
+    [
+      'a deregistration delay in fractions of a second',
+      { deregistrationDelay: Duration.millis(1500) },
+      /deregistrationDelay must be whole seconds from 0 to 3600 \(got 1.5 s\)/,
     ],
     [
       'access logs in an environment-agnostic stack',

@@ -56,7 +56,7 @@ describe('configuration', () => {
         turnPorts: [3478, 5349],
         scaling: { mode: 'step', scaleOutCpuPercent: 70, scaleInCpuPercent: 30, targetCpuPercent: 50 },
       },
-      runtime: { nodeVersion: '24.21.0', keyPrefix: 'rtc', drainDeadlineMs: 30000 },
+      runtime: { keyPrefix: 'rtc', drainDeadlineMs: 30000 },
       watchdog: {
         enabled: true,
         cycleSeconds: 5,
@@ -242,9 +242,21 @@ describe('configuration', () => {
         'sessionStore.port must not be the default port 6379',
       ],
       [
-        'an odd Node.js line',
-        { runtime: { nodeVersion: '25.1.0' } },
-        'runtime.nodeVersion must be an LTS line (an even major version, 20 or later; got 25)',
+        'a Node.js version: the node image pins it (constructs/node-runtime/node-release.ts)',
+        { runtime: { nodeVersion: '24.21.0' } },
+        "runtime: Unrecognized key(s) in object: 'nodeVersion'",
+      ],
+      [
+        'a drain deadline the load balancer cannot outlast',
+        { runtime: { drainDeadlineMs: 3_600_000 } },
+        'runtime.drainDeadlineMs must be an integer from 1000 to 3570000 (got 3600000)',
+      ],
+      [
+        'a log retention CloudWatch Logs does not offer',
+        { media: { logRetentionDays: 10 } },
+        expect.stringMatching(
+          /^media\.logRetentionDays must be one of CloudWatch Logs' retention periods \(1, 3, .*got 10\)$/,
+        ),
       ],
       [
         'an address that is not one',

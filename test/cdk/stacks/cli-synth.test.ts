@@ -31,7 +31,20 @@ describe('npx cdk synth', () => {
     expect(Object.keys(template.Resources).length).toBeGreaterThan(50);
     const manifest = JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8'));
     expect(manifest.missing).toBeUndefined();
-    expect(fs.readdirSync(out).filter((f) => /^asset\.[0-9a-f]{64}\.js$/.test(f))).toHaveLength(2);
+    // Each fleet's app: a folder with the runtime and the log shipper, baked into its image.
+    const apps = fs
+      .readdirSync(out)
+      .filter((f) => fs.existsSync(path.join(out, f, 'log-shipper.js')))
+      .map((f) =>
+        fs
+          .readdirSync(path.join(out, f))
+          .filter((name) => name.endsWith('.js'))
+          .sort(),
+      );
+    expect(apps).toEqual([
+      ['log-shipper.js', 'main.js'],
+      ['log-shipper.js', 'main.js'],
+    ]);
   }, 180_000);
 
   it('fails on an invalid configuration, listing every problem', () => {

@@ -84,10 +84,20 @@ describe('ClusterStack with the default configuration', () => {
     const artifact = s.assembly.getStackByName('RtcHa');
     expect(artifact.environment).toMatchObject({ account: 'unknown-account', region: 'unknown-region' });
     expect(s.assembly.manifest.missing).toBeUndefined();
-    s.template.hasParameter('*', {
-      Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
-      Default: '/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64',
-    });
+    // Each fleet boots its own baked image, built on a pinned (dated) Debian 12 release, never "latest".
+    const recipes = Object.values(s.template.findResources('AWS::ImageBuilder::ImageRecipe'));
+    expect(recipes).toHaveLength(2);
+    for (const recipe of recipes) {
+      expect(JSON.stringify(recipe.Properties.ParentImage)).toMatch(
+        /\/aws\/service\/debian\/release\/12\/\d{8}-\d+\/arm64/,
+      );
+    }
+    expect(JSON.stringify(s.template.toJSON())).not.toContain('debian/release/12/latest');
+    for (const lt of Object.values(s.template.findResources('AWS::EC2::LaunchTemplate'))) {
+      expect(lt.Properties.LaunchTemplateData.ImageId).toEqual({
+        'Fn::GetAtt': [expect.stringMatching(/^(Masters|Media)Image/), 'ImageId'],
+      });
+    }
   });
 
   it('builds the whole cluster', () => {
@@ -101,6 +111,9 @@ describe('ClusterStack with the default configuration', () => {
       ['AWS::EC2::LaunchTemplate', 2],
       ['AWS::SecretsManager::Secret', 2],
       ['AWS::SSM::Parameter', 2],
+      ['AWS::AutoScaling::LifecycleHook', 2],
+      // The fleets', the watchdog's and the VPC flow logs'.
+      ['AWS::Logs::LogGroup', 4],
       ['AWS::SNS::Topic', 1],
       ['AWS::CloudWatch::Dashboard', 1],
     ] as const) {
@@ -128,7 +141,7 @@ describe('ClusterStack with the default configuration', () => {
     });
   });
 
-  it('gives both fleets the same registry, API secret and drain deadline', () => {
+  it('gives both fleets the same registry and drain deadline, and the API secret to the masters only', () => {
     const settings = Object.values(s.template.findResources('AWS::SSM::Parameter')).map((p) =>
       JSON.stringify(p.Properties.Value),
     );
@@ -136,15 +149,43 @@ describe('ClusterStack with the default configuration', () => {
     for (const value of settings) {
       expect(value).toContain('RTC_DRAIN_DEADLINE_MS=30000');
       expect(value).toContain('RTC_REDIS_URL=rediss://');
+      expect(value).toContain('RTC_LIFECYCLE_HOOK_NAME=rtc-ha-drain');
     }
-    const userData = JSON.stringify(s.template.findResources('AWS::EC2::LaunchTemplate'));
-    expect(userData.match(/--secret RTC_API_SECRET=",\{"Ref":"ApiSecret[0-9A-F]+"\}/g)).toHaveLength(2);
-    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
-      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }]),
-    });
+    const userData = (id: string) =>
+      JSON.stringify(
+        s.template.findResources('AWS::EC2::LaunchTemplate', {
+          Properties: {
+            LaunchTemplateData: {
+              TagSpecifications: Match.arrayWith([
+                Match.objectLike({
+                  ResourceType: 'instance',
+                  Tags: [{ Key: 'Name', Value: `RtcHa/${id}/LaunchTemplate` }],
+                }),
+              ]),
+            },
+          },
+        }),
+      );
+    expect(userData('Masters')).toMatch(/RTC_API_SECRET=",\{"Ref":"ApiSecret[0-9A-F]+"\}/);
+    expect(userData('Media')).not.toContain('RTC_API_SECRET');
+    expect(userData('Media')).toContain('RTC_REDIS_AUTH_TOKEN=');
   });
 
-  it('wires the watchdog to both fleets, the target group and the registry (ARCHITECTURE.md rule 2)', () => {
+  it('lets a leaving master drain while the load balancer deregisters it, then holds it in the hook', () => {
+    // Auto Scaling deregisters before the termination hook: the sockets must outlast the drain (30 s + 30 s).
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '60' }]),
+    });
+    for (const hook of Object.values(s.template.findResources('AWS::AutoScaling::LifecycleHook'))) {
+      expect(hook.Properties).toMatchObject({
+        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+        HeartbeatTimeout: 60,
+        DefaultResult: 'CONTINUE',
+      });
+    }
+  });
+
+  it('wires the watchdog to both fleets, the target group and the registry (docs/architecture.md rule 2)', () => {
     const { stack } = s;
     expect(stack.watchdog).toBeDefined();
     const groups = JSON.stringify(
@@ -180,7 +221,9 @@ describe('ClusterStack with the default configuration', () => {
       'ApiSecretArn',
       'LoadBalancerDnsName',
       'MasterAutoScalingGroupName',
+      'MasterLogGroupName',
       'MediaAutoScalingGroupName',
+      'MediaLogGroupName',
       'RestUrl',
       'SessionStoreAuthTokenArn',
       'SessionStoreEndpoint',
@@ -211,7 +254,9 @@ describe('ClusterStack with the default configuration', () => {
     expect(Object.keys(found).sort()).toEqual([
       'AwsSolutions-EC23',
       'AwsSolutions-ELB2',
+      // The image build instances only: Image Builder's managed policies.
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/EC2InstanceProfileForImageBuilder]',
       'AwsSolutions-IAM5[Resource::*]',
       expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:.*autoScalingGroupName\/<MastersASG/),
       expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:.*autoScalingGroupName\/<MediaASG/),
@@ -252,6 +297,13 @@ describe('ClusterStack with examples/production.json', () => {
     // THEN
     expect(s.assembly.getStackByName('RtcHaProd').environment.region).toBe('eu-west-1');
     expect(s.assembly.manifest.missing).toBeUndefined();
+  });
+
+  it('drains masters for the configured deadline: deregistration delay and hook timeout follow it', () => {
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      TargetGroupAttributes: Match.arrayWith([{ Key: 'deregistration_delay.timeout_seconds', Value: '90' }]),
+    });
+    s.template.resourcePropertiesCountIs('AWS::AutoScaling::LifecycleHook', { HeartbeatTimeout: 90 }, 2);
   });
 
   it('spans three AZs with a NAT gateway each', () => {
@@ -320,5 +372,16 @@ describe('ClusterStack watchdog options', () => {
     const stack = build({ watchdog: { enabled: false } });
     expect(stack.watchdog).toBeUndefined();
     Template.fromStack(stack).resourceCountIs('AWS::Events::Rule', 0);
+  });
+});
+
+describe('ClusterStack fleet options', () => {
+  const build = (raw: unknown) => addRtcHa(testApp(), validateConfig(raw)).stack;
+
+  it("keeps each fleet's logs as long as configured", () => {
+    const stack = build({ masters: { logRetentionDays: 90 }, media: { logRetentionDays: 7 } });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7 });
   });
 });

@@ -112,6 +112,46 @@ describe('completeTermination (Auto Scaling mocked)', () => {
     });
   });
 
+  test('GIVEN the hook does not hold the instance yet (still deregistering) THEN completing is retried until it does', async () => {
+    autoScaling.on(DescribeAutoScalingInstancesCommand).resolves({
+      AutoScalingInstances: [{ InstanceId: INSTANCE, AutoScalingGroupName: 'masters' } as never],
+    });
+    const notHeld = Object.assign(new Error('No active Lifecycle Action found with instance ID'), {
+      name: 'ValidationError',
+    });
+    autoScaling.on(CompleteLifecycleActionCommand).rejectsOnce(notHeld).rejectsOnce(notHeld).resolves({});
+    const client = new AutoScalingClient({ region: 'eu-west-1' });
+    await completeTermination(client, 'drain-hook', INSTANCE, { everyMs: 10, forMs: 1_000 });
+    expect(autoScaling.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(3);
+  });
+
+  test('GIVEN the hook never holds it THEN completing gives up after the retry window; other errors at once', async () => {
+    autoScaling.on(DescribeAutoScalingInstancesCommand).resolves({
+      AutoScalingInstances: [{ InstanceId: INSTANCE, AutoScalingGroupName: 'masters' } as never],
+    });
+    const notHeld = Object.assign(new Error('No active Lifecycle Action found'), { name: 'ValidationError' });
+    autoScaling.on(CompleteLifecycleActionCommand).rejects(notHeld);
+    const client = new AutoScalingClient({ region: 'eu-west-1' });
+    await expect(
+      completeTermination(client, 'drain-hook', INSTANCE, { everyMs: 10, forMs: 50 }),
+    ).rejects.toThrow('No active Lifecycle Action found');
+    const tries = autoScaling.commandCalls(CompleteLifecycleActionCommand).length;
+    expect(tries).toBeGreaterThan(1);
+    expect(tries).toBeLessThanOrEqual(6);
+
+    autoScaling.reset();
+    autoScaling.on(DescribeAutoScalingInstancesCommand).resolves({
+      AutoScalingInstances: [{ InstanceId: INSTANCE, AutoScalingGroupName: 'masters' } as never],
+    });
+    autoScaling
+      .on(CompleteLifecycleActionCommand)
+      .rejects(Object.assign(new Error('denied'), { name: 'AccessDenied' }));
+    await expect(
+      completeTermination(client, 'drain-hook', INSTANCE, { everyMs: 10, forMs: 1_000 }),
+    ).rejects.toThrow('denied');
+    expect(autoScaling.commandCalls(CompleteLifecycleActionCommand)).toHaveLength(1);
+  });
+
   test('GIVEN the instance in no group THEN an error naming it, and nothing completed', async () => {
     autoScaling.on(DescribeAutoScalingInstancesCommand).resolves({ AutoScalingInstances: [] });
     await expect(

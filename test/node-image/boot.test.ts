@@ -1,0 +1,180 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { ImageRole } from '../../constructs/node-runtime/node-release';
+import { waitFor } from '../../runtime/local/ports';
+import { Api } from '../runtime/master/support/harness';
+import {
+  configureRole,
+  INSTALL_SCRIPT,
+  installRole,
+  readUnit,
+  serviceKeys,
+  startBootWorld,
+  startInstalledUnit,
+  StartedUnit,
+  BootWorld,
+  UNIT_DIR,
+} from './support/image';
+import { debianTarball, freshRootfs, progress, Rootfs } from './support/rootfs';
+
+/**
+ * The node image for real: a Debian 12 root file system from debootstrap, the install script run in
+ * it through chroot exactly as Image Builder runs it (apt-get, Node.js from the npm registry checked
+ * against node-release.ts), `configure` as user data runs it, then the installed unit's own command
+ * line, as its user, against IMDS / SSM / Secrets Manager stand-ins and a TLS redis-server with a
+ * password. Needs root (chroot, mount); CI runs as root.
+ */
+const isRoot = process.getuid?.() === 0;
+if (!isRoot) progress('skipped: the node image test needs root (debootstrap, chroot, mount)');
+const describeAsRoot = isRoot ? describe : describe.skip;
+
+/** A cold machine: debootstrap, then per role apt-get and a 50 MB Node.js download. */
+const SETUP_TIMEOUT_MS = 10 * 60_000;
+
+describeAsRoot('the Debian 12 node image', () => {
+  let tarball: string;
+  let world: BootWorld;
+
+  beforeAll(async () => {
+    tarball = debianTarball().file;
+    world = await startBootWorld();
+  }, SETUP_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('passes shellcheck', () => {
+    const result = spawnSync('shellcheck', ['--severity=style', INSTALL_SCRIPT], { encoding: 'utf8' });
+    expect(result.error).toBeUndefined();
+    expect(result.stdout).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  describe.each<ImageRole>(['master', 'media'])('%s', (role) => {
+    let rootfs: Rootfs | undefined;
+    let unit: StartedUnit | undefined;
+    /** Where this role's AWS calls start in world.aws.calls (the roles boot one after the other). */
+    let firstCall = 0;
+
+    beforeAll(() => {
+      firstCall = world.aws.calls.length;
+      rootfs = freshRootfs(tarball, role);
+      installRole(rootfs, role);
+      configureRole(rootfs, world.bootSettings(role));
+    }, SETUP_TIMEOUT_MS);
+
+    afterAll(async () => {
+      await unit?.child.stop(5_000);
+      if (unit) fs.rmSync(unit.child.logFile, { force: true });
+      rootfs?.dispose();
+    }, 60_000);
+
+    it('installs the pinned Node.js, the app, the user and units that systemd accepts', () => {
+      const root = rootfs!;
+      expect(root.chroot(['/opt/rtc-ha/node/bin/node', '--version']).trim()).toBe('v24.21.0');
+      expect(fs.existsSync(root.at('/opt/rtc-ha/app/main.js'))).toBe(true);
+      expect(root.chroot(['id', '-u', 'rtc-ha']).trim()).toMatch(/^\d+$/);
+      const units = fs.readdirSync(root.at(UNIT_DIR)).filter((f) => f.startsWith('rtc-ha'));
+      const verify = spawnSync(
+        'systemd-analyze',
+        [
+          'verify',
+          `--root=${root.dir}`,
+          ...units.filter((u) => u.endsWith('.service')).map((u) => `${UNIT_DIR}/${u}`),
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(`${verify.stdout}${verify.stderr}`).toBe('');
+      expect(verify.status).toBe(0);
+      const service = serviceKeys(fs.readFileSync(root.at(`${UNIT_DIR}/rtc-ha.service`), 'utf8'));
+      expect(service).toMatchObject({ Type: 'simple', User: 'rtc-ha', Restart: 'on-failure' });
+      expect(fs.readFileSync(root.at(`${UNIT_DIR}/rtc-ha.service.d/stop.conf`), 'utf8')).toBe(
+        '[Service]\nTimeoutStopSec=40s\n',
+      );
+      // configure enabled it for the next boot; systemd does not run in the chroot, so nothing started.
+      const wants = root.at(`${UNIT_DIR}/multi-user.target.wants`);
+      for (const name of units.filter((u) => u.endsWith('.service'))) {
+        expect(fs.readlinkSync(`${wants}/${name}`)).toBe(`${UNIT_DIR}/${name}`);
+      }
+      // The log shipper's unit comes with its bundle (the project ships one now), never without.
+      expect(units.includes('rtc-ha-logs.service')).toBe(
+        fs.existsSync(root.at('/opt/rtc-ha/app/log-shipper.js')),
+      );
+      if (units.includes('rtc-ha-logs.service')) {
+        expect(
+          serviceKeys(fs.readFileSync(root.at(`${UNIT_DIR}/rtc-ha-logs.service`), 'utf8')),
+        ).toMatchObject({
+          SupplementaryGroups: 'systemd-journal',
+          EnvironmentFile: '/etc/rtc-ha/boot.env',
+          User: 'rtc-ha',
+          // The shipper keeps its journal cursor in $STATE_DIRECTORY, under ProtectSystem=strict.
+          StateDirectory: 'rtc-ha-logs',
+        });
+      }
+    });
+
+    it(
+      'install is idempotent',
+      () => {
+        const before = fs.readFileSync(rootfs!.at(`${UNIT_DIR}/rtc-ha.service`), 'utf8');
+        installRole(rootfs!, role);
+        expect(fs.readFileSync(rootfs!.at(`${UNIT_DIR}/rtc-ha.service`), 'utf8')).toBe(before);
+        expect(rootfs!.chroot(['/opt/rtc-ha/node/bin/node', '--version']).trim()).toBe('v24.21.0');
+      },
+      SETUP_TIMEOUT_MS,
+    );
+
+    it('boots from boot.env alone: the installed unit turns ready', async () => {
+      const root = rootfs!;
+      const command = readUnit(root, 'rtc-ha.service');
+      expect(command.environmentFile).toBe('/etc/rtc-ha/boot.env');
+      unit = await startInstalledUnit(root, role, world);
+      progress(`${role}: ready ${unit.readyMs} ms after start`);
+      // boot.env named only where the settings are: no RTC_* setting reached the process directly.
+      expect(Object.keys(unit.env).filter((k) => k.startsWith('RTC_') && !k.startsWith('RTC_BOOT_'))).toEqual(
+        [],
+      );
+      const log = fs.readFileSync(unit.child.logFile, 'utf8');
+      if (role === 'media') expect(log).toContain(world.publicIpv4);
+    }, 60_000);
+
+    it('signals SUCCESS to CloudFormation as the instance IMDS names', async () => {
+      const target = world.signalTarget(role);
+      const signals = () =>
+        world.aws.calls
+          .slice(firstCall)
+          .filter((c) => c.target === 'SignalResource')
+          .map((c) => c.input);
+      await waitFor(`${role}'s SignalResource`, () => signals().length > 0, 10_000);
+      expect(signals()).toEqual([
+        expect.objectContaining({
+          StackName: target.stack,
+          LogicalResourceId: target.resource,
+          UniqueId: world.instanceId(role),
+          Status: 'SUCCESS',
+        }),
+      ]);
+    }, 15_000);
+
+    it('takes the API secret at both stages when the role reads it', async () => {
+      const stages = world.aws.calls
+        .slice(firstCall)
+        .filter((c) => c.target === 'secretsmanager.GetSecretValue')
+        .map((c) => `${String(c.input.SecretId).split(':').pop()}@${String(c.input.VersionStage)}`);
+      if (role === 'media') {
+        expect(stages).toEqual(['redis-auth@AWSCURRENT']);
+        return;
+      }
+      // RTC_API_SECRET_PREVIOUS comes from the AWSPREVIOUS stage; the Redis token's is never asked for.
+      expect(stages.sort()).toEqual(['api@AWSCURRENT', 'api@AWSPREVIOUS', 'redis-auth@AWSCURRENT']);
+      const url = `http://127.0.0.1:${world.port(role)}`;
+      for (const secret of [world.apiSecret.current, world.apiSecret.previous]) {
+        expect((await new Api(url, secret).call('GET', '/v1/sessions/none')).status).toBe(404);
+      }
+      expect(
+        (await new Api(url, 'not-the-api-secret-0123456789').call('GET', '/v1/sessions/none')).status,
+      ).toBe(401);
+    });
+  });
+});
