@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real servers the tests start (redis-server, haproxy), shellcheck, and what the node
+# Installs the real servers the tests start (redis-server, haproxy, janus; chromium and iproute2 for the
+# media tests' browser and network namespace), shellcheck, and what the node
 # image test builds a Debian 12 root file system with (debootstrap, openssl, systemd-analyze), when missing.
 # Runs before `npm test` (the npm "pretest" hook), so a fresh Debian machine needs nothing by hand.
 set -euo pipefail
@@ -11,6 +12,9 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v janus >/dev/null 2>&1 || missing+=(janus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "rtc-ha tests need: ${missing[*]} (installing with apt-get)" >&2
@@ -22,7 +26,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages start their own services; the tests start private instances on free ports instead.
-for service in redis-server haproxy; do
+for service in redis-server haproxy janus; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$service" >/dev/null 2>&1 || true; fi
 done
 echo "installed: ${missing[*]}" >&2
