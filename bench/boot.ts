@@ -11,7 +11,8 @@
 import * as fs from 'node:fs';
 import { loadavg } from 'node:os';
 import * as path from 'node:path';
-import { ImageRole, NODE_RELEASE } from '../constructs/node-runtime/node-release';
+import { NODE_RELEASE } from '../constructs/node-software/node-release';
+import type { NodeRole } from '../runtime/contract/registry';
 import {
   configureRole,
   installRole,
@@ -21,7 +22,7 @@ import {
 import { CACHE_DIR, debianTarball, freshRootfs } from '../test/node-image/support/rootfs';
 import { progress, quick, writeBenchResult } from './support/report';
 
-const ROLES: ImageRole[] = ['master', 'media'];
+const ROLES: NodeRole[] = ['master', 'media'];
 const BOOTS = quick ? 1 : 3;
 const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -117,7 +118,7 @@ includes reading the settings and secrets with the AWS SDK, IMDSv2 and the TLS c
 }
 
 /** Unpacks `tarball` and installs `role` in it; seconds for both. */
-function timedInstall(tarball: string, role: ImageRole): number {
+function timedInstall(tarball: string, role: NodeRole): number {
   const start = Date.now();
   const rootfs = freshRootfs(tarball, `bench-cold-${role}`);
   try {

@@ -4,9 +4,9 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import { MasterWatchdog } from '../master-watchdog';
-import { NodeFleet } from '../node-fleet';
-import { SessionStore } from '../session-store';
+import type { FleetWatchdog } from '../fleet-watchdog';
+import type { NodeFleet } from '../node-fleet';
+import type { SessionStoreCluster } from '../session-store-cluster';
 import { Problems, throwIfProblems } from '../shared/problems';
 import { SignalingLoadBalancer } from '../signaling-load-balancer';
 
@@ -42,8 +42,9 @@ export function checkClusterAlarmsProps(props: ClusterAlarmsProps, prefix = ''):
 
 /**
  * The cluster's alarms and dashboard, in the manner of cdk-monitoring-constructs' facade: an SNS topic
- * (SSL-only, optional email subscription) that every alarm notifies on ALARM and OK, and one `monitorXxx`
- * method per part of the cluster that adds its alarms and dashboard widgets.
+ * (SSL-only, optional email subscription) that every alarm notifies on ALARM and OK, {@link addAlarm}
+ * through which every alarm is made (here or in the construct it watches), and one `monitorXxx` method
+ * per part of the cluster that adds its alarms and dashboard widgets.
  */
 export class ClusterAlarms extends Construct {
   /** Topic every alarm (and the fleets' scaling notifications) publishes to. */
@@ -70,9 +71,13 @@ export class ClusterAlarms extends Construct {
     return [...this.alarmList];
   }
 
-  /** Adds an alarm that notifies the topic on ALARM and on OK. */
-  public addAlarm(id: string, props: cloudwatch.AlarmProps): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, id, props);
+  /**
+   * Adds an alarm that notifies the topic on ALARM and on OK.
+   *
+   * @param scope where the alarm is created, so its id stays with the construct it watches (default: here)
+   */
+  public addAlarm(id: string, props: cloudwatch.AlarmProps, scope: Construct = this): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(scope, id, props);
     alarm.addAlarmAction(new actions.SnsAction(this.topic));
     alarm.addOkAction(new actions.SnsAction(this.topic));
     this.alarmList.push(alarm);
@@ -116,7 +121,7 @@ export class ClusterAlarms extends Construct {
   }
 
   /** Alarms on the store's CPU, memory and replication lag; graphs the three. */
-  public monitorSessionStore(store: SessionStore): void {
+  public monitorSessionStore(store: SessionStoreCluster): void {
     const checks: [string, string, cloudwatch.IMetric, number, string][] = [
       [
         'SessionStoreCpu',
@@ -154,10 +159,10 @@ export class ClusterAlarms extends Construct {
   }
 
   /**
-   * Draws the watchdog's dead man's switch, its hold alarm and its decisions. The alarms are the
-   * watchdog's own (they notify the topic it was given), so they exist whether or not this is called.
+   * Draws the watchdog's dead man's switch, its hold alarm and its decisions. The watchdog adds its
+   * alarms itself, through {@link addAlarm}, so they exist whether or not this is called.
    */
-  public monitorWatchdog(watchdog: MasterWatchdog): void {
+  public monitorWatchdog(watchdog: FleetWatchdog): void {
     this.dashboard.addWidgets(
       new cloudwatch.AlarmWidget({
         title: 'Watchdog runs (dead man)',

@@ -1,24 +1,38 @@
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { checkNodeFleetOptions, NodeFleet, NodeFleetOptions, NodeFleetProps } from '../node-fleet';
-import { MASTER_PORT } from '../shared/defaults';
+import { DEFAULT_PORTS } from '../../runtime/contract/timings';
+import {
+  checkNodeFleetOptions,
+  MAX_FLEET_CAPACITY,
+  NodeFleet,
+  NodeFleetOptions,
+  NodeFleetProps,
+  resolveNodeFleetOptions,
+  ResolvedNodeFleetOptions,
+} from '../node-fleet';
 import { Problems, throwIfProblems } from '../shared/problems';
 
-/** The part of {@link MasterFleetProps} that deployment config sets. */
+/**
+ * The part of {@link MasterFleetProps} that deployment config sets. Capacity defaults: `minCapacity` 3
+ * (2 to 999), `maxCapacity` twice `minCapacity` (at most 1000), `instanceType` t4g.small.
+ */
 export interface MasterFleetOptions extends NodeFleetOptions {
   /**
    * Port of the signaling server: HTTP and WebSocket, `GET /live` and `GET /ready`.
    *
-   * @default 8080
+   * @default DEFAULT_PORTS.master of runtime/contract (8080)
    */
   readonly port?: number;
 }
 
-/**
- * Props of {@link MasterFleet}. Capacity defaults: `minCapacity` 3 (at least 2), `maxCapacity` twice
- * `minCapacity`, `instanceType` t4g.small.
- */
+/** {@link MasterFleetOptions} with every default filled in. */
+export interface ResolvedMasterFleetOptions extends ResolvedNodeFleetOptions {
+  readonly port: number;
+}
+
+/** Props of {@link MasterFleet}. */
 export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
   /** The REST API secret (`RTC_API_SECRET`); only masters read it, its previous version too. */
   readonly apiSecret: secretsmanager.ISecret;
@@ -32,18 +46,31 @@ export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
 }
 
 // Three, not two: the watchdog replaces a dead master only while a strict majority stays healthy.
-const DEFAULT_MIN = 3;
+const DEFAULT_MIN_CAPACITY = 3;
+
+/** `options` with every default filled in: what {@link MasterFleet} builds and its check checks. */
+export function resolveMasterFleetOptions(options: MasterFleetOptions = {}): ResolvedMasterFleetOptions {
+  const minCapacity = options.minCapacity ?? DEFAULT_MIN_CAPACITY;
+  return {
+    ...resolveNodeFleetOptions(options, {
+      instanceType: options.instanceType ?? new ec2.InstanceType('t4g.small'),
+      minCapacity,
+      maxCapacity: options.maxCapacity ?? Math.min(2 * minCapacity, MAX_FLEET_CAPACITY),
+    }),
+    port: options.port ?? DEFAULT_PORTS.master,
+  };
+}
 
 /** Lists every problem of `options`, field names prefixed with `prefix`. */
 export function checkMasterFleetOptions(options: MasterFleetOptions, prefix = ''): string[] {
+  const resolved = resolveMasterFleetOptions(options);
   const problems = new Problems(prefix);
-  problems.integer('minCapacity', options.minCapacity, 2, 1000);
-  problems.integer('port', options.port, 1024, 65535);
-  const min = options.minCapacity ?? DEFAULT_MIN;
-  const capacity = { ...options, maxCapacity: options.maxCapacity ?? 2 * min };
+  // Below the most a fleet may have: a rolling update adds a node before it removes one.
+  problems.integer('minCapacity', resolved.minCapacity, 2, MAX_FLEET_CAPACITY - 1);
+  problems.integer('port', resolved.port, 1024, 65535);
   return [
     ...problems.messages,
-    ...checkNodeFleetOptions(capacity, { value: min, name: 'minCapacity' }, prefix),
+    ...checkNodeFleetOptions(resolved, { value: resolved.minCapacity, name: 'minCapacity' }, prefix),
   ];
 }
 
@@ -58,12 +85,12 @@ export class MasterFleet extends NodeFleet {
 
   constructor(scope: Construct, id: string, props: MasterFleetProps) {
     throwIfProblems('MasterFleet props', checkMasterFleetOptions(props));
-    const min = props.minCapacity ?? DEFAULT_MIN;
-    const capacity = { min, max: props.maxCapacity ?? 2 * min, desired: props.desiredCapacity };
+    const options = resolveMasterFleetOptions(props);
     super(scope, id, props, {
       role: 'master',
-      port: props.port ?? MASTER_PORT,
-      capacity,
+      port: options.port,
+      options,
+      floor: options.minCapacity,
       secrets: { RTC_API_SECRET: props.apiSecret },
     });
     // The group keeps EC2 health checks although it sits behind the load balancer (docs/architecture.md

@@ -4,8 +4,16 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
-import { checkNodeFleetOptions, NodeFleet, NodeFleetOptions, NodeFleetProps } from '../node-fleet';
-import { MEDIA_CONTROL_PORT } from '../shared/defaults';
+import { DEFAULT_MEDIA_PORT_RANGE, DEFAULT_PORTS } from '../../runtime/contract/timings';
+import {
+  checkNodeFleetOptions,
+  MAX_FLEET_CAPACITY,
+  NodeFleet,
+  NodeFleetOptions,
+  NodeFleetProps,
+  resolveNodeFleetOptions,
+  ResolvedNodeFleetOptions,
+} from '../node-fleet';
 import { concrete, Problems, throwIfProblems } from '../shared/problems';
 
 /** How the media fleet scales on CPU. */
@@ -43,7 +51,10 @@ export interface MediaScalingOptions {
   readonly targetCpuPercent?: number;
 }
 
-/** The part of {@link MediaFleetProps} that deployment config sets. */
+/**
+ * The part of {@link MediaFleetProps} that deployment config sets. Capacity defaults: `minCapacity` 1,
+ * `maxCapacity` three times `minCapacity + spareCapacity` (at most 1000), `instanceType` c7g.large.
+ */
 export interface MediaFleetOptions extends NodeFleetOptions {
   /**
    * Nodes kept on top of `minCapacity` for failures (the M of N+M): the group never shrinks below
@@ -56,21 +67,21 @@ export interface MediaFleetOptions extends NodeFleetOptions {
   /**
    * Control and health port of the media agent, open to the masters only.
    *
-   * @default 9090
+   * @default DEFAULT_PORTS.media of runtime/contract (9090)
    */
   readonly controlPort?: number;
 
   /**
    * First port of the UDP/TCP media range open to clients.
    *
-   * @default 40000
+   * @default DEFAULT_MEDIA_PORT_RANGE.min of runtime/contract (40000)
    */
   readonly mediaPortMin?: number;
 
   /**
    * Last port of the UDP/TCP media range open to clients.
    *
-   * @default 49999
+   * @default DEFAULT_MEDIA_PORT_RANGE.max of runtime/contract (49999)
    */
   readonly mediaPortMax?: number;
 
@@ -89,31 +100,64 @@ export interface MediaFleetOptions extends NodeFleetOptions {
   readonly scaling?: MediaScalingOptions;
 }
 
-/**
- * Props of {@link MediaFleet}. Capacity defaults: `minCapacity` 1, `maxCapacity` three times
- * `minCapacity + spareCapacity`, `instanceType` c7g.large.
- */
+/** {@link MediaFleetOptions} with every default filled in. */
+export interface ResolvedMediaFleetOptions extends ResolvedNodeFleetOptions {
+  readonly spareCapacity: number;
+  readonly controlPort: number;
+  readonly mediaPortMin: number;
+  readonly mediaPortMax: number;
+  readonly turnPorts: number[];
+  readonly scaling: Required<MediaScalingOptions>;
+}
+
+/** Props of {@link MediaFleet}. */
 export interface MediaFleetProps extends NodeFleetProps, MediaFleetOptions {}
 
-const DEFAULT_MIN = 1;
-const DEFAULT_SPARE = 1;
-const DEFAULT_TURN_PORTS = [3478, 5349];
 /** Minutes of average CPU a step scaling decision looks at. */
 const STEP_EVALUATION_MINUTES = 3;
 
+/** `options` with every default filled in: what {@link MediaFleet} builds and its check checks. */
+export function resolveMediaFleetOptions(options: MediaFleetOptions = {}): ResolvedMediaFleetOptions {
+  const minCapacity = options.minCapacity ?? 1;
+  const spareCapacity = options.spareCapacity ?? 1;
+  const scaling = options.scaling ?? {};
+  return {
+    ...resolveNodeFleetOptions(options, {
+      instanceType: options.instanceType ?? new ec2.InstanceType('c7g.large'),
+      minCapacity,
+      maxCapacity: options.maxCapacity ?? Math.min(3 * (minCapacity + spareCapacity), MAX_FLEET_CAPACITY),
+    }),
+    spareCapacity,
+    controlPort: options.controlPort ?? DEFAULT_PORTS.media,
+    mediaPortMin: options.mediaPortMin ?? DEFAULT_MEDIA_PORT_RANGE.min,
+    mediaPortMax: options.mediaPortMax ?? DEFAULT_MEDIA_PORT_RANGE.max,
+    turnPorts: options.turnPorts ?? [3478, 5349],
+    scaling: {
+      mode: scaling.mode ?? 'step',
+      scaleOutCpuPercent: scaling.scaleOutCpuPercent ?? 70,
+      scaleInCpuPercent: scaling.scaleInCpuPercent ?? 30,
+      targetCpuPercent: scaling.targetCpuPercent ?? 50,
+    },
+  };
+}
+
+/** The group's minimum size: N+M. */
+function floorOf(options: ResolvedMediaFleetOptions): number {
+  return options.minCapacity + options.spareCapacity;
+}
+
 /** Lists every problem of `options`, field names prefixed with `prefix`. */
 export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''): string[] {
+  const resolved = resolveMediaFleetOptions(options);
   const problems = new Problems(prefix);
-  problems.integers(options, {
-    minCapacity: [1, 1000],
-    spareCapacity: [0, 1000],
+  problems.integers(resolved, {
+    minCapacity: [1, MAX_FLEET_CAPACITY - 1],
+    spareCapacity: [0, MAX_FLEET_CAPACITY - 1],
     controlPort: [1024, 65535],
     mediaPortMin: [1024, 65535],
     mediaPortMax: [1024, 65535],
   });
-  const control = options.controlPort ?? MEDIA_CONTROL_PORT;
-  const low = options.mediaPortMin ?? 40000;
-  const high = options.mediaPortMax ?? 49999;
+  const { controlPort: control, mediaPortMin: low, mediaPortMax: high, turnPorts, scaling } = resolved;
   const inMediaRange = (port: number) => concrete(port, low, high) && port >= low && port <= high;
   problems.require(
     !concrete(low, high) || low <= high,
@@ -121,7 +165,6 @@ export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''):
     `must not exceed mediaPortMax (${low} > ${high})`,
   );
   problems.require(!inMediaRange(control), 'controlPort', `must lie outside the media range ${low}-${high}`);
-  const turnPorts = options.turnPorts ?? DEFAULT_TURN_PORTS;
   for (const port of turnPorts) {
     problems.integer('turnPorts', port, 1, 65535);
     problems.require(
@@ -133,9 +176,8 @@ export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''):
   }
   problems.require(new Set(turnPorts).size === turnPorts.length, 'turnPorts', 'must not repeat a port');
 
-  const scaling = options.scaling ?? {};
   problems.require(
-    scaling.mode === undefined || scaling.mode === 'step' || scaling.mode === 'target-tracking',
+    scaling.mode === 'step' || scaling.mode === 'target-tracking',
     'scaling.mode',
     `must be "step" or "target-tracking" (got "${scaling.mode}")`,
   );
@@ -146,18 +188,12 @@ export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''):
   );
   problems.less(
     'scaling.scaleInCpuPercent',
-    scaling.scaleInCpuPercent ?? 30,
+    scaling.scaleInCpuPercent,
     'scaling.scaleOutCpuPercent',
-    scaling.scaleOutCpuPercent ?? 70,
+    scaling.scaleOutCpuPercent,
   );
-
-  const floor = (options.minCapacity ?? DEFAULT_MIN) + (options.spareCapacity ?? DEFAULT_SPARE);
-  const capacity = { ...options, maxCapacity: options.maxCapacity ?? 3 * floor };
-  const floorName = 'minCapacity + spareCapacity';
-  return [
-    ...problems.messages,
-    ...checkNodeFleetOptions(capacity, { value: floor, name: floorName }, prefix),
-  ];
+  const floor = { value: floorOf(resolved), name: 'minCapacity + spareCapacity' };
+  return [...problems.messages, ...checkNodeFleetOptions(resolved, floor, prefix)];
 }
 
 /**
@@ -175,13 +211,13 @@ export class MediaFleet extends NodeFleet {
 
   constructor(scope: Construct, id: string, props: MediaFleetProps) {
     throwIfProblems('MediaFleet props', checkMediaFleetOptions(props));
-    const floor = (props.minCapacity ?? DEFAULT_MIN) + (props.spareCapacity ?? DEFAULT_SPARE);
-    const low = props.mediaPortMin ?? 40000;
-    const high = props.mediaPortMax ?? 49999;
+    const options = resolveMediaFleetOptions(props);
+    const { mediaPortMin: low, mediaPortMax: high, scaling } = options;
     super(scope, id, props, {
       role: 'media',
-      port: props.controlPort ?? MEDIA_CONTROL_PORT,
-      capacity: { min: floor, max: props.maxCapacity ?? 3 * floor, desired: props.desiredCapacity },
+      port: options.controlPort,
+      options,
+      floor: floorOf(options),
       environment: { RTC_MEDIA_PORT_MIN: String(low), RTC_MEDIA_PORT_MAX: String(high) },
     });
     this.controlPort = this.port;
@@ -197,7 +233,7 @@ export class MediaFleet extends NodeFleet {
       ec2.Port.tcpRange(low, high),
       'WebRTC media from clients (TCP)',
     );
-    for (const port of props.turnPorts ?? DEFAULT_TURN_PORTS) {
+    for (const port of options.turnPorts) {
       this.securityGroup.addIngressRule(clients, ec2.Port.udp(port), `TURN from clients (UDP ${port})`);
       this.securityGroup.addIngressRule(clients, ec2.Port.tcp(port), `TURN from clients (TCP ${port})`);
     }
@@ -208,14 +244,13 @@ export class MediaFleet extends NodeFleet {
         'IPv4 of the node); only the configured media range and TURN ports are open, the control port is not.',
     });
 
-    const scaling = props.scaling ?? {};
-    this.scalingMode = scaling.mode ?? 'step';
+    this.scalingMode = scaling.mode;
     if (this.scalingMode === 'step') {
-      this.scaleOnCpuStep('CpuScaleOut', scaling.scaleOutCpuPercent ?? 70, +1);
-      this.scaleOnCpuStep('CpuScaleIn', scaling.scaleInCpuPercent ?? 30, -1);
+      this.scaleOnCpuStep('CpuScaleOut', scaling.scaleOutCpuPercent, +1);
+      this.scaleOnCpuStep('CpuScaleIn', scaling.scaleInCpuPercent, -1);
     } else {
       this.autoScalingGroup.scaleOnCpuUtilization('CpuTargetTracking', {
-        targetUtilizationPercent: scaling.targetCpuPercent ?? 50,
+        targetUtilizationPercent: scaling.targetCpuPercent,
       });
     }
   }

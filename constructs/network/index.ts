@@ -56,29 +56,49 @@ export interface NetworkProps extends NetworkOptions {
   readonly flowLogRetention?: logs.RetentionDays;
 }
 
-const DEFAULT_CIDR = '10.40.0.0/16';
+/** {@link NetworkOptions} with every default filled in; the unset ones stay unset. */
+export interface ResolvedNetworkOptions extends NetworkOptions {
+  readonly cidr: string;
+  readonly natGateways: number;
+  readonly subnetCidrMask: number;
+  /** AZs of a new VPC: as many as `availabilityZones` names, or the default. */
+  readonly azCount: number;
+}
+
+/** AZs of a new VPC unless `availabilityZones` names them. */
 const DEFAULT_AZ_COUNT = 2;
 /** Subnet groups of a new VPC: public and private with egress. */
 const SUBNETS_PER_AZ = 2;
 
+/** `options` with every default filled in. */
+export function resolveNetworkOptions(options: NetworkOptions = {}): ResolvedNetworkOptions {
+  return {
+    ...options,
+    cidr: options.cidr ?? '10.40.0.0/16',
+    natGateways: options.natGateways ?? 1,
+    subnetCidrMask: options.subnetCidrMask ?? 24,
+    azCount: options.availabilityZones?.length ?? DEFAULT_AZ_COUNT,
+  };
+}
+
 /** Lists every problem of `options`, field names prefixed with `prefix`. */
 export function checkNetworkOptions(options: NetworkOptions, prefix = ''): string[] {
   const problems = new Problems(prefix);
-  const azs = options.availabilityZones;
-  const azCount = azs?.length ?? DEFAULT_AZ_COUNT;
+  const {
+    availabilityZones: azs,
+    azCount,
+    cidr,
+    natGateways,
+    subnetCidrMask: mask,
+  } = resolveNetworkOptions(options);
   problems.matches(
     'vpcId',
     options.vpcId,
     /^vpc-([0-9a-f]{8}|[0-9a-f]{17})$/,
     'a VPC id like vpc-0123456789abcdef0',
   );
-  problems.matches(
-    'cidr',
-    options.cidr,
-    /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/,
-    'an IPv4 CIDR block like 10.40.0.0/16',
-  );
-  const cidrPrefix = Number((options.cidr ?? DEFAULT_CIDR).split('/')[1]);
+  problems.matches('cidr', cidr, /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'an IPv4 CIDR block like 10.40.0.0/16');
+  const cidrPrefix = Number(cidr.split('/')[1]);
   problems.require(
     Number.isNaN(cidrPrefix) || (cidrPrefix >= 16 && cidrPrefix <= 28),
     'cidr',
@@ -95,9 +115,8 @@ export function checkNetworkOptions(options: NetworkOptions, prefix = ''): strin
       problems.matches('availabilityZones', az, /^[a-z]{2}(-[a-z]+)+-\d+[a-z]$/, 'AZ names like eu-west-1a');
     }
   }
-  problems.integer('natGateways', options.natGateways, 1, azCount);
-  problems.integer('subnetCidrMask', options.subnetCidrMask, 16, 28);
-  const mask = options.subnetCidrMask ?? 24;
+  problems.integer('natGateways', natGateways, 1, azCount);
+  problems.integer('subnetCidrMask', mask, 16, 28);
   if (concrete(mask, cidrPrefix)) {
     const subnets = SUBNETS_PER_AZ * azCount;
     problems.require(
@@ -128,13 +147,10 @@ export class Network extends Construct {
       return;
     }
 
-    const cidrMask = props.subnetCidrMask ?? 24;
-    const natGateways = props.natGateways ?? 1;
+    const { cidr, natGateways, subnetCidrMask: cidrMask, azCount } = resolveNetworkOptions(props);
     const vpc = new ec2.Vpc(this, 'Resource', {
-      ipAddresses: ec2.IpAddresses.cidr(props.cidr ?? DEFAULT_CIDR),
-      ...(props.availabilityZones
-        ? { availabilityZones: props.availabilityZones }
-        : { maxAzs: DEFAULT_AZ_COUNT }),
+      ipAddresses: ec2.IpAddresses.cidr(cidr),
+      ...(props.availabilityZones ? { availabilityZones: props.availabilityZones } : { maxAzs: azCount }),
       natGateways,
       subnetConfiguration: [
         { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask, mapPublicIpOnLaunch: false },
@@ -150,7 +166,6 @@ export class Network extends Construct {
     });
     this.vpc = vpc;
 
-    const azCount = props.availabilityZones?.length ?? DEFAULT_AZ_COUNT;
     if (natGateways < azCount) {
       Annotations.of(this).addWarningV2(
         'rtc-ha:singleNatGateway',

@@ -9,10 +9,11 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 // cdk-nag names an IAM5 finding after the flattened resource; the same function builds the id we acknowledge.
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { Construct } from 'constructs';
+import type { NodeRole } from '../../runtime/contract/registry';
+import { DEFAULT_TIMINGS } from '../../runtime/contract/timings';
 import { NodeImage } from '../node-image';
-import { NodeRole, NodeRuntime, NodeRuntimeOptions } from '../node-runtime';
-import { SessionStore } from '../session-store';
-import { HEALTH_CHECK_GRACE_SECONDS } from '../shared/defaults';
+import { NodeSoftware, NodeSoftwareOptions } from '../node-software';
+import { SessionStoreCluster } from '../session-store-cluster';
 import { concrete, Problems } from '../shared/problems';
 
 /** Options every rtc-ha fleet shares. */
@@ -62,17 +63,26 @@ export interface NodeFleetOptions {
   readonly logRetentionDays?: number;
 }
 
+/** {@link NodeFleetOptions} with every default filled in; `desiredCapacity` unset means the fewest. */
+export interface ResolvedNodeFleetOptions extends NodeFleetOptions {
+  readonly instanceType: ec2.InstanceType;
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  readonly volumeSizeGiB: number;
+  readonly logRetentionDays: number;
+}
+
 /** Props every rtc-ha fleet shares. */
 export interface NodeFleetProps extends NodeFleetOptions {
   /** The VPC. */
   readonly vpc: ec2.IVpc;
 
   /** The session registry the nodes use; the fleet is let in to it. */
-  readonly sessionStore: SessionStore;
+  readonly sessionStore: SessionStoreCluster;
 
   /**
    * The image the nodes boot: one with this fleet's runtime installed (`rtc-ha-node.sh install` with
-   * the `runtime`'s app), for the architecture of `instanceType`, booting from /dev/xvda.
+   * the app of {@link NodeFleet.software}), for the architecture of `instanceType`, booting from /dev/xvda.
    *
    * @default - a {@link NodeImage} baked by EC2 Image Builder in this stack
    */
@@ -81,9 +91,9 @@ export interface NodeFleetProps extends NodeFleetOptions {
   /**
    * Runtime settings.
    *
-   * @default - the defaults of {@link NodeRuntimeOptions}
+   * @default - the defaults of {@link NodeSoftwareOptions}
    */
-  readonly runtime?: NodeRuntimeOptions;
+  readonly runtime?: NodeSoftwareOptions;
 
   /**
    * Topic for the group's launch and termination notifications (successes and errors).
@@ -99,8 +109,10 @@ export interface NodeFleetSpec {
   readonly role: NodeRole;
   /** The runtime's port. */
   readonly port: number;
-  /** The group's resolved capacity. */
-  readonly capacity: { readonly min: number; readonly max: number; readonly desired?: number };
+  /** The fleet's options, defaults filled in by the fleet's resolver. */
+  readonly options: ResolvedNodeFleetOptions;
+  /** The group's minimum size: `minCapacity`, and for media the spare nodes too. */
+  readonly floor: number;
   /** Role-specific `RTC_*` settings. */
   readonly environment?: Record<string, string>;
   /** Role-specific secret `RTC_*` settings. */
@@ -116,7 +128,8 @@ export const DRAIN_HOOK_NAME = 'rtc-ha-drain';
 
 /** How long CloudFormation waits for each new node's readiness signal. */
 const SIGNAL_TIMEOUT = Duration.minutes(15);
-const DEFAULT_LOG_RETENTION_DAYS = 30;
+/** A booting node has no heartbeat yet: Auto Scaling ignores its health this long. */
+const HEALTH_CHECK_GRACE = Duration.seconds(DEFAULT_TIMINGS.asgHealthCheckGraceSeconds);
 /** The retention periods CloudWatch Logs takes, in days (`logs.RetentionDays` but "never expire"). */
 const LOG_RETENTION_DAYS = Object.values(logs.RetentionDays).filter(
   (days): days is number => typeof days === 'number' && days !== logs.RetentionDays.INFINITE,
@@ -140,13 +153,13 @@ const SESSION_MANAGER_ACTIONS = [
  * Where each kind of node lives: masters in private subnets behind the load balancer, media nodes in
  * public subnets with public addresses for direct UDP reachability.
  */
-const NODE_TRAITS: Record<
-  NodeRole,
-  { instanceType: string; subnetType: ec2.SubnetType; publicAddress: boolean }
-> = {
-  master: { instanceType: 't4g.small', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, publicAddress: false },
-  media: { instanceType: 'c7g.large', subnetType: ec2.SubnetType.PUBLIC, publicAddress: true },
+const NODE_TRAITS: Record<NodeRole, { subnetType: ec2.SubnetType; publicAddress: boolean }> = {
+  master: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, publicAddress: false },
+  media: { subnetType: ec2.SubnetType.PUBLIC, publicAddress: true },
 };
+
+/** Most instances a fleet may have; a fleet's default `maxCapacity` stays within it. */
+export const MAX_FLEET_CAPACITY = 1000;
 
 /** Valid EC2 instance type names, e.g. `t4g.small`, `c7gn.2xlarge`, `m7i.metal-24xl`. */
 const INSTANCE_TYPE =
@@ -160,38 +173,54 @@ export interface CapacityFloor {
   readonly name: string;
 }
 
+/**
+ * Fills in the defaults every fleet shares around the fleet's `own`: its instance type and capacity,
+ * which each fleet resolves itself.
+ */
+export function resolveNodeFleetOptions(
+  options: NodeFleetOptions,
+  own: Pick<ResolvedNodeFleetOptions, 'instanceType' | 'minCapacity' | 'maxCapacity'>,
+): ResolvedNodeFleetOptions {
+  return {
+    ...own,
+    desiredCapacity: options.desiredCapacity,
+    volumeSizeGiB: options.volumeSizeGiB ?? 16,
+    logRetentionDays: options.logRetentionDays ?? 30,
+  };
+}
+
 /** Lists the problems of the options every fleet shares, field names prefixed with `prefix`. */
 export function checkNodeFleetOptions(
-  options: NodeFleetOptions,
+  options: ResolvedNodeFleetOptions,
   floor: CapacityFloor,
   prefix = '',
 ): string[] {
   const problems = new Problems(prefix);
   problems.matches(
     'instanceType',
-    options.instanceType?.toString(),
+    options.instanceType.toString(),
     INSTANCE_TYPE,
     'an EC2 instance type like t4g.small',
   );
   problems.integers(options, {
-    maxCapacity: [1, 1000],
-    desiredCapacity: [1, 1000],
+    maxCapacity: [1, MAX_FLEET_CAPACITY],
+    desiredCapacity: [1, MAX_FLEET_CAPACITY],
     volumeSizeGiB: [8, 1024],
   });
   const retention = options.logRetentionDays;
   problems.require(
-    retention === undefined || Token.isUnresolved(retention) || LOG_RETENTION_DAYS.includes(retention),
+    Token.isUnresolved(retention) || LOG_RETENTION_DAYS.includes(retention),
     'logRetentionDays',
     `must be one of CloudWatch Logs' retention periods (${LOG_RETENTION_DAYS.join(', ')} days; got ${retention})`,
   );
   const { maxCapacity: max, desiredCapacity: desired } = options;
   problems.require(
-    !concrete(floor.value, max) || max! > floor.value,
+    !concrete(floor.value, max) || max > floor.value,
     'maxCapacity',
     `must be greater than ${floor.name} (${max} <= ${floor.value}) so a rolling update can add a node before it removes one`,
   );
   problems.require(
-    !concrete(floor.value, max, desired) || (desired! >= floor.value && desired! <= max!),
+    !concrete(floor.value, max, desired) || (desired! >= floor.value && desired! <= max),
     'desiredCapacity',
     `must be from ${floor.name} (${floor.value}) to maxCapacity (${max}); got ${desired}`,
   );
@@ -222,8 +251,8 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
   /** The nodes' instance role. */
   public readonly instanceRole: iam.Role;
 
-  /** The runtime the nodes run: image assets, settings and user data. */
-  public readonly runtime: NodeRuntime;
+  /** The software the nodes run: image assets, settings and user data. */
+  public readonly software: NodeSoftware;
 
   /** Where the nodes' journal goes (runtime, boot and kernel streams per instance). */
   public readonly logGroup: logs.LogGroup;
@@ -248,14 +277,13 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
 
   protected constructor(scope: Construct, id: string, props: NodeFleetProps, spec: NodeFleetSpec) {
     super(scope, id);
+    const { options } = spec;
     this.port = spec.port;
-    this.minCapacity = spec.capacity.min;
+    this.minCapacity = spec.floor;
     const traits = NODE_TRAITS[spec.role];
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS,
-    });
-    this.runtime = new NodeRuntime(this, 'Runtime', {
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: options.logRetentionDays });
+    this.software = new NodeSoftware(this, 'Runtime', {
       ...props.runtime,
       role: spec.role,
       port: spec.port,
@@ -273,7 +301,7 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
       description: `rtc-ha ${spec.role} nodes`,
     });
     this.grantPrincipal = this.instanceRole;
-    this.runtime.grantRead(this.instanceRole);
+    this.software.grantRead(this.instanceRole);
     this.logGroup.grantWrite(this.instanceRole);
     const sessionManager = new iam.Policy(this, 'SessionManagerPolicy', {
       roles: [this.instanceRole],
@@ -297,14 +325,14 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
       defaultPort: ec2.Port.tcp(spec.port),
     });
 
-    const instanceType = props.instanceType ?? new ec2.InstanceType(traits.instanceType);
+    const { instanceType } = options;
     let machineImage = props.machineImage;
     if (!machineImage) {
       this.image = new NodeImage(this, 'Image', {
         vpc: props.vpc,
         role: spec.role,
-        script: this.runtime.script,
-        app: this.runtime.app,
+        script: this.software.script,
+        app: this.software.app,
         architecture: instanceType.architecture,
       });
       machineImage = this.image.machineImage;
@@ -312,7 +340,7 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       instanceType,
       machineImage,
-      userData: this.runtime.userData,
+      userData: this.software.userData,
       role: this.instanceRole,
       securityGroup: this.securityGroup,
       requireImdsv2: true,
@@ -322,7 +350,7 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
       blockDevices: [
         {
           deviceName: '/dev/xvda',
-          volume: ec2.BlockDeviceVolume.ebs(props.volumeSizeGiB ?? 16, {
+          volume: ec2.BlockDeviceVolume.ebs(options.volumeSizeGiB, {
             volumeType: ec2.EbsDeviceVolumeType.GP3,
             encrypted: true,
             deleteOnTermination: true,
@@ -335,30 +363,28 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
       vpc: props.vpc,
       vpcSubnets: { subnetType: traits.subnetType },
       launchTemplate: this.launchTemplate,
-      minCapacity: spec.capacity.min,
-      maxCapacity: spec.capacity.max,
-      desiredCapacity: spec.capacity.desired,
-      healthChecks: autoscaling.HealthChecks.ec2({
-        gracePeriod: Duration.seconds(HEALTH_CHECK_GRACE_SECONDS),
-      }),
-      cooldown: Duration.seconds(HEALTH_CHECK_GRACE_SECONDS),
-      defaultInstanceWarmup: Duration.seconds(HEALTH_CHECK_GRACE_SECONDS),
+      minCapacity: spec.floor,
+      maxCapacity: options.maxCapacity,
+      desiredCapacity: options.desiredCapacity,
+      healthChecks: autoscaling.HealthChecks.ec2({ gracePeriod: HEALTH_CHECK_GRACE }),
+      cooldown: HEALTH_CHECK_GRACE,
+      defaultInstanceWarmup: HEALTH_CHECK_GRACE,
       groupMetrics: [autoscaling.GroupMetrics.all()],
       notifications: props.notificationTopic ? [{ topic: props.notificationTopic }] : undefined,
       // Also grants cloudformation:SignalResource on this stack only.
       signals: autoscaling.Signals.waitForMinCapacity({ timeout: SIGNAL_TIMEOUT }),
       updatePolicy: autoscaling.UpdatePolicy.rollingUpdate({
         maxBatchSize: 1,
-        minInstancesInService: spec.capacity.min,
+        minInstancesInService: spec.floor,
       }),
     });
-    this.runtime.signalReadyTo(this.autoScalingGroup);
+    this.software.signalReadyTo(this.autoScalingGroup);
 
     // The timeout is the hard deadline: CONTINUE terminates a node that never completes the action.
     this.drainHook = this.autoScalingGroup.addLifecycleHook('Drain', {
       lifecycleHookName: DRAIN_HOOK_NAME,
       lifecycleTransition: autoscaling.LifecycleTransition.INSTANCE_TERMINATING,
-      heartbeatTimeout: this.runtime.drainTimeout,
+      heartbeatTimeout: this.software.drainTimeout,
       defaultResult: autoscaling.DefaultResult.CONTINUE,
     });
     this.grantLeave();

@@ -14,7 +14,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct, IDependable } from 'constructs';
-import { installArguments } from '../node-runtime/node-release';
+import type { NodeRole } from '../../runtime/contract/registry';
+import { installArguments } from '../node-software/node-release';
 import { Problems, throwIfProblems } from '../shared/problems';
 
 /**
@@ -35,7 +36,7 @@ export interface NodeImageProps {
   readonly vpc: ec2.IVpc;
 
   /** Which runtime the image carries. */
-  readonly role: 'master' | 'media';
+  readonly role: NodeRole;
 
   /** The install script (`rtc-ha-node.sh`), a single-file asset. */
   readonly script: s3assets.Asset;

@@ -1,4 +1,4 @@
-import { Token } from 'aws-cdk-lib';
+import { Duration, Token } from 'aws-cdk-lib';
 
 /** Thrown when props or configuration are invalid; its message lists every problem found. */
 export class ValidationProblems extends Error {
@@ -20,16 +20,26 @@ export function throwIfProblems(subject: string, problems: readonly string[]): v
   if (problems.length > 0) throw new ValidationProblems(subject, problems);
 }
 
+/** How a caller names fields whose names differ from the construct's, e.g. `{ cycle: 'cycleSeconds' }`. */
+export type FieldNames = Readonly<Record<string, string>>;
+
 /**
  * Collects the problems of one set of props so that a constructor, or the config loader, reports all
  * of them at once, each naming its field (as Solutions Constructs' `CheckXxxProps` do). Values that are
- * unresolved tokens are skipped: they are only known at deploy time.
+ * unresolved tokens are skipped: they are only known at deploy time. A problem is reported once, even
+ * when two fields of the construct stand for one field of the caller.
  */
 export class Problems {
   private readonly found: string[] = [];
 
-  /** @param prefix put before every field name, e.g. `masters.` when a config section is checked */
-  constructor(private readonly prefix = '') {}
+  /**
+   * @param prefix put before every field name, e.g. `masters.` when a config section is checked
+   * @param names the caller's names of the fields, where they differ
+   */
+  constructor(
+    private readonly prefix = '',
+    private readonly names: FieldNames = {},
+  ) {}
 
   /** Every problem recorded so far. */
   public get messages(): string[] {
@@ -38,7 +48,8 @@ export class Problems {
 
   /** Records `message` against `field` unless `ok`. */
   public require(ok: boolean, field: string, message: string): void {
-    if (!ok) this.found.push(`${this.prefix}${field} ${message}`);
+    const problem = `${this.prefix}${this.names[field] ?? field} ${message}`;
+    if (!ok && !this.found.includes(problem)) this.found.push(problem);
   }
 
   /** Checks that an optional value is an integer from `min` to `max`. */
@@ -48,6 +59,24 @@ export class Problems {
       Number.isInteger(value) && value >= min && value <= max,
       field,
       `must be an integer from ${min} to ${max} (got ${value})`,
+    );
+  }
+
+  /** Checks that an optional duration is a whole number of `unit` from `min` to `max`. */
+  public duration(
+    field: string,
+    value: Duration | undefined,
+    unit: 'seconds' | 'minutes',
+    min: number,
+    max: number,
+  ): void {
+    if (value === undefined || value.isUnresolved()) return;
+    const amount =
+      unit === 'seconds' ? value.toSeconds({ integral: false }) : value.toMinutes({ integral: false });
+    this.require(
+      Number.isInteger(amount) && amount >= min && amount <= max,
+      field,
+      `must be whole ${unit} from ${min} to ${max} (got ${value.toHumanString()})`,
     );
   }
 

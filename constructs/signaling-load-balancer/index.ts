@@ -4,37 +4,40 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { drainTimeout } from '../node-runtime';
-import { MASTER_PORT } from '../shared/defaults';
+import { DEFAULT_PORTS, DEFAULT_TIMINGS } from '../../runtime/contract/timings';
+import { drainTimeout, MAX_DEREGISTRATION_DELAY_SECONDS } from '../node-software';
 import { Problems, throwIfProblems } from '../shared/problems';
 
-/** Target health check timings; the defaults are the ALB minimums (docs/architecture.md, "Default timings"). */
+/**
+ * Target health check timings. The defaults, the ALB minimums, are the contract's
+ * (`DEFAULT_TIMINGS.albCheck` in runtime/contract/timings.ts; docs/architecture.md, "Default timings").
+ */
 export interface SignalingHealthCheckOptions {
   /**
    * Seconds between checks (5 to 300).
    *
-   * @default 5
+   * @default DEFAULT_TIMINGS.albCheck.intervalSeconds (5)
    */
   readonly intervalSeconds?: number;
 
   /**
    * Seconds before a check fails (2 to 120, less than the interval).
    *
-   * @default 2
+   * @default DEFAULT_TIMINGS.albCheck.timeoutSeconds (2)
    */
   readonly timeoutSeconds?: number;
 
   /**
    * Consecutive successes before a target takes traffic (2 to 10).
    *
-   * @default 2
+   * @default DEFAULT_TIMINGS.albCheck.healthyThreshold (2)
    */
   readonly healthyThreshold?: number;
 
   /**
    * Consecutive failures before a target stops taking traffic (2 to 10).
    *
-   * @default 2
+   * @default DEFAULT_TIMINGS.albCheck.unhealthyThreshold (2)
    */
   readonly unhealthyThreshold?: number;
 }
@@ -60,7 +63,7 @@ export interface SignalingLoadBalancerOptions {
   /**
    * Seconds an idle connection stays open (1 to 4000). Long, for WebSockets; clients still ping.
    *
-   * @default 3600
+   * @default DEFAULT_TIMINGS.albIdleTimeoutSeconds of runtime/contract (3600)
    */
   readonly idleTimeoutSeconds?: number;
 
@@ -74,9 +77,16 @@ export interface SignalingLoadBalancerOptions {
   /**
    * Target health check timings, on `GET /ready`.
    *
-   * @default - interval 5 s, timeout 2 s, healthy 2, unhealthy 2
+   * @default - the defaults of {@link SignalingHealthCheckOptions}
    */
   readonly healthCheck?: SignalingHealthCheckOptions;
+}
+
+/** {@link SignalingLoadBalancerOptions} with every default filled in; the unset ones stay unset. */
+export interface ResolvedSignalingLoadBalancerOptions extends SignalingLoadBalancerOptions {
+  readonly idleTimeoutSeconds: number;
+  readonly accessLogs: boolean;
+  readonly healthCheck: Required<SignalingHealthCheckOptions>;
 }
 
 /** Props of {@link SignalingLoadBalancer}. */
@@ -87,16 +97,16 @@ export interface SignalingLoadBalancerProps extends SignalingLoadBalancerOptions
   /**
    * Port the masters listen on.
    *
-   * @default 8080
+   * @default DEFAULT_PORTS.master of runtime/contract (8080)
    */
   readonly targetPort?: number;
 
   /**
    * How long a deregistering master keeps its connections, whole seconds up to an hour. Auto Scaling
    * deregisters a leaving master before its termination hook, so this must outlast the master's drain:
-   * use `drainTimeout(drainDeadlineMs)` of the node runtime.
+   * use `drainTimeout(runtime)` of the node software.
    *
-   * @default - the node runtime's default drain timeout (60 seconds)
+   * @default - `drainTimeout()` of the node software: the default drain deadline plus its margin
    */
   readonly deregistrationDelay?: Duration;
 }
@@ -104,11 +114,30 @@ export interface SignalingLoadBalancerProps extends SignalingLoadBalancerOptions
 /** Days the access logs are kept. */
 const ACCESS_LOG_DAYS = 90;
 
+/** `options` with every default filled in. */
+export function resolveSignalingLoadBalancerOptions(
+  options: SignalingLoadBalancerOptions = {},
+): ResolvedSignalingLoadBalancerOptions {
+  const { intervalSeconds, timeoutSeconds, healthyThreshold, unhealthyThreshold } = DEFAULT_TIMINGS.albCheck;
+  return {
+    ...options,
+    idleTimeoutSeconds: options.idleTimeoutSeconds ?? DEFAULT_TIMINGS.albIdleTimeoutSeconds,
+    accessLogs: options.accessLogs ?? false,
+    healthCheck: {
+      intervalSeconds: options.healthCheck?.intervalSeconds ?? intervalSeconds,
+      timeoutSeconds: options.healthCheck?.timeoutSeconds ?? timeoutSeconds,
+      healthyThreshold: options.healthCheck?.healthyThreshold ?? healthyThreshold,
+      unhealthyThreshold: options.healthCheck?.unhealthyThreshold ?? unhealthyThreshold,
+    },
+  };
+}
+
 /** Lists every problem of `options`, field names prefixed with `prefix`. */
 export function checkSignalingLoadBalancerOptions(
   options: SignalingLoadBalancerOptions,
   prefix = '',
 ): string[] {
+  const resolved = resolveSignalingLoadBalancerOptions(options);
   const problems = new Problems(prefix);
   problems.matches(
     'certificateArn',
@@ -127,8 +156,8 @@ export function checkSignalingLoadBalancerOptions(
     /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
     'a lowercase DNS name like rtc.example.com',
   );
-  problems.integer('idleTimeoutSeconds', options.idleTimeoutSeconds, 1, 4000);
-  const hc = options.healthCheck ?? {};
+  problems.integer('idleTimeoutSeconds', resolved.idleTimeoutSeconds, 1, 4000);
+  const hc = resolved.healthCheck;
   problems.integers(
     hc,
     {
@@ -141,9 +170,9 @@ export function checkSignalingLoadBalancerOptions(
   );
   problems.less(
     'healthCheck.timeoutSeconds',
-    hc.timeoutSeconds ?? 2,
+    hc.timeoutSeconds,
     'healthCheck.intervalSeconds',
-    hc.intervalSeconds ?? 5,
+    hc.intervalSeconds,
   );
   return problems.messages;
 }
@@ -182,13 +211,12 @@ export class SignalingLoadBalancer extends Construct implements ec2.IConnectable
     super(scope, id);
     const problems = new Problems();
     problems.integer('targetPort', props.targetPort, 1, 65535);
-    const delay = props.deregistrationDelay?.toSeconds({ integral: false });
-    problems.require(
-      delay === undefined ||
-        Token.isUnresolved(delay) ||
-        (Number.isInteger(delay) && delay >= 0 && delay <= 3600),
+    problems.duration(
       'deregistrationDelay',
-      `must be whole seconds from 0 to 3600 (got ${delay} s)`,
+      props.deregistrationDelay,
+      'seconds',
+      0,
+      MAX_DEREGISTRATION_DELAY_SECONDS,
     );
     problems.require(
       !props.accessLogs || !Token.isUnresolved(Stack.of(this).region),
@@ -199,12 +227,13 @@ export class SignalingLoadBalancer extends Construct implements ec2.IConnectable
       ...checkSignalingLoadBalancerOptions(props),
       ...problems.messages,
     ]);
+    const resolved = resolveSignalingLoadBalancerOptions(props);
 
     this.loadBalancer = new elbv2.ApplicationLoadBalancer(this, 'Resource', {
       vpc: props.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
       internetFacing: true,
-      idleTimeout: Duration.seconds(props.idleTimeoutSeconds ?? 3600),
+      idleTimeout: Duration.seconds(resolved.idleTimeoutSeconds),
       dropInvalidHeaderFields: true,
       http2Enabled: true,
     });
@@ -218,20 +247,20 @@ export class SignalingLoadBalancer extends Construct implements ec2.IConnectable
       });
     }
 
-    const hc = props.healthCheck ?? {};
+    const hc = resolved.healthCheck;
     this.targetGroup = new elbv2.ApplicationTargetGroup(this, 'Targets', {
       vpc: props.vpc,
-      port: props.targetPort ?? MASTER_PORT,
+      port: props.targetPort ?? DEFAULT_PORTS.master,
       protocol: elbv2.ApplicationProtocol.HTTP,
       targetType: elbv2.TargetType.INSTANCE,
       deregistrationDelay: props.deregistrationDelay ?? drainTimeout(),
       healthCheck: {
-        path: '/ready',
+        path: DEFAULT_TIMINGS.albCheck.path,
         protocol: elbv2.Protocol.HTTP,
-        interval: Duration.seconds(hc.intervalSeconds ?? 5),
-        timeout: Duration.seconds(hc.timeoutSeconds ?? 2),
-        healthyThresholdCount: hc.healthyThreshold ?? 2,
-        unhealthyThresholdCount: hc.unhealthyThreshold ?? 2,
+        interval: Duration.seconds(hc.intervalSeconds),
+        timeout: Duration.seconds(hc.timeoutSeconds),
+        healthyThresholdCount: hc.healthyThreshold,
+        unhealthyThresholdCount: hc.unhealthyThreshold,
         healthyHttpCodes: '200',
       },
     });
@@ -261,7 +290,7 @@ export class SignalingLoadBalancer extends Construct implements ec2.IConnectable
       );
     }
 
-    if (props.accessLogs) {
+    if (resolved.accessLogs) {
       this.accessLogsBucket = this.createAccessLogsBucket();
       this.loadBalancer.logAccessLogs(this.accessLogsBucket, 'alb');
     } else {

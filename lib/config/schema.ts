@@ -1,40 +1,33 @@
 import { z } from 'zod';
-import {
-  DRAIN_DEADLINE_MS,
-  KEY_PREFIX,
-  MASTER_PORT,
-  MEDIA_CONTROL_PORT,
-} from '../../constructs/shared/defaults';
-import { DEFAULT_TIMINGS } from '../../runtime/contract/timings';
-import { DEFAULT_POLICY } from '../../runtime/watchdog/core';
 
 /**
- * The shape of the deployment configuration: types, unknown keys and defaults. Value rules (ranges,
- * formats, relations between fields) live with the constructs that own the fields and are applied by
- * `validateConfig`. docs/configuration.md documents every field.
+ * The shape of the deployment configuration: types and unknown keys. A field a construct owns has no
+ * default here: left unset, the construct fills it in (its `resolveXxxOptions`), so each default has
+ * one home. Value rules (ranges, formats, relations between fields) live with the constructs too and
+ * are applied by `validateConfig`. docs/configuration.md documents every field.
  */
 const integer = () => z.number().int();
 
 const network = z
   .object({
     vpcId: z.string().optional(),
-    cidr: z.string().default('10.40.0.0/16'),
+    cidr: z.string().optional(),
     availabilityZones: z.array(z.string()).optional(),
-    natGateways: integer().default(1),
-    subnetCidrMask: integer().default(24),
+    natGateways: integer().optional(),
+    subnetCidrMask: integer().optional(),
   })
   .strict();
 
 const sessionStore = z
   .object({
-    engine: z.enum(['valkey', 'redis']).default('valkey'),
+    engine: z.enum(['valkey', 'redis']).optional(),
     engineVersion: z.string().optional(),
-    nodeType: z.string().default('cache.t4g.small'),
-    replicas: integer().default(1),
-    port: integer().default(6380),
-    snapshotRetentionDays: integer().default(7),
-    snapshotWindow: z.string().default('03:00-04:00'),
-    maintenanceWindow: z.string().default('sun:05:00-sun:06:00'),
+    nodeType: z.string().optional(),
+    replicas: integer().optional(),
+    port: integer().optional(),
+    snapshotRetentionDays: integer().optional(),
+    snapshotWindow: z.string().optional(),
+    maintenanceWindow: z.string().optional(),
   })
   .strict();
 
@@ -42,72 +35,74 @@ const loadBalancer = z
   .object({
     certificateArn: z.string().optional(),
     domainName: z.string().optional(),
-    idleTimeoutSeconds: integer().default(3600),
-    accessLogs: z.boolean().default(false),
+    idleTimeoutSeconds: integer().optional(),
+    accessLogs: z.boolean().optional(),
     healthCheck: z
       .object({
-        intervalSeconds: integer().default(5),
-        timeoutSeconds: integer().default(2),
-        healthyThreshold: integer().default(2),
-        unhealthyThreshold: integer().default(2),
+        intervalSeconds: integer().optional(),
+        timeoutSeconds: integer().optional(),
+        healthyThreshold: integer().optional(),
+        unhealthyThreshold: integer().optional(),
       })
       .strict()
-      .default({}),
+      .optional(),
   })
   .strict();
 
 const masters = z
   .object({
-    instanceType: z.string().default('t4g.small'),
-    minCapacity: integer().default(3),
+    instanceType: z.string().optional(),
+    minCapacity: integer().optional(),
     desiredCapacity: integer().optional(),
-    maxCapacity: integer().default(6),
-    port: integer().default(MASTER_PORT),
-    volumeSizeGiB: integer().default(16),
+    maxCapacity: integer().optional(),
+    port: integer().optional(),
+    volumeSizeGiB: integer().optional(),
     logRetentionDays: integer().optional(),
   })
   .strict();
 
 const media = z
   .object({
-    instanceType: z.string().default('c7g.large'),
-    minCapacity: integer().default(1),
-    spareCapacity: integer().default(1),
+    instanceType: z.string().optional(),
+    minCapacity: integer().optional(),
+    spareCapacity: integer().optional(),
     desiredCapacity: integer().optional(),
-    maxCapacity: integer().default(6),
-    volumeSizeGiB: integer().default(16),
+    maxCapacity: integer().optional(),
+    volumeSizeGiB: integer().optional(),
     logRetentionDays: integer().optional(),
-    controlPort: integer().default(MEDIA_CONTROL_PORT),
-    mediaPortMin: integer().default(40000),
-    mediaPortMax: integer().default(49999),
-    turnPorts: z.array(integer()).default([3478, 5349]),
+    controlPort: integer().optional(),
+    mediaPortMin: integer().optional(),
+    mediaPortMax: integer().optional(),
+    turnPorts: z.array(integer()).optional(),
     scaling: z
       .object({
-        mode: z.enum(['step', 'target-tracking']).default('step'),
-        scaleOutCpuPercent: integer().default(70),
-        scaleInCpuPercent: integer().default(30),
-        targetCpuPercent: integer().default(50),
+        mode: z.enum(['step', 'target-tracking']).optional(),
+        scaleOutCpuPercent: integer().optional(),
+        scaleInCpuPercent: integer().optional(),
+        targetCpuPercent: integer().optional(),
       })
       .strict()
-      .default({}),
+      .optional(),
   })
   .strict();
 
 const runtime = z
   .object({
-    keyPrefix: z.string().default(KEY_PREFIX),
-    drainDeadlineMs: integer().default(DRAIN_DEADLINE_MS),
+    keyPrefix: z.string().optional(),
+    drainDeadlineMs: integer().optional(),
   })
   .strict();
 
 const watchdog = z
   .object({
+    // The stack's choice, not the watchdog construct's: so its default lives here.
     enabled: z.boolean().default(true),
-    cycleSeconds: integer().default(DEFAULT_TIMINGS.watchdogAwsCycleMs / 1000),
-    maxFlagsPerCycle: integer().default(DEFAULT_POLICY.master.maxFlagsPerCycle),
-    masterMinHealthyShare: z.number().default(DEFAULT_POLICY.master.minHealthyShare),
-    mediaMinHealthyShare: z.number().default(DEFAULT_POLICY.media.minHealthyShare),
-    holdAlarmMinutes: integer().default(3),
+    // Durations are never negative; the watchdog construct owns the ranges.
+    cycleSeconds: integer().nonnegative().optional(),
+    maxFlagsPerCycle: integer().optional(),
+    masterMinHealthyShare: z.number().optional(),
+    mediaMinHealthyShare: z.number().optional(),
+    holdAlarmMinutes: integer().nonnegative().optional(),
   })
   .strict();
 
@@ -127,5 +122,5 @@ export const configSchema = z
   })
   .strict();
 
-/** The deployment configuration, every default filled in. */
+/** The validated deployment configuration: the app's own defaults filled in, the constructs' left unset. */
 export type RtcHaConfig = z.infer<typeof configSchema>;

@@ -1,13 +1,14 @@
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { z } from 'zod';
 import { checkClusterAlarmsProps } from '../../constructs/alarms';
+import { checkFleetWatchdogOptions } from '../../constructs/fleet-watchdog';
 import { checkMasterFleetOptions } from '../../constructs/master-fleet';
 import { checkMediaFleetOptions } from '../../constructs/media-fleet';
 import { checkNetworkOptions } from '../../constructs/network';
-import { checkNodeRuntimeOptions } from '../../constructs/node-runtime';
-import { checkSessionStoreOptions } from '../../constructs/session-store';
+import { checkNodeSoftwareOptions } from '../../constructs/node-software';
+import { checkSessionStoreClusterOptions } from '../../constructs/session-store-cluster';
 import { Problems, throwIfProblems, ValidationProblems } from '../../constructs/shared/problems';
 import { checkSignalingLoadBalancerOptions } from '../../constructs/signaling-load-balancer';
+import { fleetOptions, WATCHDOG_FIELD_NAMES, watchdogOptions } from './options';
 import { configSchema, RtcHaConfig } from './schema';
 
 const SUBJECT = 'rtc-ha configuration';
@@ -52,7 +53,7 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
     }
     return [...checkNetworkOptions(network, 'network.'), ...problems.messages];
   },
-  sessionStore: (store) => checkSessionStoreOptions(store, 'sessionStore.'),
+  sessionStore: (store) => checkSessionStoreClusterOptions(store, 'sessionStore.'),
   loadBalancer: (lb, valid) => {
     const problems = new Problems('loadBalancer.');
     const region = valid.env?.region;
@@ -69,35 +70,17 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
     );
     return [...checkSignalingLoadBalancerOptions(lb, 'loadBalancer.'), ...problems.messages];
   },
-  masters: (masters) =>
-    checkMasterFleetOptions(
-      { ...masters, instanceType: new ec2.InstanceType(masters.instanceType) },
-      'masters.',
-    ),
-  media: (media) =>
-    checkMediaFleetOptions({ ...media, instanceType: new ec2.InstanceType(media.instanceType) }, 'media.'),
-  runtime: (runtime) => checkNodeRuntimeOptions(runtime, 'runtime.'),
-  watchdog: (watchdog) => {
-    const problems = new Problems('watchdog.');
-    problems.integers(watchdog, {
-      cycleSeconds: [1, 30],
-      maxFlagsPerCycle: [1, 100],
-      holdAlarmMinutes: [1, 60],
-    });
-    for (const field of ['masterMinHealthyShare', 'mediaMinHealthyShare'] as const) {
-      problems.require(
-        watchdog[field] >= 0 && watchdog[field] < 1,
-        field,
-        `must be at least 0 and below 1 (got ${watchdog[field]})`,
-      );
-    }
-    return problems.messages;
-  },
+  masters: (masters) => checkMasterFleetOptions(fleetOptions(masters), 'masters.'),
+  media: (media) => checkMediaFleetOptions(fleetOptions(media), 'media.'),
+  runtime: (runtime) => checkNodeSoftwareOptions(runtime, 'runtime.'),
+  watchdog: (watchdog) =>
+    checkFleetWatchdogOptions(watchdogOptions(watchdog), 'watchdog.', WATCHDOG_FIELD_NAMES),
   alarms: (alarms) => checkClusterAlarmsProps(alarms, 'alarms.'),
 };
 
 /**
- * Validates raw configuration and fills in its defaults. Throws one error that lists every problem,
+ * Validates raw configuration and fills in the app's own defaults (those of the constructs stay unset
+ * for the constructs to fill in). Throws one error that lists every problem,
  * each naming its field: shape problems (types, unknown fields) for the whole object, value problems
  * for every section whose shape is right.
  */

@@ -1,16 +1,16 @@
-import { Annotations, CfnOutput, Duration, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ClusterAlarms } from '../../constructs/alarms';
+import { FleetWatchdog } from '../../constructs/fleet-watchdog';
 import { MasterFleet } from '../../constructs/master-fleet';
-import { MasterWatchdog } from '../../constructs/master-watchdog';
 import { MediaFleet } from '../../constructs/media-fleet';
 import { Network } from '../../constructs/network';
-import { drainTimeout } from '../../constructs/node-runtime';
-import { SessionStore } from '../../constructs/session-store';
+import { drainTimeout } from '../../constructs/node-software';
+import { SessionStoreCluster } from '../../constructs/session-store-cluster';
 import { SignalingLoadBalancer } from '../../constructs/signaling-load-balancer';
-import { RtcHaConfig } from '../config';
+import { fleetOptions, RtcHaConfig, watchdogOptions } from '../config';
 
 /** Props of {@link ClusterStack}. */
 export interface ClusterStackProps extends StackProps {
@@ -40,7 +40,7 @@ export class ClusterStack extends Stack {
   public readonly apiSecret: secretsmanager.Secret;
 
   /** The session registry (ElastiCache). */
-  public readonly sessionStore: SessionStore;
+  public readonly sessionStore: SessionStoreCluster;
 
   /** The load balancer in front of the masters. */
   public readonly loadBalancer: SignalingLoadBalancer;
@@ -52,7 +52,7 @@ export class ClusterStack extends Stack {
   public readonly mediaFleet: MediaFleet;
 
   /** The watchdog that flags crashed masters and media nodes; absent when `watchdog.enabled` is false. */
-  public readonly watchdog?: MasterWatchdog;
+  public readonly watchdog?: FleetWatchdog;
 
   constructor(scope: Construct, id: string, props: ClusterStackProps) {
     super(scope, id, {
@@ -78,7 +78,10 @@ export class ClusterStack extends Stack {
         'is a coordinated runbook step (docs/deploying.md) rather than a scheduled Lambda.',
     });
 
-    this.sessionStore = new SessionStore(this, 'SessionStore', { ...config.sessionStore, vpc: this.vpc });
+    this.sessionStore = new SessionStoreCluster(this, 'SessionStore', {
+      ...config.sessionStore,
+      vpc: this.vpc,
+    });
 
     this.loadBalancer = new SignalingLoadBalancer(this, 'LoadBalancer', {
       ...config.loadBalancer,
@@ -86,7 +89,7 @@ export class ClusterStack extends Stack {
       targetPort: config.masters.port,
       // A leaving master drains while the load balancer deregisters it (Auto Scaling deregisters before
       // the termination hook): its sockets must outlast the drain, so it can tell clients to resume elsewhere.
-      deregistrationDelay: drainTimeout(config.runtime.drainDeadlineMs),
+      deregistrationDelay: drainTimeout(config.runtime),
     });
 
     const shared = {
@@ -96,17 +99,12 @@ export class ClusterStack extends Stack {
       notificationTopic: this.alarms.topic,
     };
     this.masterFleet = new MasterFleet(this, 'Masters', {
-      ...config.masters,
+      ...fleetOptions(config.masters),
       ...shared,
-      instanceType: new ec2.InstanceType(config.masters.instanceType),
       apiSecret: this.apiSecret,
       targetGroup: this.loadBalancer.targetGroup,
     });
-    this.mediaFleet = new MediaFleet(this, 'Media', {
-      ...config.media,
-      ...shared,
-      instanceType: new ec2.InstanceType(config.media.instanceType),
-    });
+    this.mediaFleet = new MediaFleet(this, 'Media', { ...fleetOptions(config.media), ...shared });
     this.mediaFleet.allowControlFrom(this.masterFleet);
 
     this.alarms.monitorLoadBalancer(this.loadBalancer);
@@ -123,41 +121,16 @@ export class ClusterStack extends Stack {
   }
 
   /** docs/architecture.md rule 2: the fleets use EC2 health checks, and only the watchdog flags instances. */
-  private addWatchdog(config: RtcHaConfig): MasterWatchdog {
-    const { cycleSeconds, maxFlagsPerCycle, masterMinHealthyShare, mediaMinHealthyShare, holdAlarmMinutes } =
-      config.watchdog;
-    // The majority rail flags only while more than minHealthyShare of the fleet stays healthy.
-    const masters = config.masters.minCapacity;
-    if ((masters - 1) / masters <= masterMinHealthyShare) {
-      Annotations.of(this).addWarningV2(
-        'rtc-ha:watchdogCannotReplaceMasters',
-        `With ${masters} masters the watchdog never flags a dead one: ${masters - 1} of ${masters} healthy is ` +
-          `not more than watchdog.masterMinHealthyShare ${masterMinHealthyShare} (docs/architecture.md rule 3). ` +
-          'Use masters.minCapacity 3 or more.',
-      );
-    }
-    return new MasterWatchdog(this, 'Watchdog', {
+  private addWatchdog(config: RtcHaConfig): FleetWatchdog {
+    const options = watchdogOptions(config.watchdog);
+    return new FleetWatchdog(this, 'Watchdog', {
+      ...options,
       vpc: this.vpc,
       sessionStore: this.sessionStore,
-      masters: {
-        maxFlagsPerCycle,
-        minHealthyShare: masterMinHealthyShare,
-        autoScalingGroup: this.masterFleet.autoScalingGroup,
-        connections: this.masterFleet,
-        targetGroup: this.loadBalancer.targetGroup,
-        livePort: this.masterFleet.port,
-      },
-      media: {
-        maxFlagsPerCycle,
-        minHealthyShare: mediaMinHealthyShare,
-        autoScalingGroup: this.mediaFleet.autoScalingGroup,
-        connections: this.mediaFleet,
-        livePort: this.mediaFleet.controlPort,
-      },
-      alarmTopic: this.alarms.topic,
+      masters: { ...options.masters, fleet: this.masterFleet },
+      media: { ...options.media, fleet: this.mediaFleet },
+      alarms: this.alarms,
       keyPrefix: config.runtime.keyPrefix,
-      cycle: Duration.seconds(cycleSeconds),
-      holdAlarmAfter: Duration.minutes(holdAlarmMinutes),
     });
   }
 

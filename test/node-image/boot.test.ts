@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { ImageRole } from '../../constructs/node-runtime/node-release';
+import type { NodeRole } from '../../runtime/contract/registry';
 import { waitFor } from '../../runtime/local/ports';
 import { Api } from '../runtime/master/support/harness';
 import {
@@ -51,7 +51,7 @@ describeAsRoot('the Debian 12 node image', () => {
     expect(result.status).toBe(0);
   });
 
-  describe.each<ImageRole>(['master', 'media'])('%s', (role) => {
+  describe.each<NodeRole>(['master', 'media'])('%s', (role) => {
     let rootfs: Rootfs | undefined;
     let unit: StartedUnit | undefined;
     /** Where this role's AWS calls start in world.aws.calls (the roles boot one after the other). */

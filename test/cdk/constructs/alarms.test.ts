@@ -1,8 +1,9 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Construct } from 'constructs';
 import { ClusterAlarms } from '../../../constructs/alarms';
 import { MasterFleet } from '../../../constructs/master-fleet';
-import { MasterWatchdog } from '../../../constructs/master-watchdog';
+import { FleetWatchdog } from '../../../constructs/fleet-watchdog';
 import { SignalingLoadBalancer } from '../../../constructs/signaling-load-balancer';
 import { Fixture, fixture, fleetDependencies } from '../support/app';
 
@@ -109,16 +110,25 @@ describe('ClusterAlarms', () => {
     }
   });
 
-  it('lets other constructs add alarms wired to the topic', () => {
+  it('lets other constructs add alarms wired to the topic, in their own scope', () => {
     const g = fixture();
     const extra = new ClusterAlarms(g.stack, 'Alarms');
-    const alarm = extra.addAlarm('WatchdogErrors', {
-      metric: new cloudwatch.Metric({ namespace: 'rtc-ha', metricName: 'Errors' }),
-      threshold: 1,
-      evaluationPeriods: 1,
-    });
+    const owner = new Construct(g.stack, 'Owner');
+    const alarm = extra.addAlarm(
+      'ErrorsAlarm',
+      {
+        metric: new cloudwatch.Metric({ namespace: 'rtc-ha', metricName: 'Errors' }),
+        threshold: 1,
+        evaluationPeriods: 1,
+      },
+      owner,
+    );
     expect(extra.alarms).toEqual([alarm]);
-    Template.fromStack(g.stack).resourceCountIs('AWS::SNS::Subscription', 0);
+    expect(alarm.node.path).toBe('Test/Owner/ErrorsAlarm');
+    const template = Template.fromStack(g.stack);
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+    const topic = [{ Ref: Match.stringLikeRegexp('^AlarmsTopic') }];
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmActions: topic, OKActions: topic });
   });
 
   it('rejects an email address that is not one', () => {
@@ -136,15 +146,11 @@ describe('ClusterAlarms.monitorWatchdog', () => {
     const lb = new SignalingLoadBalancer(f.stack, 'Lb', { vpc: f.vpc });
     const masters = new MasterFleet(f.stack, 'Masters', { vpc: f.vpc, ...deps, targetGroup: lb.targetGroup });
     const alarms = new ClusterAlarms(f.stack, 'Alarms');
-    const watchdog = new MasterWatchdog(f.stack, 'Watchdog', {
+    const watchdog = new FleetWatchdog(f.stack, 'Watchdog', {
       vpc: f.vpc,
       sessionStore: deps.sessionStore,
-      masters: {
-        autoScalingGroup: masters.autoScalingGroup,
-        connections: masters,
-        targetGroup: lb.targetGroup,
-      },
-      alarmTopic: alarms.topic,
+      masters: { fleet: masters },
+      alarms,
     });
 
     // WHEN the dashboard shows it

@@ -84,7 +84,7 @@ describe('MasterFleet', () => {
   });
 
   it.each<[string, Partial<MasterFleetProps>, RegExp]>([
-    ['a single master', { minCapacity: 1 }, /minCapacity must be an integer from 2 to 1000 \(got 1\)/],
+    ['a single master', { minCapacity: 1 }, /minCapacity must be an integer from 2 to 999 \(got 1\)/],
     ['a privileged port', { port: 80 }, /port must be an integer from 1024 to 65535/],
   ])('rejects %s', (_, props, message) => {
     expect(() => build(props)).toThrow(message);

@@ -174,8 +174,8 @@ describe('MediaFleet', () => {
   });
 
   it.each<[string, Partial<MediaFleetProps>, RegExp]>([
-    ['no base capacity', { minCapacity: 0 }, /minCapacity must be an integer from 1 to 1000/],
-    ['a negative spare capacity', { spareCapacity: -1 }, /spareCapacity must be an integer from 0 to 1000/],
+    ['no base capacity', { minCapacity: 0 }, /minCapacity must be an integer from 1 to 999/],
+    ['a negative spare capacity', { spareCapacity: -1 }, /spareCapacity must be an integer from 0 to 999/],
     ['a privileged control port', { controlPort: 90 }, /controlPort must be an integer from 1024 to 65535/],
     [
       'a media range below 1024',

@@ -1,4 +1,4 @@
-import { Lazy, Token } from 'aws-cdk-lib';
+import { Duration, Lazy, Token } from 'aws-cdk-lib';
 import { Problems, throwIfProblems, ValidationProblems } from '../../../constructs/shared/problems';
 
 describe('Problems', () => {
@@ -29,6 +29,39 @@ describe('Problems', () => {
     problems.less('a', number, 'b', 1);
     problems.less('a', 1, 'b', undefined);
     expect(problems.messages).toEqual([]);
+  });
+
+  it('checks durations in whole units, skipping unset and unresolved ones', () => {
+    const problems = new Problems('watchdog.');
+    problems.duration('cycle', Duration.seconds(30), 'seconds', 1, 30);
+    problems.duration('cycle', Duration.millis(1500), 'seconds', 1, 30);
+    problems.duration('hold', Duration.hours(2), 'minutes', 1, 60);
+    problems.duration('hold', undefined, 'minutes', 1, 60);
+    problems.duration(
+      'hold',
+      Duration.minutes(Token.asNumber(Lazy.number({ produce: () => 0 }))),
+      'minutes',
+      1,
+      60,
+    );
+    expect(problems.messages).toEqual([
+      'watchdog.cycle must be whole seconds from 1 to 30 (got 1 second 500 millis)',
+      'watchdog.hold must be whole minutes from 1 to 60 (got 2 hours)',
+    ]);
+  });
+
+  it("names fields the caller's way, and reports a problem two fields share once", () => {
+    const problems = new Problems('watchdog.', {
+      'masters.maxFlagsPerCycle': 'maxFlagsPerCycle',
+      'media.maxFlagsPerCycle': 'maxFlagsPerCycle',
+    });
+    problems.integer('masters.maxFlagsPerCycle', 0, 1, 100);
+    problems.integer('media.maxFlagsPerCycle', 0, 1, 100);
+    problems.integer('cycle', 0, 1, 30);
+    expect(problems.messages).toEqual([
+      'watchdog.maxFlagsPerCycle must be an integer from 1 to 100 (got 0)',
+      'watchdog.cycle must be an integer from 1 to 30 (got 0)',
+    ]);
   });
 
   it('throws one error that lists every problem, and none without problems', () => {

@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { drainTimeout } from '../../../constructs/node-runtime';
+import { drainTimeout } from '../../../constructs/node-software';
 import {
   SignalingLoadBalancer,
   SignalingLoadBalancerProps,
@@ -204,12 +204,12 @@ describe('SignalingLoadBalancer', () => {
     [
       'a deregistration delay over an hour',
       { deregistrationDelay: Duration.seconds(3601) },
-      /deregistrationDelay must be whole seconds from 0 to 3600 \(got 3601 s\)/,
+      /deregistrationDelay must be whole seconds from 0 to 3600 \(got 1 hour 1 second\)/,
     ],
     [
       'a deregistration delay in fractions of a second',
       { deregistrationDelay: Duration.millis(1500) },
-      /deregistrationDelay must be whole seconds from 0 to 3600 \(got 1.5 s\)/,
+      /deregistrationDelay must be whole seconds from 0 to 3600 \(got 1 second 500 millis\)/,
     ],
     [
       'access logs in an environment-agnostic stack',

@@ -2,9 +2,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { z } from 'zod';
-import { configSchema, loadConfig, RtcHaConfig, validateConfig } from '../../../lib/config';
+import { loadConfig, RtcHaConfig, validateConfig } from '../../../lib/config';
 import { PROJECT_ROOT } from '../support/app';
+import { effectiveDefaults, fieldsOf, valueAt } from '../support/config';
 
 function load(context: Record<string, unknown>, cwd = PROJECT_ROOT): RtcHaConfig {
   return loadConfig(new App({ context }).node, cwd);
@@ -24,47 +24,17 @@ function problemsOf(raw: unknown): string[] {
 }
 
 describe('configuration', () => {
-  it('has documented defaults for a small, offline, environment-agnostic cluster', () => {
+  it("fills in only the app's own defaults and leaves what a construct owns unset", () => {
     expect(validateConfig({})).toEqual({
       stackName: 'RtcHa',
       env: {},
-      network: { cidr: '10.40.0.0/16', natGateways: 1, subnetCidrMask: 24 },
-      sessionStore: {
-        engine: 'valkey',
-        nodeType: 'cache.t4g.small',
-        replicas: 1,
-        port: 6380,
-        snapshotRetentionDays: 7,
-        snapshotWindow: '03:00-04:00',
-        maintenanceWindow: 'sun:05:00-sun:06:00',
-      },
-      loadBalancer: {
-        idleTimeoutSeconds: 3600,
-        accessLogs: false,
-        healthCheck: { intervalSeconds: 5, timeoutSeconds: 2, healthyThreshold: 2, unhealthyThreshold: 2 },
-      },
-      masters: { instanceType: 't4g.small', minCapacity: 3, maxCapacity: 6, port: 8080, volumeSizeGiB: 16 },
-      media: {
-        instanceType: 'c7g.large',
-        minCapacity: 1,
-        spareCapacity: 1,
-        maxCapacity: 6,
-        volumeSizeGiB: 16,
-        controlPort: 9090,
-        mediaPortMin: 40000,
-        mediaPortMax: 49999,
-        turnPorts: [3478, 5349],
-        scaling: { mode: 'step', scaleOutCpuPercent: 70, scaleInCpuPercent: 30, targetCpuPercent: 50 },
-      },
-      runtime: { keyPrefix: 'rtc', drainDeadlineMs: 30000 },
-      watchdog: {
-        enabled: true,
-        cycleSeconds: 5,
-        maxFlagsPerCycle: 1,
-        masterMinHealthyShare: 0.5,
-        mediaMinHealthyShare: 0.4,
-        holdAlarmMinutes: 3,
-      },
+      network: {},
+      sessionStore: {},
+      loadBalancer: {},
+      masters: {},
+      media: {},
+      runtime: {},
+      watchdog: { enabled: true },
       alarms: {},
     });
   });
@@ -96,7 +66,7 @@ describe('configuration', () => {
         dir,
       );
       // THEN the file wins where both set a field, objects merge, arrays replace
-      expect(config.masters).toMatchObject({ minCapacity: 3, maxCapacity: 8, port: 8080 });
+      expect(config.masters).toEqual({ minCapacity: 3, maxCapacity: 8 });
       expect(config.media.turnPorts).toEqual([3478]);
     });
 
@@ -146,7 +116,7 @@ describe('configuration', () => {
       expect(problems).toEqual([
         'network.subnetCidrMask /26 leaves room for 4 subnets in a /24 VPC, but 3 AZs need 6 (one public and one private per AZ)',
         'loadBalancer.domainName is required with a certificate: clients must connect to a name the certificate covers',
-        'masters.minCapacity must be an integer from 2 to 1000 (got 1)',
+        'masters.minCapacity must be an integer from 2 to 999 (got 1)',
         'masters.instanceType must be an EC2 instance type like t4g.small (got "t4g-small")',
         'media.scaling.scaleInCpuPercent must be less than scaling.scaleOutCpuPercent (60 >= 40)',
         'media.maxCapacity must be greater than minCapacity + spareCapacity (4 <= 6) so a rolling update can add a node before it removes one',
@@ -182,7 +152,7 @@ describe('configuration', () => {
       [
         'a watchdog cycle above 30 s',
         { watchdog: { cycleSeconds: 60 } },
-        'watchdog.cycleSeconds must be an integer from 1 to 30 (got 60)',
+        'watchdog.cycleSeconds must be whole seconds from 1 to 30 (got 1 minute)',
       ],
       [
         'no flags allowed per cycle',
@@ -197,7 +167,7 @@ describe('configuration', () => {
       [
         'a hold alarm after two hours',
         { watchdog: { holdAlarmMinutes: 120 } },
-        'watchdog.holdAlarmMinutes must be an integer from 1 to 60 (got 120)',
+        'watchdog.holdAlarmMinutes must be whole minutes from 1 to 60 (got 2 hours)',
       ],
       [
         'a malformed account',
@@ -242,7 +212,7 @@ describe('configuration', () => {
         'sessionStore.port must not be the default port 6379',
       ],
       [
-        'a Node.js version: the node image pins it (constructs/node-runtime/node-release.ts)',
+        'a Node.js version: the node image pins it (constructs/node-software/node-release.ts)',
         { runtime: { nodeVersion: '24.21.0' } },
         "runtime: Unrecognized key(s) in object: 'nodeVersion'",
       ],
@@ -278,31 +248,22 @@ describe('configuration', () => {
     });
   });
 
-  it('documents every field, with its default, in docs/configuration.md', () => {
-    // Table rows: `field`, type, default, validation; an escaped pipe stays inside its cell.
+  it('documents every field with the default its home fills in, in docs/configuration.md', () => {
+    // Table rows: `field`, type, default, validation; an escaped pipe stays inside its cell. A default
+    // cell starts with the value as code (then maybe how it follows from other fields), or with "unset".
     const rows = fs
       .readFileSync(path.join(PROJECT_ROOT, 'docs/configuration.md'), 'utf8')
       .split('\n')
       .map((line) => line.split(/(?<!\\)\|/).map((cell) => cell.trim()));
-    const defaults = validateConfig({});
-    const undocumented = fieldsOf(configSchema).filter((field) => {
+    const defaults = effectiveDefaults();
+    const wrong = fieldsOf().flatMap((field) => {
       const row = rows.find((cells) => cells[1] === `\`${field}\``);
-      const value = field
-        .split('.')
-        .reduce<unknown>((v, key) => (v as Record<string, unknown>)?.[key], defaults);
+      const value = valueAt(defaults, field);
       const shown = Array.isArray(value) ? `[${value.join(', ')}]` : String(value);
-      return row === undefined || (value !== undefined && row[3] !== `\`${shown}\``);
+      const documented = row?.[3].match(/^`([^`]*)`/)?.[1] ?? row?.[3].match(/^unset\b/)?.[0];
+      const expected = value === undefined ? 'unset' : shown;
+      return documented === expected ? [] : [`${field}: documented ${documented}, defaults to ${expected}`];
     });
-    expect(undocumented).toEqual([]);
+    expect(wrong).toEqual([]);
   });
 });
-
-/** Every field path of a schema, e.g. `media.scaling.mode`. */
-function fieldsOf(schema: z.ZodTypeAny, prefix = ''): string[] {
-  const inner =
-    schema instanceof z.ZodDefault || schema instanceof z.ZodOptional ? schema._def.innerType : schema;
-  if (!(inner instanceof z.ZodObject)) return [prefix.slice(0, -1)];
-  return Object.entries(inner.shape as Record<string, z.ZodTypeAny>).flatMap(([key, value]) =>
-    fieldsOf(value, `${prefix}${key}.`),
-  );
-}

@@ -56,7 +56,7 @@ describe('npx cdk synth', () => {
     );
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('Invalid rtc-ha configuration:');
-    expect(result.stderr).toContain('masters.minCapacity must be an integer from 2 to 1000 (got 1)');
+    expect(result.stderr).toContain('masters.minCapacity must be an integer from 2 to 999 (got 1)');
     expect(result.stderr).toContain('media.mediaPortMin must not exceed mediaPortMax (50000 > 40000)');
   }, 120_000);
 });

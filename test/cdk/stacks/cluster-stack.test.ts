@@ -349,16 +349,24 @@ describe('ClusterStack with examples/production.json', () => {
 describe('ClusterStack watchdog options', () => {
   const build = (raw: unknown) => addRtcHa(testApp(), validateConfig(raw)).stack;
 
-  it('warns that two masters can never be replaced under the majority rail', () => {
+  it("warns, from the fleets' minimum capacities, that two masters can never be replaced under the majority rail", () => {
     const stack = build({ masters: { minCapacity: 2 } });
     Annotations.fromStack(stack).hasWarning(
-      '/RtcHa',
+      '/RtcHa/Watchdog',
       Match.stringLikeRegexp('With 2 masters the watchdog never flags a dead one'),
     );
   });
 
-  it('does not warn with three masters', () => {
-    Annotations.fromStack(build({})).hasNoWarning('/RtcHa', Match.stringLikeRegexp('watchdog never flags'));
+  it('does not warn with three masters and the default media fleet', () => {
+    Annotations.fromStack(build({})).hasNoWarning('*', Match.stringLikeRegexp('watchdog never flags'));
+  });
+
+  it('warns about a media fleet that could never lose a node at its minimum', () => {
+    const stack = build({ media: { minCapacity: 1, spareCapacity: 0 } });
+    Annotations.fromStack(stack).hasWarning(
+      '/RtcHa/Watchdog',
+      Match.stringLikeRegexp('With 1 media nodes the watchdog never flags a dead one'),
+    );
   });
 
   it('passes the configured policy and cycle to the function', () => {

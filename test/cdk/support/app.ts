@@ -1,9 +1,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { App, Stack, StackProps } from 'aws-cdk-lib';
+import { App, CloudFormationValidatePlugin, Stack, StackProps } from 'aws-cdk-lib';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { SessionStore } from '../../../constructs/session-store';
+import type { IWatchedFleet } from '../../../constructs/fleet-watchdog';
+import { SessionStoreCluster } from '../../../constructs/session-store-cluster';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -27,6 +30,22 @@ export function testApp(options: { context?: Record<string, unknown>; validation
 
 const ANNOTATIONS_IN_REPORT = '@aws-cdk/core:annotationsInValidationReport';
 
+/** What aws-cdk-lib's CloudFormation validation plugin finds in the stacks `app` synthesizes. */
+export function cloudFormationFindings(app: App): unknown[] {
+  const assembly = app.synth();
+  const stackTemplates = assembly.stacks.map((s) => ({
+    stackConstructPath: s.hierarchicalId,
+    templatePath: path.join(assembly.directory, s.templateFile),
+    accountId: undefined,
+    region: undefined,
+  }));
+  return new CloudFormationValidatePlugin().validate({
+    templatePaths: stackTemplates.map((s) => s.templatePath),
+    stackTemplates,
+    appConstruct: app,
+  }).violations;
+}
+
 /** What a construct test builds on: a stack in a fresh app, and a VPC like the network construct's. */
 export interface Fixture {
   readonly app: App;
@@ -43,11 +62,34 @@ export function fixture(props?: StackProps): Fixture {
 
 /** What every fleet needs: a session store and an API secret. */
 export function fleetDependencies({ stack, vpc }: Fixture): {
-  sessionStore: SessionStore;
+  sessionStore: SessionStoreCluster;
   apiSecret: secretsmanager.Secret;
 } {
   return {
-    sessionStore: new SessionStore(stack, 'Store', { vpc }),
+    sessionStore: new SessionStoreCluster(stack, 'Store', { vpc }),
     apiSecret: new secretsmanager.Secret(stack, 'ApiSecret'),
+  };
+}
+
+/**
+ * A fleet as the watchdog sees it, around a bare Auto Scaling group: a master fleet of three by
+ * default. The cluster stack passes its NodeFleets, which grant the same way.
+ */
+export function watchedFleet(
+  autoScalingGroup: autoscaling.IAutoScalingGroup,
+  more: Partial<IWatchedFleet> = {},
+): IWatchedFleet {
+  return {
+    autoScalingGroup,
+    connections: new ec2.Connections(),
+    port: 8080,
+    minCapacity: 3,
+    grantSetInstanceHealth: (grantee) =>
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['autoscaling:SetInstanceHealth'],
+        resourceArns: [autoScalingGroup.autoScalingGroupArn],
+      }),
+    ...more,
   };
 }

@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EsbuildBundling } from '../../../constructs/node-runtime/esbuild-bundling';
-import { ImageRole, installArguments } from '../../../constructs/node-runtime/node-release';
+import { EsbuildBundling } from '../../../constructs/node-software/esbuild-bundling';
+import { installArguments } from '../../../constructs/node-software/node-release';
+import type { NodeRole } from '../../../runtime/contract/registry';
 import { LoggedChild, spawnLogged, tailOf } from '../../../runtime/local/child';
 import { httpStatus } from '../../../runtime/local/node-process';
 import { freePort, waitFor } from '../../../runtime/local/ports';
@@ -12,7 +13,7 @@ import { ImdsStandIn, startImds } from '../../support/imds';
 import { startBootAwsApi, startTlsRedis, TlsRedis } from './stand-ins';
 
 const PROJECT = path.join(__dirname, '..', '..', '..');
-export const INSTALL_SCRIPT = path.join(PROJECT, 'constructs', 'node-runtime', 'assets', 'rtc-ha-node.sh');
+export const INSTALL_SCRIPT = path.join(PROJECT, 'constructs', 'node-software', 'assets', 'rtc-ha-node.sh');
 /** The log shipper's entry, bundled as log-shipper.js when the runtime has one. */
 const LOG_SHIPPER_ENTRY = path.join(PROJECT, 'runtime', 'log-shipper', 'main.ts');
 /** Where the test puts the script and the app inside the root file system. */
@@ -20,7 +21,7 @@ const STAGING = '/root/rtc-ha-image';
 export const UNIT_DIR = '/etc/systemd/system';
 
 /** The role's app directory, as the image gets it: the project's esbuild bundles. */
-export function buildApp(role: ImageRole, dir: string): string[] {
+export function buildApp(role: NodeRole, dir: string): string[] {
   fs.mkdirSync(dir, { recursive: true });
   const entries: Record<string, string> = { 'main.js': path.join(PROJECT, 'runtime', role, 'main.ts') };
   if (fs.existsSync(LOG_SHIPPER_ENTRY)) entries['log-shipper.js'] = LOG_SHIPPER_ENTRY;
@@ -29,7 +30,7 @@ export function buildApp(role: ImageRole, dir: string): string[] {
 }
 
 /** `chroot ROOT bash rtc-ha-node.sh install <installArguments>`: what Image Builder runs. */
-export function installRole(rootfs: Rootfs, role: ImageRole): void {
+export function installRole(rootfs: Rootfs, role: NodeRole): void {
   const app = `${STAGING}/app`;
   const files = buildApp(role, rootfs.at(app));
   fs.copyFileSync(INSTALL_SCRIPT, rootfs.at(`${STAGING}/rtc-ha-node.sh`));
@@ -97,24 +98,24 @@ export interface BootWorld {
   /** Every AWS API call the nodes made, e.g. their SignalResource. */
   readonly aws: AwsApiStandIn;
   /** boot.env settings for `role` (RTC_BOOT_*), as the CDK's user data would pass them. */
-  bootSettings(role: ImageRole): Record<string, string>;
+  bootSettings(role: NodeRole): Record<string, string>;
   /** Stand-in redirections the unit's process gets on top of its EnvironmentFile. */
-  standInEnv(role: ImageRole, caInside: string): Record<string, string>;
+  standInEnv(role: NodeRole, caInside: string): Record<string, string>;
   /** The port `role`'s settings tell it to listen on. */
-  port(role: ImageRole): number;
+  port(role: NodeRole): number;
   /** The instance id IMDS gives `role`'s node. */
-  instanceId(role: ImageRole): string;
+  instanceId(role: NodeRole): string;
   /** The API secret's stages: rotated once, so a master takes both. */
   readonly apiSecret: { readonly current: string; readonly previous: string };
   /** What RTC_BOOT_SIGNAL_STACK / RTC_BOOT_SIGNAL_RESOURCE name for `role`. */
-  signalTarget(role: ImageRole): { readonly stack: string; readonly resource: string };
+  signalTarget(role: NodeRole): { readonly stack: string; readonly resource: string };
   readonly publicIpv4: string;
   close(): Promise<void>;
 }
 
 const REGION = 'eu-west-1';
 const SECRET_ARN = (name: string) => `arn:aws:secretsmanager:${REGION}:123456789012:secret:${name}`;
-const INSTANCE_IDS: Record<ImageRole, string> = {
+const INSTANCE_IDS: Record<NodeRole, string> = {
   master: 'i-0000000000000master',
   media: 'i-00000000000000media',
 };
@@ -125,7 +126,7 @@ export async function startBootWorld(): Promise<BootWorld> {
   const ports = { master: await freePort(), media: await freePort() };
   const publicIpv4 = '203.0.113.7';
   const apiSecret = { current: 'api-secret-of-the-image-test', previous: 'api-secret-before-the-rotation' };
-  const settings = (role: ImageRole) =>
+  const settings = (role: NodeRole) =>
     [
       `RTC_REDIS_URL=rediss://127.0.0.1:${redis.port}`,
       `RTC_PORT=${ports[role]}`,
@@ -135,7 +136,7 @@ export async function startBootWorld(): Promise<BootWorld> {
     { '/rtc-ha/master': settings('master'), '/rtc-ha/media': settings('media') },
     { [SECRET_ARN('redis-auth')]: { current: redis.authToken }, [SECRET_ARN('api')]: apiSecret },
   );
-  const imds: Record<ImageRole, ImdsStandIn> = {
+  const imds: Record<NodeRole, ImdsStandIn> = {
     master: await startImds({ 'instance-id': INSTANCE_IDS.master, 'local-ipv4': '127.0.0.1' }),
     media: await startImds({
       'instance-id': INSTANCE_IDS.media,
@@ -143,7 +144,7 @@ export async function startBootWorld(): Promise<BootWorld> {
       'public-ipv4': publicIpv4,
     }),
   };
-  const signalTarget = (role: ImageRole) => ({
+  const signalTarget = (role: NodeRole) => ({
     stack: 'RtcHaImageTest',
     resource: role === 'master' ? 'MastersAsg' : 'MediaAsg',
   });
@@ -194,7 +195,7 @@ export interface StartedUnit {
  */
 export async function startInstalledUnit(
   rootfs: Rootfs,
-  role: ImageRole,
+  role: NodeRole,
   world: BootWorld,
   readyTimeoutMs = 30_000,
 ): Promise<StartedUnit> {

@@ -2,7 +2,6 @@ import * as path from 'node:path';
 import { Annotations, ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import type * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -12,48 +11,55 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type * as sns from 'aws-cdk-lib/aws-sns';
 // cdk-nag names an IAM5 finding after the flattened resource; the same function builds the id we acknowledge.
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference';
 import { Construct } from 'constructs';
-import { KEY_PREFIX_PATTERN } from '../../runtime/contract/keys';
 import type { NodeRole } from '../../runtime/contract/registry';
-import { DEFAULT_PORTS, DEFAULT_TIMINGS } from '../../runtime/contract/timings';
+import { DEFAULT_TIMINGS } from '../../runtime/contract/timings';
 import { DEFAULT_POLICY, type FleetPolicy } from '../../runtime/watchdog/core';
 import { settingsEnvironment } from '../../runtime/watchdog/settings';
 import { METRIC_NAMESPACE, METRICS } from '../../runtime/watchdog/telemetry';
+import type { ClusterAlarms } from '../alarms';
+import { checkNodeSoftwareOptions, resolveNodeSoftwareOptions } from '../node-software';
+import { concrete, FieldNames, Problems, throwIfProblems } from '../shared/problems';
 
-/** A fleet of nodes the watchdog may flag for replacement. */
-export interface WatchedFleet {
+/** What the watchdog needs of a fleet; {@link NodeFleet} has all of it. */
+export interface IWatchedFleet extends ec2.IConnectable {
   /** The group whose instances the watchdog marks Unhealthy (it must use EC2 health checks). */
   readonly autoScalingGroup: autoscaling.IAutoScalingGroup;
-  /** The fleet's security groups; the watchdog is let in on `livePort` and nowhere else. */
-  readonly connections: ec2.IConnectable;
-  /**
-   * The load balancer target group the fleet registers in: target health is one second signal.
-   * @default - no target health signal
-   */
+  /** The load balancer target group the fleet registers in, if any: target health is one second signal. */
   readonly targetGroup?: elbv2.ITargetGroup;
+  /** Port of `GET /live` on the instances; the watchdog is let in on it and nowhere else. */
+  readonly port: number;
+  /** The group's minimum size: the majority rail must still let a fleet this small replace a node. */
+  readonly minCapacity: number;
+  /** Lets `grantee` mark the group's instances unhealthy (`SetInstanceHealth`). */
+  grantSetInstanceHealth(grantee: iam.IGrantable): iam.Grant;
+}
+
+/** How the watchdog judges one fleet; the defaults are the role's `DEFAULT_POLICY` of runtime/watchdog. */
+export interface WatchdogPolicyOptions {
   /**
-   * Port of `GET /live` on the instances.
-   * @default DEFAULT_PORTS of the role (8080 masters, 9090 media)
-   */
-  readonly livePort?: number;
-  /**
-   * Most nodes of this fleet flagged per cycle.
+   * Most nodes of this fleet flagged per cycle, 1 to 100.
    * @default 1
    */
   readonly maxFlagsPerCycle?: number;
   /**
    * Nodes launched less than this long ago are left alone.
-   * @default Duration.seconds(DEFAULT_TIMINGS.asgHealthCheckGraceSeconds) (120 s)
+   * @default - the fleets' health check grace, `DEFAULT_TIMINGS.asgHealthCheckGraceSeconds` (120 s)
    */
   readonly gracePeriod?: Duration;
   /**
-   * Flag only while more than this share of the fleet has a fresh heartbeat, 0 to 1 (exclusive).
-   * @default DEFAULT_POLICY of the role: 0.5 for masters (a strict majority), 0.4 for media (at least half)
+   * Flag only while more than this share of the fleet has a fresh heartbeat, at least 0 and below 1.
+   * @default - 0.5 for masters (a strict majority), 0.4 for media (at least half)
    */
   readonly minHealthyShare?: number;
+}
+
+/** A fleet the watchdog may flag nodes of, and how it judges them. */
+export interface WatchedFleet extends WatchdogPolicyOptions {
+  /** The fleet. */
+  readonly fleet: IWatchedFleet;
 }
 
 /** The ElastiCache replication group that holds the registry. */
@@ -62,6 +68,7 @@ export interface WatchedSessionStore {
   readonly replicationGroupId: string;
   /** Primary endpoint address. */
   readonly endpointAddress: string;
+  /** TLS port of the store. */
   readonly port: number;
   /** The store's security groups; the watchdog is let in on `port`. */
   readonly connections: ec2.IConnectable;
@@ -74,37 +81,64 @@ export interface WatchedSessionStore {
   readonly authTokenField?: string;
 }
 
-export interface MasterWatchdogProps {
+/** The part of {@link FleetWatchdogProps} that deployment config sets. */
+export interface FleetWatchdogOptions {
+  /**
+   * How masters are judged.
+   * @default - the defaults of {@link WatchdogPolicyOptions} for masters
+   */
+  readonly masters?: WatchdogPolicyOptions;
+  /**
+   * How media nodes are judged.
+   * @default - the defaults of {@link WatchdogPolicyOptions} for media nodes
+   */
+  readonly media?: WatchdogPolicyOptions;
+  /**
+   * Registry key prefix: the nodes' `RTC_KEY_PREFIX`.
+   * @default - the nodes' default, `DEFAULT_KEY_PREFIX` of runtime/contract ('rtc')
+   */
+  readonly keyPrefix?: string;
+  /**
+   * Time between cycles within one scheduled run, whole seconds from 1 to 30.
+   * @default - `DEFAULT_TIMINGS.watchdogAwsCycleMs` of runtime/contract (5 s)
+   */
+  readonly cycle?: Duration;
+  /**
+   * A hold that lasts this long raises the hold alarm, whole minutes from 1 to 60.
+   * @default Duration.minutes(3)
+   */
+  readonly holdAlarmAfter?: Duration;
+}
+
+/** {@link FleetWatchdogOptions} with every default filled in; the policies as the handler takes them. */
+export interface ResolvedFleetWatchdogOptions {
+  readonly masters: FleetPolicy;
+  readonly media: FleetPolicy;
+  readonly keyPrefix: string;
+  readonly cycle: Duration;
+  readonly holdAlarmAfter: Duration;
+}
+
+/** Props of {@link FleetWatchdog}. */
+export interface FleetWatchdogProps extends FleetWatchdogOptions {
+  /** The VPC the function runs in. */
   readonly vpc: ec2.IVpc;
   /**
    * Where the function runs: it must reach the registry, the nodes and the AWS APIs.
    * @default - the VPC's private subnets with egress
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
+  /** The registry the nodes heartbeat to. */
   readonly sessionStore: WatchedSessionStore;
+  /** The masters, and how they are judged. */
   readonly masters: WatchedFleet;
   /**
-   * Media nodes, watched with their own policy.
+   * Media nodes, and how they are judged.
    * @default - media nodes are not watched
    */
   readonly media?: WatchedFleet;
-  /** Receives the alarms: errors, a lasting hold, each flag, and the watchdog not running. */
-  readonly alarmTopic: sns.ITopic;
-  /**
-   * Registry key prefix (RTC_KEY_PREFIX of the nodes).
-   * @default 'rtc'
-   */
-  readonly keyPrefix?: string;
-  /**
-   * Time between cycles within one scheduled run, 1 to 30 s.
-   * @default Duration.millis(DEFAULT_TIMINGS.watchdogAwsCycleMs) (5 s)
-   */
-  readonly cycle?: Duration;
-  /**
-   * A hold that lasts this long raises the hold alarm (whole minutes, 1 to 60).
-   * @default Duration.minutes(3)
-   */
-  readonly holdAlarmAfter?: Duration;
+  /** Where the watchdog adds its alarms (errors, a lasting hold, each flag, no run), which notify on ALARM and OK. */
+  readonly alarms: ClusterAlarms;
   /**
    * Retention of the function's log group.
    * @default logs.RetentionDays.ONE_MONTH
@@ -112,14 +146,70 @@ export interface MasterWatchdogProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+/** How props, messages and warnings name each role's fleet. */
+const FLEETS = {
+  master: { field: 'masters', nodes: 'masters', warning: 'rtc-ha:watchdogCannotReplaceMasters' },
+  media: { field: 'media', nodes: 'media nodes', warning: 'rtc-ha:watchdogCannotReplaceMedia' },
+} as const;
+
+/** `options` with every default filled in: what {@link FleetWatchdog} builds and its check checks. */
+export function resolveFleetWatchdogOptions(
+  options: FleetWatchdogOptions = {},
+): ResolvedFleetWatchdogOptions {
+  const policy = (role: NodeRole): FleetPolicy => {
+    const given = options[FLEETS[role].field];
+    const defaults = DEFAULT_POLICY[role];
+    return {
+      maxFlagsPerCycle: given?.maxFlagsPerCycle ?? defaults.maxFlagsPerCycle,
+      graceMs: given?.gracePeriod?.toMilliseconds() ?? defaults.graceMs,
+      minHealthyShare: given?.minHealthyShare ?? defaults.minHealthyShare,
+    };
+  };
+  return {
+    masters: policy('master'),
+    media: policy('media'),
+    keyPrefix: resolveNodeSoftwareOptions({ keyPrefix: options.keyPrefix }).keyPrefix,
+    cycle: options.cycle ?? Duration.millis(DEFAULT_TIMINGS.watchdogAwsCycleMs),
+    holdAlarmAfter: options.holdAlarmAfter ?? Duration.minutes(3),
+  };
+}
+
+/**
+ * Lists every problem of `options`, field names prefixed with `prefix` and renamed by `names` (the
+ * deployment config names some fields its own way, e.g. `cycleSeconds`).
+ */
+export function checkFleetWatchdogOptions(
+  options: FleetWatchdogOptions,
+  prefix = '',
+  names: FieldNames = {},
+): string[] {
+  const resolved = resolveFleetWatchdogOptions(options);
+  const problems = new Problems(prefix, names);
+  problems.duration('cycle', resolved.cycle, 'seconds', 1, 30);
+  problems.duration('holdAlarmAfter', resolved.holdAlarmAfter, 'minutes', 1, 60);
+  for (const role of ['master', 'media'] as const) {
+    const { field } = FLEETS[role];
+    const { maxFlagsPerCycle, minHealthyShare: share } = resolved[field];
+    problems.integer(`${field}.maxFlagsPerCycle`, maxFlagsPerCycle, 1, 100);
+    problems.require(
+      Token.isUnresolved(share) || (share >= 0 && share < 1),
+      `${field}.minHealthyShare`,
+      `must be at least 0 and below 1 (got ${share})`,
+    );
+  }
+  return [...problems.messages, ...checkNodeSoftwareOptions({ keyPrefix: options.keyPrefix }, prefix)];
+}
+
 /**
  * The health-check watchdog (docs/architecture.md rules 2 and 3): a Lambda function in the VPC, started
  * every minute, that loops every `cycle` until shortly before its timeout, finds crashed or hung
  * nodes by two independent signals and marks them Unhealthy in their Auto Scaling group, behind
  * the safety rails of runtime/watchdog. One run at a time: each run takes a lock in Redis first (no
- * reserved concurrency, which a new account's low Lambda concurrency quota may not allow).
+ * reserved concurrency, which a new account's low Lambda concurrency quota may not allow). Flagging
+ * rights come from each fleet's `grantSetInstanceHealth`, the alarms from `ClusterAlarms.addAlarm`, and
+ * synth warns when a fleet's minimum capacity leaves the majority rail no node to replace.
  */
-export class MasterWatchdog extends Construct implements ec2.IConnectable {
+export class FleetWatchdog extends Construct implements ec2.IConnectable {
   /** The watchdog function (one run at a time, by the run lock). */
   public readonly lambdaFunction: nodejs.NodejsFunction;
   /** The function's security group: no inbound rule; out to Redis, the fleets' /live and HTTPS. */
@@ -137,19 +227,13 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
   /** The dead man's switch: no run started for a few minutes, so nothing is watched. */
   public readonly notRunningAlarm: cloudwatch.Alarm;
 
-  constructor(scope: Construct, id: string, props: MasterWatchdogProps) {
+  constructor(scope: Construct, id: string, props: FleetWatchdogProps) {
     super(scope, id);
-    checkProps(props);
+    throwIfProblems('FleetWatchdog props', checkFleetWatchdogOptions(props));
+    const options = resolveFleetWatchdogOptions(props);
     const fleets = watchedFleets(props);
     const store = props.sessionStore;
-    const cycle = props.cycle ?? Duration.millis(DEFAULT_TIMINGS.watchdogAwsCycleMs);
-
-    if ((props.masters.minHealthyShare ?? DEFAULT_POLICY.master.minHealthyShare) < 0.5) {
-      Annotations.of(this).addWarningV2(
-        'rtc-ha:watchdogMinorityFlagging',
-        'masters.minHealthyShare is below 0.5: the watchdog may flag masters without a healthy majority left',
-      );
-    }
+    this.warnAboutMajorityRail(options, fleets);
 
     const securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -159,12 +243,8 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
     securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs (HTTPS)');
     this.connections = new ec2.Connections({ securityGroups: [securityGroup] });
     store.connections.connections.allowFrom(this, ec2.Port.tcp(store.port), 'watchdog reads the registry');
-    for (const { role, fleet } of fleets) {
-      fleet.connections.connections.allowFrom(
-        this,
-        ec2.Port.tcp(livePort(role, fleet)),
-        'watchdog probes /live',
-      );
+    for (const { fleet } of fleets) {
+      fleet.connections.connections.allowFrom(this, ec2.Port.tcp(fleet.port), 'watchdog probes /live');
     }
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
@@ -174,7 +254,7 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'rtc-ha watchdog: reads the fleets, flags their instances, reads the registry AUTH token',
     });
-    this.allow(role, props, fleets);
+    this.allow(role, store, fleets);
 
     this.lambdaFunction = new nodejs.NodejsFunction(this, 'Resource', {
       entry: path.join(__dirname, 'handler.ts'),
@@ -198,18 +278,15 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
             redisUrl: `rediss://${store.endpointAddress}:${Token.asString(store.port)}`,
             authSecretArn: store.authToken.secretArn,
             authSecretField: store.authTokenField,
-            keyPrefix: props.keyPrefix ?? 'rtc',
+            keyPrefix: options.keyPrefix,
             replicationGroupId: store.replicationGroupId,
-            cycleMs: cycle.toMilliseconds(),
+            cycleMs: options.cycle.toMilliseconds(),
             groups: fleets.map(({ role: r, fleet }) => ({
               role: r,
               groupName: fleet.autoScalingGroup.autoScalingGroupName,
               targetGroupArn: fleet.targetGroup?.targetGroupArn,
             })),
-            policy: {
-              master: fleetPolicy('master', props.masters),
-              media: fleetPolicy('media', props.media),
-            },
+            policy: { master: options.masters, media: options.media },
           },
           (value) => Stack.of(this).toJsonString(value),
         ),
@@ -228,30 +305,31 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
       ],
     });
 
-    const notify = new cloudwatchActions.SnsAction(props.alarmTopic);
     const alarm = (
       alarmId: string,
       metric: cloudwatch.Metric,
       evaluationPeriods: number,
       alarmDescription: string,
-    ) => {
-      const created = metric.createAlarm(this, alarmId, {
-        threshold: 1,
-        evaluationPeriods,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        alarmDescription,
-      });
-      created.addAlarmAction(notify);
-      return created;
-    };
+    ): cloudwatch.Alarm =>
+      props.alarms.addAlarm(
+        alarmId,
+        {
+          metric,
+          threshold: 1,
+          evaluationPeriods,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          alarmDescription,
+        },
+        this,
+      );
     this.errorsAlarm = alarm(
       'ErrorsAlarm',
       this.lambdaFunction.metricErrors({ period: Duration.minutes(1) }),
       1,
       'The rtc-ha watchdog failed: a cycle could not observe the fleet or a flag could not be applied. See its log.',
     );
-    const holdMinutes = (props.holdAlarmAfter ?? Duration.minutes(3)).toMinutes();
+    const holdMinutes = options.holdAlarmAfter.toMinutes();
     this.holdAlarm = alarm(
       'HoldAlarm',
       this.metricHolds({ statistic: cloudwatch.Stats.MINIMUM }),
@@ -265,17 +343,21 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
       'The rtc-ha watchdog flagged a node for replacement; its log line names the instance and the signals.',
     );
     // Missing data is the very failure here (no invocation, no datapoint), so it breaches.
-    this.notRunningAlarm = this.lambdaFunction
-      .metricInvocations({ period: Duration.minutes(1), statistic: cloudwatch.Stats.SUM })
-      .createAlarm(this, 'NotRunningAlarm', {
+    this.notRunningAlarm = props.alarms.addAlarm(
+      'NotRunningAlarm',
+      {
+        metric: this.lambdaFunction.metricInvocations({
+          period: Duration.minutes(1),
+          statistic: cloudwatch.Stats.SUM,
+        }),
         threshold: 1,
         evaluationPeriods: NOT_RUNNING_MINUTES,
         comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
         alarmDescription: `The rtc-ha watchdog has not run for ${NOT_RUNNING_MINUTES} minutes (schedule disabled, throttled, or deleted): crashed nodes are not being replaced. Look now.`,
-      });
-    this.notRunningAlarm.addAlarmAction(notify);
-    this.notRunningAlarm.addOkAction(notify);
+      },
+      this,
+    );
   }
 
   /** Nodes flagged for replacement (sum per minute). */
@@ -314,18 +396,37 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
     });
   }
 
+  /**
+   * The majority rail (docs/architecture.md rule 3) flags only while more than `minHealthyShare` of a
+   * fleet is healthy: a fleet at its minimum size must keep that share with one node dead.
+   */
+  private warnAboutMajorityRail(options: ResolvedFleetWatchdogOptions, fleets: readonly RoleFleet[]): void {
+    const masterShare = options.masters.minHealthyShare;
+    if (concrete(masterShare) && masterShare < 0.5) {
+      Annotations.of(this).addWarningV2(
+        'rtc-ha:watchdogMinorityFlagging',
+        'masters.minHealthyShare is below 0.5: the watchdog may flag masters without a healthy majority left',
+      );
+    }
+    for (const { role, fleet } of fleets) {
+      const { field, nodes, warning } = FLEETS[role];
+      const share = options[field].minHealthyShare;
+      const n = fleet.minCapacity;
+      if (!concrete(n, share) || (n - 1) / n > share) continue;
+      Annotations.of(this).addWarningV2(
+        warning,
+        `With ${n} ${nodes} the watchdog never flags a dead one: ${n - 1} of ${n} healthy is not more than ` +
+          `${field}.minHealthyShare ${share} (docs/architecture.md rule 3). ` +
+          `Give the ${nodes} a minimum capacity of ${Math.floor(1 / (1 - share)) + 1} or more.`,
+      );
+    }
+  }
+
   /** Least privilege: everything scoped to this stack's groups, replication group and secret where AWS allows it. */
-  private allow(role: iam.Role, props: MasterWatchdogProps, fleets: readonly RoleFleet[]): void {
+  private allow(role: iam.Role, store: WatchedSessionStore, fleets: readonly RoleFleet[]): void {
     this.logGroup.grantWrite(role);
-    props.sessionStore.authToken.grantRead(role);
-    const groupArns = fleets.map(({ fleet }) => fleet.autoScalingGroup.autoScalingGroupArn);
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'FlagOwnGroupsOnly',
-        actions: ['autoscaling:SetInstanceHealth'],
-        resources: groupArns,
-      }),
-    );
+    store.authToken.grantRead(role);
+    for (const { fleet } of fleets) fleet.grantSetInstanceHealth(role);
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ReplicationGroupStatus',
@@ -334,7 +435,7 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
           Stack.of(this).formatArn({
             service: 'elasticache',
             resource: 'replicationgroup',
-            resourceName: props.sessionStore.replicationGroupId,
+            resourceName: store.replicationGroupId,
             arnFormat: ArnFormat.COLON_RESOURCE_NAME,
           }),
         ],
@@ -371,7 +472,8 @@ export class MasterWatchdog extends Construct implements ec2.IConnectable {
         'autoscaling:DescribeAutoScalingGroups, ec2:DescribeInstances, elasticloadbalancing:DescribeTargetHealth and the ' +
         'Lambda VPC network-interface actions support no resource-level permissions; all are read-only or ENI management.',
     });
-    for (const arn of groupArns) {
+    for (const { fleet } of fleets) {
+      const arn = fleet.autoScalingGroup.autoScalingGroupArn;
       Validations.of(role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(Stack.of(this).resolve(arn))}]`,
         reason:
@@ -387,68 +489,11 @@ const NOT_RUNNING_MINUTES = 3;
 
 interface RoleFleet {
   readonly role: NodeRole;
-  readonly fleet: WatchedFleet;
+  readonly fleet: IWatchedFleet;
 }
 
-function watchedFleets(props: MasterWatchdogProps): RoleFleet[] {
-  const fleets: RoleFleet[] = [{ role: 'master', fleet: props.masters }];
-  if (props.media) fleets.push({ role: 'media', fleet: props.media });
+function watchedFleets(props: FleetWatchdogProps): RoleFleet[] {
+  const fleets: RoleFleet[] = [{ role: 'master', fleet: props.masters.fleet }];
+  if (props.media) fleets.push({ role: 'media', fleet: props.media.fleet });
   return fleets;
-}
-
-function livePort(role: NodeRole, fleet: WatchedFleet): number {
-  return fleet.livePort ?? DEFAULT_PORTS[role];
-}
-
-function fleetPolicy(role: NodeRole, fleet: WatchedFleet | undefined): FleetPolicy {
-  const defaults = DEFAULT_POLICY[role];
-  return {
-    maxFlagsPerCycle: fleet?.maxFlagsPerCycle ?? defaults.maxFlagsPerCycle,
-    graceMs: fleet?.gracePeriod?.toMilliseconds() ?? defaults.graceMs,
-    minHealthyShare: fleet?.minHealthyShare ?? defaults.minHealthyShare,
-  };
-}
-
-/** Every problem of the props in one error, each naming its prop; unresolved tokens are skipped. */
-function checkProps(props: MasterWatchdogProps): void {
-  const problems: string[] = [];
-  const resolved = (value: number | undefined): value is number =>
-    value !== undefined && !Token.isUnresolved(value);
-  const cycle = props.cycle;
-  if (cycle && !cycle.isUnresolved() && (cycle.toMilliseconds() < 1_000 || cycle.toMilliseconds() > 30_000)) {
-    problems.push(`cycle must be between 1 and 30 seconds, got ${cycle.toHumanString()}`);
-  }
-  const hold = props.holdAlarmAfter;
-  if (hold && !hold.isUnresolved()) {
-    const minutes = hold.toSeconds() / 60;
-    if (!Number.isInteger(minutes) || minutes < 1 || minutes > 60) {
-      problems.push(`holdAlarmAfter must be whole minutes from 1 to 60, got ${hold.toHumanString()}`);
-    }
-  }
-  if (
-    props.keyPrefix !== undefined &&
-    !Token.isUnresolved(props.keyPrefix) &&
-    !KEY_PREFIX_PATTERN.test(props.keyPrefix)
-  ) {
-    problems.push(`keyPrefix must match ${KEY_PREFIX_PATTERN}, got ${JSON.stringify(props.keyPrefix)}`);
-  }
-  for (const [name, fleet] of [
-    ['masters', props.masters],
-    ['media', props.media],
-  ] as const) {
-    if (!fleet) continue;
-    const { maxFlagsPerCycle, minHealthyShare, livePort: port } = fleet;
-    if (resolved(maxFlagsPerCycle) && (!Number.isInteger(maxFlagsPerCycle) || maxFlagsPerCycle < 1)) {
-      problems.push(`${name}.maxFlagsPerCycle must be a whole number of at least 1, got ${maxFlagsPerCycle}`);
-    }
-    if (resolved(minHealthyShare) && !(minHealthyShare >= 0 && minHealthyShare < 1)) {
-      problems.push(`${name}.minHealthyShare must be at least 0 and below 1, got ${minHealthyShare}`);
-    }
-    if (resolved(port) && (!Number.isInteger(port) || port < 1 || port > 65535)) {
-      problems.push(`${name}.livePort must be a port number (1-65535), got ${port}`);
-    }
-  }
-  if (problems.length > 0) {
-    throw new Error(`MasterWatchdog: invalid props:\n  - ${problems.join('\n  - ')}`);
-  }
 }

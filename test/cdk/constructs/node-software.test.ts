@@ -8,20 +8,25 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
-import { DRAIN_MARGIN, drainTimeout, NodeRuntime, NodeRuntimeProps } from '../../../constructs/node-runtime';
+import {
+  DRAIN_MARGIN,
+  drainTimeout,
+  NodeSoftware,
+  NodeSoftwareProps,
+} from '../../../constructs/node-software';
 import { DRAIN_HARD_CAP_MS } from '../../../runtime/node/lifecycle';
 import { testApp } from '../support/app';
 
 const ENTRY = path.join(__dirname, '..', 'support', 'fixtures', 'runtime-entry.ts');
 
-function build(props: Partial<NodeRuntimeProps> = {}): {
+function build(props: Partial<NodeSoftwareProps> = {}): {
   stack: Stack;
-  runtime: NodeRuntime;
+  software: NodeSoftware;
   secret: secretsmanager.Secret;
 } {
   const stack = new Stack(testApp(), 'Test');
   const secret = new secretsmanager.Secret(stack, 'Secret');
-  const runtime = new NodeRuntime(stack, 'Runtime', {
+  const software = new NodeSoftware(stack, 'Runtime', {
     role: 'media',
     entry: ENTRY,
     port: 9090,
@@ -30,28 +35,28 @@ function build(props: Partial<NodeRuntimeProps> = {}): {
     secrets: { RTC_API_SECRET: secret },
     ...props,
   });
-  return { stack, runtime, secret };
+  return { stack, software, secret };
 }
 
-function userDataOf(stack: Stack, runtime: NodeRuntime): string {
-  return JSON.stringify(stack.resolve(runtime.userData.render()));
+function userDataOf(stack: Stack, software: NodeSoftware): string {
+  return JSON.stringify(stack.resolve(software.userData.render()));
 }
 
-describe('NodeRuntime', () => {
+describe('NodeSoftware', () => {
   let built: ReturnType<typeof build>;
   let template: Template;
   let userData: string;
   beforeAll(() => {
-    // GIVEN an entry point that imports ws and zod  WHEN the runtime is built
+    // GIVEN an entry point that imports ws and zod  WHEN the software is built
     built = build();
     template = Template.fromStack(built.stack);
-    userData = userDataOf(built.stack, built.runtime);
+    userData = userDataOf(built.stack, built.software);
   });
 
   it('bundles the entry point and the log shipper, each into one file with an inline source map, as the app directory', () => {
     // THEN
     const assembly = (built.stack.node.root as ReturnType<typeof testApp>).synth();
-    const hash = built.stack.resolve(built.runtime.app.assetHash);
+    const hash = built.stack.resolve(built.software.app.assetHash);
     const dir = path.join(assembly.directory, `asset.${hash}`);
     expect(fs.readdirSync(dir).sort()).toEqual(['log-shipper.js', 'main.js']);
     const main = fs.readFileSync(path.join(dir, 'main.js'), 'utf8');
@@ -67,20 +72,20 @@ describe('NodeRuntime', () => {
   });
 
   it('exposes the install script as a single-file asset for the image', () => {
-    expect(built.runtime.script.isFile).toBe(true);
-    expect(built.runtime.app.isFile).toBe(false);
+    expect(built.software.script.isFile).toBe(true);
+    expect(built.software.app.isFile).toBe(false);
   });
 
   it('gives the same app, and so the same asset hash, on every synth', () => {
     const again = build();
-    expect(again.stack.resolve(again.runtime.app.assetHash)).toBe(
-      built.stack.resolve(built.runtime.app.assetHash),
+    expect(again.stack.resolve(again.software.app.assetHash)).toBe(
+      built.stack.resolve(built.software.app.assetHash),
     );
   });
 
   it('bundles the real runtime entry points by default', () => {
-    const { stack, runtime } = build({ entry: undefined, role: 'master' });
-    expect(stack.resolve(runtime.app.assetHash)).toMatch(/^[0-9a-f]{64}$/);
+    const { stack, software } = build({ entry: undefined, role: 'master' });
+    expect(stack.resolve(software.app.assetHash)).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it("fails synth with esbuild's message when the entry point does not build", () => {
@@ -121,17 +126,17 @@ describe('NodeRuntime', () => {
   });
 
   it('names the resource to signal once ready, and only what it is asked to', () => {
-    // GIVEN a runtime and a CloudFormation resource  WHEN the runtime is told to signal it
-    const { stack, runtime } = build({ secrets: {} });
+    // GIVEN node software and a CloudFormation resource  WHEN it is told to signal it
+    const { stack, software } = build({ secrets: {} });
     const topic = new sns.Topic(stack, 'Group');
-    runtime.signalReadyTo(topic);
+    software.signalReadyTo(topic);
     // THEN
-    const data = userDataOf(stack, runtime);
+    const data = userDataOf(stack, software);
     expect(data).toMatch(
       /--set 'RTC_BOOT_SIGNAL_STACK=Test' --set 'RTC_BOOT_SIGNAL_RESOURCE=Group[0-9A-F]+' --stop-timeout/,
     );
     expect(data).not.toContain('RTC_BOOT_SECRETS');
-    expect(() => runtime.signalReadyTo(new Construct(stack, 'Plain'))).toThrow(
+    expect(() => software.signalReadyTo(new Construct(stack, 'Plain'))).toThrow(
       /signalReadyTo: Test\/Plain is not backed by a CloudFormation resource/,
     );
   });
@@ -139,26 +144,26 @@ describe('NodeRuntime', () => {
   it("takes the stop timeout from the drain deadline plus a margin past the runtime's own hard cap", () => {
     expect(DRAIN_MARGIN.toSeconds()).toBeGreaterThan(DRAIN_HARD_CAP_MS / 1000);
     expect(drainTimeout().toSeconds()).toBe(30 + DRAIN_MARGIN.toSeconds());
-    expect(drainTimeout(1500).toSeconds()).toBe(2 + DRAIN_MARGIN.toSeconds());
-    const { stack, runtime } = build({ drainDeadlineMs: 90_000 });
-    expect(runtime.drainTimeout.toSeconds()).toBe(120);
-    expect(userDataOf(stack, runtime)).toContain('--stop-timeout 120');
+    expect(drainTimeout({ drainDeadlineMs: 1500 }).toSeconds()).toBe(2 + DRAIN_MARGIN.toSeconds());
+    const { stack, software } = build({ drainDeadlineMs: 90_000 });
+    expect(software.drainTimeout.toSeconds()).toBe(120);
+    expect(userDataOf(stack, software)).toContain('--stop-timeout 120');
   });
 
   it('marks the user data with a digest of the settings, so a settings change rolls the fleet', () => {
-    const digestOf = (props: Partial<NodeRuntimeProps>) => {
+    const digestOf = (props: Partial<NodeSoftwareProps>) => {
       const b = build(props);
-      return userDataOf(b.stack, b.runtime).match(/settings digest: ([0-9a-f]{16})/)?.[1];
+      return userDataOf(b.stack, b.software).match(/settings digest: ([0-9a-f]{16})/)?.[1];
     };
     expect(digestOf({})).toBe(userData.match(/settings digest: ([0-9a-f]{16})/)?.[1]);
     expect(digestOf({ keyPrefix: 'other' })).not.toBe(digestOf({}));
   });
 
   it('grants reading exactly the settings parameter and the secrets', () => {
-    // GIVEN a runtime and a role  WHEN the role is granted read
-    const { stack, runtime } = build();
+    // GIVEN node software and a role  WHEN the role is granted read
+    const { stack, software } = build();
     const role = new iam.Role(stack, 'Node', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
-    runtime.grantRead(role);
+    software.grantRead(role);
     // THEN
     const [policy] = Object.values(Template.fromStack(stack).findResources('AWS::IAM::Policy'));
     const statements = policy.Properties.PolicyDocument.Statement;
@@ -181,7 +186,7 @@ describe('NodeRuntime', () => {
     expect(JSON.stringify(policy)).not.toContain('*');
   });
 
-  it.each<[string, Partial<NodeRuntimeProps>, RegExp]>([
+  it.each<[string, Partial<NodeSoftwareProps>, RegExp]>([
     ['a malformed key prefix', { keyPrefix: 'rtc prefix' }, /keyPrefix must be up to 32 letters/],
     [
       'a drain deadline under a second',

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { App, CloudFormationValidatePlugin, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -8,20 +8,25 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { MasterWatchdog, type MasterWatchdogProps } from '../../../constructs/master-watchdog';
+import { ClusterAlarms } from '../../../constructs/alarms';
+import {
+  FleetWatchdog,
+  type FleetWatchdogProps,
+  type IWatchedFleet,
+} from '../../../constructs/fleet-watchdog';
 import { readSettings } from '../../../runtime/watchdog/settings';
-import { testApp } from '../support/app';
+import { cloudFormationFindings, testApp, watchedFleet } from '../support/app';
 
 interface Fixture {
   readonly app: App;
   readonly stack: Stack;
-  readonly watchdog: MasterWatchdog;
+  readonly watchdog: FleetWatchdog;
   readonly masterSg: ec2.SecurityGroup;
   readonly storeSg: ec2.SecurityGroup;
 }
 
-/** A small cluster stack: VPC, the masters' group (L2), the media group (imported), a store and a topic. */
-function build(overrides: Partial<MasterWatchdogProps> = {}, options: { bundle?: boolean } = {}): Fixture {
+/** A small cluster stack: VPC, the masters' group (L2), the media group (imported), a store and the alarms. */
+function build(overrides: Partial<FleetWatchdogProps> = {}, options: { bundle?: boolean } = {}): Fixture {
   const app = testApp(options.bundle ? {} : { context: { 'aws:cdk:bundling-stacks': [] } });
   const stack = new Stack(app, 'Cluster');
   const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1, flowLogs: { All: {} } });
@@ -58,7 +63,7 @@ function build(overrides: Partial<MasterWatchdogProps> = {}, options: { bundle?:
     id: 'AwsSolutions-SMG4',
     reason: 'test fixture: the cluster stack owns the token and its rotation',
   });
-  const watchdog = new MasterWatchdog(stack, 'Watchdog', {
+  const watchdog = new FleetWatchdog(stack, 'Watchdog', {
     vpc,
     sessionStore: {
       replicationGroupId: 'rtc-store',
@@ -68,37 +73,32 @@ function build(overrides: Partial<MasterWatchdogProps> = {}, options: { bundle?:
       authToken,
     },
     masters: {
-      autoScalingGroup: masters,
-      connections: masters,
-      targetGroup: elbv2.ApplicationTargetGroup.fromTargetGroupAttributes(stack, 'MasterTargets', {
-        targetGroupArn: stack.formatArn({
-          service: 'elasticloadbalancing',
-          resource: 'targetgroup/masters/0123456789abcdef',
+      fleet: watchedFleet(masters, {
+        connections: masters.connections,
+        targetGroup: elbv2.ApplicationTargetGroup.fromTargetGroupAttributes(stack, 'MasterTargets', {
+          targetGroupArn: stack.formatArn({
+            service: 'elasticloadbalancing',
+            resource: 'targetgroup/masters/0123456789abcdef',
+          }),
         }),
       }),
     },
     media: {
-      autoScalingGroup: autoscaling.AutoScalingGroup.fromAutoScalingGroupName(
-        stack,
-        'Media',
-        'cluster-media',
+      fleet: watchedFleet(
+        autoscaling.AutoScalingGroup.fromAutoScalingGroupName(stack, 'Media', 'cluster-media'),
+        { connections: mediaSg.connections, port: 9090, minCapacity: 4 },
       ),
-      connections: mediaSg,
       maxFlagsPerCycle: 2,
       gracePeriod: Duration.minutes(5),
       minHealthyShare: 0.3,
     },
-    alarmTopic: sns.Topic.fromTopicArn(
-      stack,
-      'Alarms',
-      stack.formatArn({ service: 'sns', resource: 'rtc-alarms' }),
-    ),
+    alarms: new ClusterAlarms(stack, 'Alarms'),
     ...overrides,
   });
   return { app, stack, watchdog, masterSg, storeSg };
 }
 
-describe('MasterWatchdog', () => {
+describe('FleetWatchdog', () => {
   // One real bundle (esbuild, local): the handler entry must build.
   let fixture: Fixture;
   let template: Template;
@@ -197,7 +197,7 @@ describe('MasterWatchdog', () => {
     });
   });
 
-  test('GIVEN the cluster WHEN synthesized THEN SetInstanceHealth is scoped to the two groups and nothing is autoscaling:*', () => {
+  test("GIVEN the cluster WHEN synthesized THEN SetInstanceHealth comes from the fleets' grants, scoped to the two groups, and nothing is autoscaling:*", () => {
     const policies = template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^WatchdogRole') }] },
     });
@@ -214,9 +214,8 @@ describe('MasterWatchdog', () => {
       'autoscaling:SetInstanceHealth',
       'autoscaling:DescribeAutoScalingGroups',
     ]);
-    const flag = statements.find((s) => s.Sid === 'FlagOwnGroupsOnly');
+    const flag = statements.find((s) => s.Action === 'autoscaling:SetInstanceHealth');
     expect(flag).toEqual({
-      Sid: 'FlagOwnGroupsOnly',
       Effect: 'Allow',
       Action: 'autoscaling:SetInstanceHealth',
       Resource: [
@@ -252,14 +251,15 @@ describe('MasterWatchdog', () => {
     });
   });
 
-  test('GIVEN the cluster WHEN synthesized THEN alarms on errors, a 3-minute hold, each flag and no run notify the topic', () => {
-    const topic = { 'Fn::Join': ['', Match.arrayWith([':sns:', ':rtc-alarms'])] };
+  test('GIVEN the cluster WHEN synthesized THEN alarms on errors, a 3-minute hold, each flag and no run notify the topic on ALARM and OK', () => {
+    const topic = { Ref: Match.stringLikeRegexp('^AlarmsTopic') };
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
       Threshold: 1,
       EvaluationPeriods: 1,
       AlarmActions: [topic],
+      OKActions: [topic],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'RtcHa/Watchdog',
@@ -271,6 +271,7 @@ describe('MasterWatchdog', () => {
       TreatMissingData: 'notBreaching',
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^Watchdog') } }],
       AlarmActions: [topic],
+      OKActions: [topic],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'RtcHa/Watchdog',
@@ -279,6 +280,7 @@ describe('MasterWatchdog', () => {
       Threshold: 1,
       EvaluationPeriods: 1,
       AlarmActions: [topic],
+      OKActions: [topic],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
@@ -300,19 +302,7 @@ describe('MasterWatchdog', () => {
     const pack = new AwsSolutionsChecks(app);
     Validations.of(app).addPlugins(pack);
     expect(pack.validateScope(app).violations).toEqual([]);
-    const assembly = app.synth();
-    const stackTemplates = assembly.stacks.map((s) => ({
-      stackConstructPath: s.hierarchicalId,
-      templatePath: path.join(assembly.directory, s.templateFile),
-      accountId: undefined,
-      region: undefined,
-    }));
-    const report = new CloudFormationValidatePlugin().validate({
-      templatePaths: stackTemplates.map((s) => s.templatePath),
-      stackTemplates,
-      appConstruct: app,
-    });
-    expect(report.violations).toEqual([]);
+    expect(cloudFormationFindings(app)).toEqual([]);
   });
 
   test("GIVEN the cluster WHEN synthesized THEN the watchdog's resources match the snapshot", () => {
@@ -320,38 +310,99 @@ describe('MasterWatchdog', () => {
     expect(Object.entries(Resources).filter(([id]) => id.startsWith('Watchdog'))).toMatchSnapshot();
   });
 
+  test('GIVEN the cluster WHEN synthesized THEN its alarms are made through the alarms construct and so kept in its list', () => {
+    const alarms = fixture.stack.node.findChild('Alarms') as ClusterAlarms;
+    const { watchdog } = fixture;
+    expect(alarms.alarms).toEqual([
+      watchdog.errorsAlarm,
+      watchdog.holdAlarm,
+      watchdog.flagAlarm,
+      watchdog.notRunningAlarm,
+    ]);
+    expect(watchdog.notRunningAlarm.node.path).toBe('Cluster/Watchdog/NotRunningAlarm');
+  });
+
+  test("GIVEN two fleets WHEN built THEN the watchdog's role gets SetInstanceHealth through each fleet's own grant", () => {
+    const masters = minimalFleet();
+    const media = minimalFleet();
+    const grants = [
+      jest.spyOn(masters, 'grantSetInstanceHealth'),
+      jest.spyOn(media, 'grantSetInstanceHealth'),
+    ];
+    const { stack } = build({ masters: { fleet: masters }, media: { fleet: media } });
+    const role = stack.node.findChild('Watchdog').node.findChild('Role');
+    for (const grant of grants) expect(grant).toHaveBeenCalledWith(role);
+  });
+
   test('GIVEN masters.minHealthyShare below 0.5 WHEN built THEN a warning, not an error', () => {
-    const { stack } = build({
-      masters: { ...minimalFleet(), minHealthyShare: 0.4 },
-    } as Partial<MasterWatchdogProps>);
+    const { stack } = build({ masters: { fleet: minimalFleet(), minHealthyShare: 0.4 } });
     Annotations.fromStack(stack).hasWarning(
       '/Cluster/Watchdog',
       Match.stringLikeRegexp('minHealthyShare is below 0.5'),
     );
   });
 
-  test.each([
-    [{ cycle: Duration.millis(500) }, /cycle must be between 1 and 30 seconds/],
-    [{ cycle: Duration.minutes(1) }, /cycle must be between 1 and 30 seconds/],
+  test.each<[string, Partial<FleetWatchdogProps>, string, RegExp]>([
+    [
+      'two masters',
+      { masters: { fleet: minimalFleet({ minCapacity: 2 }) } },
+      'rtc-ha:watchdogCannotReplaceMasters',
+      /^With 2 masters the watchdog never flags a dead one: 1 of 2 healthy is not more than masters.minHealthyShare 0.5 .*a minimum capacity of 3 or more/,
+    ],
+    [
+      'one media node',
+      { media: { fleet: minimalFleet({ minCapacity: 1 }) } },
+      'rtc-ha:watchdogCannotReplaceMedia',
+      /^With 1 media nodes the watchdog never flags a dead one: 0 of 1 healthy is not more than media.minHealthyShare 0.4 .*a minimum capacity of 2 or more/,
+    ],
+    [
+      'four media nodes that must keep 80 % healthy',
+      { media: { fleet: minimalFleet({ minCapacity: 4 }), minHealthyShare: 0.8 } },
+      'rtc-ha:watchdogCannotReplaceMedia',
+      /3 of 4 healthy is not more than media.minHealthyShare 0.8 .*a minimum capacity of 6 or more/,
+    ],
+  ])(
+    'GIVEN %s WHEN built THEN it warns from the minimum capacity that the majority rail never lets a dead node go',
+    (_, overrides, id, message) => {
+      const { stack } = build(overrides);
+      const warnings = Annotations.fromStack(stack).findWarning('/Cluster/Watchdog', Match.anyValue());
+      expect(warnings.map((w) => w.entry.data)).toEqual([expect.stringMatching(message)]);
+      expect(JSON.stringify(warnings)).toContain(id);
+    },
+  );
+
+  test('GIVEN fleets that can lose a node at their minimum WHEN built THEN no warning', () => {
+    const { stack } = build({
+      masters: { fleet: minimalFleet({ minCapacity: 3 }) },
+      media: { fleet: minimalFleet({ minCapacity: 2 }) },
+    });
+    Annotations.fromStack(stack).hasNoWarning('/Cluster/Watchdog', Match.anyValue());
+  });
+
+  test.each<[Partial<FleetWatchdogProps>, RegExp]>([
+    [{ cycle: Duration.millis(500) }, /cycle must be whole seconds from 1 to 30 \(got 500 millis\)/],
+    [{ cycle: Duration.millis(1500) }, /cycle must be whole seconds from 1 to 30/],
+    [{ cycle: Duration.minutes(1) }, /cycle must be whole seconds from 1 to 30 \(got 1 minute\)/],
     [{ holdAlarmAfter: Duration.seconds(90) }, /holdAlarmAfter must be whole minutes from 1 to 60/],
-    [{ keyPrefix: 'rtc bad' }, /keyPrefix must match/],
+    [{ holdAlarmAfter: Duration.hours(2) }, /holdAlarmAfter must be whole minutes from 1 to 60/],
+    [
+      { keyPrefix: 'rtc bad' },
+      /keyPrefix must be up to 32 letters, digits, ":", "_" or "-" \(got "rtc bad"\)/,
+    ],
   ])('GIVEN %p WHEN built THEN it throws naming the prop', (overrides, message) => {
-    expect(() => build(overrides as Partial<MasterWatchdogProps>)).toThrow(message);
+    expect(() => build(overrides)).toThrow(message);
   });
 
   test('GIVEN several bad fleet props WHEN built THEN one error lists every problem', () => {
-    const bad = { ...minimalFleet(), maxFlagsPerCycle: 0, minHealthyShare: 1, livePort: 70000 };
-    expect(() =>
-      build({ masters: bad, media: { ...bad, maxFlagsPerCycle: 1.5 } } as Partial<MasterWatchdogProps>),
-    ).toThrow(
-      new RegExp(
-        [
-          'masters.maxFlagsPerCycle must be a whole number of at least 1, got 0',
-          'masters.minHealthyShare must be at least 0 and below 1, got 1',
-          'masters.livePort must be a port number \\(1-65535\\), got 70000',
-          'media.maxFlagsPerCycle must be a whole number of at least 1, got 1.5',
-        ].join('[\\s\\S]*'),
-      ),
+    const bad = { fleet: minimalFleet(), maxFlagsPerCycle: 0, minHealthyShare: 1 };
+    expect(() => build({ masters: bad, media: { ...bad, maxFlagsPerCycle: 1.5 } })).toThrow(
+      [
+        'Invalid FleetWatchdog props:',
+        '  - masters.maxFlagsPerCycle must be an integer from 1 to 100 (got 0)',
+        '  - masters.minHealthyShare must be at least 0 and below 1 (got 1)',
+        '  - media.maxFlagsPerCycle must be an integer from 1 to 100 (got 1.5)',
+        '  - media.minHealthyShare must be at least 0 and below 1 (got 1)',
+      ].join('\n'),
     );
   });
 });
@@ -378,11 +429,8 @@ function groupArn(...tail: unknown[]) {
   return { 'Fn::Join': ['', [...head, ...tail]] };
 }
 
-/** A fleet for validation tests; the construct throws before it is used. */
-function minimalFleet() {
+/** A fleet of its own stack, for validation and warning tests. */
+function minimalFleet(more: Partial<IWatchedFleet> = {}): IWatchedFleet {
   const stack = new Stack();
-  return {
-    autoScalingGroup: autoscaling.AutoScalingGroup.fromAutoScalingGroupName(stack, 'G', 'g'),
-    connections: new ec2.Connections(),
-  };
+  return watchedFleet(autoscaling.AutoScalingGroup.fromAutoScalingGroupName(stack, 'G', 'g'), more);
 }

@@ -10,8 +10,8 @@ import { Problems, throwIfProblems } from '../shared/problems';
 /** The engine of the session store. */
 export type SessionStoreEngine = 'valkey' | 'redis';
 
-/** The part of {@link SessionStoreProps} that deployment config sets. */
-export interface SessionStoreOptions {
+/** The part of {@link SessionStoreClusterProps} that deployment config sets. */
+export interface SessionStoreClusterOptions {
   /**
    * Cache engine: Valkey, or Redis OSS.
    *
@@ -70,8 +70,11 @@ export interface SessionStoreOptions {
   readonly maintenanceWindow?: string;
 }
 
-/** Props of {@link SessionStore}. */
-export interface SessionStoreProps extends SessionStoreOptions {
+/** {@link SessionStoreClusterOptions} with every default filled in. */
+export type ResolvedSessionStoreClusterOptions = Required<SessionStoreClusterOptions>;
+
+/** Props of {@link SessionStoreCluster}. */
+export interface SessionStoreClusterProps extends SessionStoreClusterOptions {
   /** The VPC to place the store in. */
   readonly vpc: ec2.IVpc;
 
@@ -94,32 +97,50 @@ export interface SessionStoreProps extends SessionStoreOptions {
 const DEFAULT_ENGINE_VERSIONS: Record<SessionStoreEngine, string> = { valkey: '8.0', redis: '7.1' };
 const REPLICATION_GROUP_ID = /^[a-z]([a-z0-9]|-(?!-)){0,38}[a-z0-9]$/;
 
+/** `options` with every default filled in. */
+export function resolveSessionStoreClusterOptions(
+  options: SessionStoreClusterOptions = {},
+): ResolvedSessionStoreClusterOptions {
+  const engine = options.engine ?? 'valkey';
+  return {
+    engine,
+    engineVersion: options.engineVersion ?? DEFAULT_ENGINE_VERSIONS[engine],
+    nodeType: options.nodeType ?? 'cache.t4g.small',
+    replicas: options.replicas ?? 1,
+    port: options.port ?? 6380,
+    snapshotRetentionDays: options.snapshotRetentionDays ?? 7,
+    snapshotWindow: options.snapshotWindow ?? '03:00-04:00',
+    maintenanceWindow: options.maintenanceWindow ?? 'sun:05:00-sun:06:00',
+  };
+}
+
 /** Lists every problem of `options`, field names prefixed with `prefix`. */
-export function checkSessionStoreOptions(options: SessionStoreOptions, prefix = ''): string[] {
+export function checkSessionStoreClusterOptions(options: SessionStoreClusterOptions, prefix = ''): string[] {
   const problems = new Problems(prefix);
   problems.require(
     options.engine === undefined || options.engine in DEFAULT_ENGINE_VERSIONS,
     'engine',
     `must be "valkey" or "redis" (got "${options.engine}")`,
   );
-  problems.matches('engineVersion', options.engineVersion, /^\d+\.\d+$/, 'a major.minor version like 8.0');
+  const resolved = resolveSessionStoreClusterOptions(options);
+  problems.matches('engineVersion', resolved.engineVersion, /^\d+\.\d+$/, 'a major.minor version like 8.0');
   problems.matches(
     'nodeType',
-    options.nodeType,
+    resolved.nodeType,
     /^cache\.[a-z0-9]+\.[a-z0-9]+$/,
     'a cache node type like cache.t4g.small',
   );
-  problems.integers(options, { replicas: [1, 5], port: [1024, 65535], snapshotRetentionDays: [0, 35] });
-  problems.require(options.port !== 6379, 'port', 'must not be the default port 6379');
+  problems.integers(resolved, { replicas: [1, 5], port: [1024, 65535], snapshotRetentionDays: [0, 35] });
+  problems.require(resolved.port !== 6379, 'port', 'must not be the default port 6379');
   problems.matches(
     'snapshotWindow',
-    options.snapshotWindow,
+    resolved.snapshotWindow,
     /^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/,
     'a UTC window like 03:00-04:00',
   );
   problems.matches(
     'maintenanceWindow',
-    options.maintenanceWindow,
+    resolved.maintenanceWindow,
     /^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$/,
     'a UTC window like sun:05:00-sun:06:00',
   );
@@ -131,7 +152,7 @@ export function checkSessionStoreOptions(options: SessionStoreOptions, prefix = 
  * AZ, Multi-AZ automatic failover, TLS in transit, encryption at rest and an AUTH token generated in
  * Secrets Manager. Its security group admits nobody until {@link allowConnectionsFrom} is called.
  */
-export class SessionStore extends Construct implements ec2.IConnectable {
+export class SessionStoreCluster extends Construct implements ec2.IConnectable {
   /** The replication group. */
   public readonly replicationGroup: elasticache.CfnReplicationGroup;
 
@@ -159,7 +180,7 @@ export class SessionStore extends Construct implements ec2.IConnectable {
   /** Ids of the member cache clusters (`<id>-001`, `<id>-002`, ...), the CloudWatch dimension values. */
   public readonly memberClusterIds: string[];
 
-  constructor(scope: Construct, id: string, props: SessionStoreProps) {
+  constructor(scope: Construct, id: string, props: SessionStoreClusterProps) {
     super(scope, id);
     this.replicationGroupId = props.replicationGroupId ?? replicationGroupIdFor(Stack.of(this).stackName);
     const idProblems = new Problems();
@@ -169,10 +190,13 @@ export class SessionStore extends Construct implements ec2.IConnectable {
       REPLICATION_GROUP_ID,
       'at most 40 lowercase letters, digits and single hyphens, starting with a letter',
     );
-    throwIfProblems('SessionStore props', [...checkSessionStoreOptions(props), ...idProblems.messages]);
-    const engine = props.engine ?? 'valkey';
-    const replicas = props.replicas ?? 1;
-    this.port = props.port ?? 6380;
+    throwIfProblems('SessionStoreCluster props', [
+      ...checkSessionStoreClusterOptions(props),
+      ...idProblems.messages,
+    ]);
+    const resolved = resolveSessionStoreClusterOptions(props);
+    const { replicas, snapshotRetentionDays } = resolved;
+    this.port = resolved.port;
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
@@ -203,13 +227,12 @@ export class SessionStore extends Construct implements ec2.IConnectable {
       ).subnetIds,
     });
 
-    const snapshotRetentionDays = props.snapshotRetentionDays ?? 7;
     this.replicationGroup = new elasticache.CfnReplicationGroup(this, 'Resource', {
       replicationGroupId: this.replicationGroupId,
       replicationGroupDescription: 'rtc-ha session registry',
-      engine,
-      engineVersion: props.engineVersion ?? DEFAULT_ENGINE_VERSIONS[engine],
-      cacheNodeType: props.nodeType ?? 'cache.t4g.small',
+      engine: resolved.engine,
+      engineVersion: resolved.engineVersion,
+      cacheNodeType: resolved.nodeType,
       numCacheClusters: 1 + replicas,
       automaticFailoverEnabled: true,
       multiAzEnabled: true,
@@ -221,8 +244,8 @@ export class SessionStore extends Construct implements ec2.IConnectable {
       securityGroupIds: [this.securityGroup.securityGroupId],
       autoMinorVersionUpgrade: true,
       snapshotRetentionLimit: snapshotRetentionDays,
-      snapshotWindow: props.snapshotWindow ?? '03:00-04:00',
-      preferredMaintenanceWindow: props.maintenanceWindow ?? 'sun:05:00-sun:06:00',
+      snapshotWindow: resolved.snapshotWindow,
+      preferredMaintenanceWindow: resolved.maintenanceWindow,
     });
     if (snapshotRetentionDays === 0) {
       Annotations.of(this).addWarningV2(

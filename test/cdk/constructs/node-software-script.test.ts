@@ -3,14 +3,14 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { installArguments, NODE_RELEASE } from '../../../constructs/node-runtime/node-release';
+import { installArguments, NODE_RELEASE } from '../../../constructs/node-software/node-release';
 
 /**
  * The install script's argument checks and configure's boot.env, without a chroot: every path under a
  * scratch RTC_HA_ROOT, systemctl a stub on PATH that logs its calls. The real install on Debian 12
  * is test/node-image/boot.test.ts.
  */
-const SCRIPT = path.join(__dirname, '../../../constructs/node-runtime/assets/rtc-ha-node.sh');
+const SCRIPT = path.join(__dirname, '../../../constructs/node-software/assets/rtc-ha-node.sh');
 
 interface Run {
   status: number | null;

@@ -2,17 +2,21 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import { replicationGroupIdFor, SessionStore, SessionStoreProps } from '../../../constructs/session-store';
+import {
+  replicationGroupIdFor,
+  SessionStoreCluster,
+  SessionStoreClusterProps,
+} from '../../../constructs/session-store-cluster';
 import { Fixture, fixture } from '../support/app';
 
-function build(props: Partial<SessionStoreProps> = {}): Fixture & { store: SessionStore } {
+function build(props: Partial<SessionStoreClusterProps> = {}): Fixture & { store: SessionStoreCluster } {
   const f = fixture();
-  return { ...f, store: new SessionStore(f.stack, 'Store', { vpc: f.vpc, ...props }) };
+  return { ...f, store: new SessionStoreCluster(f.stack, 'Store', { vpc: f.vpc, ...props }) };
 }
 
-describe('SessionStore', () => {
+describe('SessionStoreCluster', () => {
   describe('with the defaults', () => {
-    let f: Fixture & { store: SessionStore };
+    let f: Fixture & { store: SessionStoreCluster };
     let template: Template;
     beforeAll(() => {
       // GIVEN a VPC  WHEN the store is built with the defaults
@@ -165,7 +169,7 @@ describe('SessionStore', () => {
     expect(replicationGroupIdFor(stackName)).toBe(id);
   });
 
-  it.each<[string, Partial<SessionStoreProps>, RegExp]>([
+  it.each<[string, Partial<SessionStoreClusterProps>, RegExp]>([
     [
       'an unknown engine',
       { engine: 'memcached' as 'redis' },

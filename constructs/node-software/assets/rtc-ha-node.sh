@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# rtc-ha node image for Debian 12 (bookworm), arm64 or x86_64. Two steps, one file:
+# rtc-ha node image for Debian 12 (bookworm), arm64 or x86_64, shipped as an S3 asset by the
+# NodeSoftware construct (constructs/node-software). Two steps, one file:
 #
 #   rtc-ha-node.sh install --role master|media --app DIR --node-version X.Y.Z
 #                          --node-sha512-arm64 HEX --node-sha512-x64 HEX [--node-tarball FILE]

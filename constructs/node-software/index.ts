@@ -9,21 +9,19 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, IConstruct } from 'constructs';
 import { KEY_PREFIX_PATTERN } from '../../runtime/contract/keys';
+import type { NodeRole } from '../../runtime/contract/registry';
+import { DEFAULT_KEY_PREFIX, DEFAULT_TIMINGS } from '../../runtime/contract/timings';
 import { IDENTITY_VARS } from '../../runtime/node/boot';
 import { DRAIN_HARD_CAP_MS } from '../../runtime/node/lifecycle';
-import { DRAIN_DEADLINE_MS, KEY_PREFIX } from '../shared/defaults';
 import { Problems, throwIfProblems } from '../shared/problems';
 import { EsbuildBundling } from './esbuild-bundling';
 
-/** Which runtime a node runs. */
-export type NodeRole = 'master' | 'media';
-
-/** The part of {@link NodeRuntimeProps} that deployment config sets. */
-export interface NodeRuntimeOptions {
+/** The part of {@link NodeSoftwareProps} that deployment config sets: the runtime's settings. */
+export interface NodeSoftwareOptions {
   /**
    * Prefix of every registry key (`RTC_KEY_PREFIX`).
    *
-   * @default 'rtc'
+   * @default DEFAULT_KEY_PREFIX of runtime/contract ('rtc')
    */
   readonly keyPrefix?: string;
 
@@ -32,13 +30,16 @@ export interface NodeRuntimeOptions {
    * 1000 to 3570000: the deadline plus {@link DRAIN_MARGIN} must fit the load balancer's longest
    * deregistration delay, an hour.
    *
-   * @default 30000
+   * @default DEFAULT_TIMINGS.drainDeadlineMs of runtime/contract (30000)
    */
   readonly drainDeadlineMs?: number;
 }
 
-/** Props of {@link NodeRuntime}. */
-export interface NodeRuntimeProps extends NodeRuntimeOptions {
+/** {@link NodeSoftwareOptions} with every default filled in. */
+export type ResolvedNodeSoftwareOptions = Required<NodeSoftwareOptions>;
+
+/** Props of {@link NodeSoftware}. */
+export interface NodeSoftwareProps extends NodeSoftwareOptions {
   /** Which runtime this is; media nodes also get `RTC_PUBLIC_ADDRESS`. */
   readonly role: NodeRole;
 
@@ -80,41 +81,52 @@ export const BOOTSTRAP_SCRIPT = path.join(__dirname, 'assets', 'rtc-ha-node.sh')
  * balancer's deregistration delay are all the deadline plus this.
  */
 export const DRAIN_MARGIN = Duration.seconds(DRAIN_HARD_CAP_MS / 1000 + 20);
-/** The longest deregistration delay a target group takes. */
-const MAX_DRAIN_TIMEOUT_SECONDS = 3600;
+/** The longest deregistration delay a target group takes, so the longest a drain may last. */
+export const MAX_DEREGISTRATION_DELAY_SECONDS = 3600;
 const VARIABLE_NAME = /^RTC_[A-Z0-9_]+$/;
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 /** The log shipper, bundled next to every runtime; rtc-ha-logs.service runs it. */
 const LOG_SHIPPER_ENTRY = path.join(PROJECT_ROOT, 'runtime', 'log-shipper', 'main.ts');
 
+/** `options` with the runtime's defaults, which runtime/contract owns, filled in. */
+export function resolveNodeSoftwareOptions(options: NodeSoftwareOptions = {}): ResolvedNodeSoftwareOptions {
+  return {
+    keyPrefix: options.keyPrefix ?? DEFAULT_KEY_PREFIX,
+    drainDeadlineMs: options.drainDeadlineMs ?? DEFAULT_TIMINGS.drainDeadlineMs,
+  };
+}
+
 /** How long a node may take to leave once told to: the drain deadline plus {@link DRAIN_MARGIN}. */
-export function drainTimeout(drainDeadlineMs: number = DRAIN_DEADLINE_MS): Duration {
+export function drainTimeout(options: NodeSoftwareOptions = {}): Duration {
+  const { drainDeadlineMs } = resolveNodeSoftwareOptions(options);
   return Duration.seconds(Math.ceil(drainDeadlineMs / 1000) + DRAIN_MARGIN.toSeconds());
 }
 
 /** Lists every problem of `options`, field names prefixed with `prefix`. */
-export function checkNodeRuntimeOptions(options: NodeRuntimeOptions, prefix = ''): string[] {
+export function checkNodeSoftwareOptions(options: NodeSoftwareOptions, prefix = ''): string[] {
+  const resolved = resolveNodeSoftwareOptions(options);
   const problems = new Problems(prefix);
   problems.matches(
     'keyPrefix',
-    options.keyPrefix,
+    resolved.keyPrefix,
     KEY_PREFIX_PATTERN,
     'up to 32 letters, digits, ":", "_" or "-"',
   );
-  const maxDeadlineMs = (MAX_DRAIN_TIMEOUT_SECONDS - DRAIN_MARGIN.toSeconds()) * 1000;
-  problems.integer('drainDeadlineMs', options.drainDeadlineMs, 1000, maxDeadlineMs);
+  const maxDeadlineMs = (MAX_DEREGISTRATION_DELAY_SECONDS - DRAIN_MARGIN.toSeconds()) * 1000;
+  problems.integer('drainDeadlineMs', resolved.drainDeadlineMs, 1000, maxDeadlineMs);
   return problems.messages;
 }
 
 /**
- * The runtime of one kind of node. What the node image bakes in: the install script and the app (the
- * role's entry point and the log shipper, each bundled by esbuild into one file). What each boot reads:
+ * The software of one kind of node, as CloudFormation sees it (the runtime it starts is runtime/node).
+ * What the node image bakes in: the install script and the app (the role's entry point and the log
+ * shipper, each bundled by esbuild into one file). What each boot reads:
  * the non-secret settings in one SSM parameter, and user data that only runs
  * `rtc-ha-node configure --set RTC_BOOT_...`, naming where the runtime finds its settings, secrets,
  * log group and the resource it signals once ready; the runtime reads them itself with the AWS SDK.
  * Nodes need {@link grantRead}.
  */
-export class NodeRuntime extends Construct {
+export class NodeSoftware extends Construct {
   /** The app directory the image installs as /opt/rtc-ha/app: main.js and log-shipper.js. */
   public readonly app: s3assets.Asset;
 
@@ -133,20 +145,21 @@ export class NodeRuntime extends Construct {
   private readonly secrets: Record<string, secretsmanager.ISecret>;
   private signalTarget?: IConstruct;
 
-  constructor(scope: Construct, id: string, props: NodeRuntimeProps) {
+  constructor(scope: Construct, id: string, props: NodeSoftwareProps) {
     super(scope, id);
-    const environment: Record<string, string> = {
-      RTC_PORT: String(props.port),
-      RTC_KEY_PREFIX: props.keyPrefix ?? KEY_PREFIX,
-      RTC_DRAIN_DEADLINE_MS: String(props.drainDeadlineMs ?? DRAIN_DEADLINE_MS),
-      ...props.environment,
-    };
     this.secrets = props.secrets ?? {};
-    throwIfProblems('NodeRuntime props', [
-      ...checkNodeRuntimeOptions(props),
+    throwIfProblems('NodeSoftware props', [
+      ...checkNodeSoftwareOptions(props),
       ...checkVariables(props.environment ?? {}, this.secrets),
     ]);
-    this.drainTimeout = drainTimeout(props.drainDeadlineMs);
+    const { keyPrefix, drainDeadlineMs } = resolveNodeSoftwareOptions(props);
+    const environment: Record<string, string> = {
+      RTC_PORT: String(props.port),
+      RTC_KEY_PREFIX: keyPrefix,
+      RTC_DRAIN_DEADLINE_MS: String(drainDeadlineMs),
+      ...props.environment,
+    };
+    this.drainTimeout = drainTimeout(props);
 
     const entry = props.entry ?? path.join(PROJECT_ROOT, 'runtime', props.role, 'main.ts');
     this.app = new s3assets.Asset(this, 'App', {
@@ -244,7 +257,7 @@ function checkVariables(environment: Record<string, string>, secrets: Record<str
       problems.require(
         !reserved.includes(name),
         field,
-        `must not set ${name}: the runtime construct or the boot sets it`,
+        `must not set ${name}: NodeSoftware or the boot sets it`,
       );
     }
   }

@@ -1,0 +1,244 @@
+import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { ClusterAlarms } from '../../../constructs/alarms';
+import { FleetWatchdog } from '../../../constructs/fleet-watchdog';
+import { MasterFleet, resolveMasterFleetOptions } from '../../../constructs/master-fleet';
+import { MediaFleet } from '../../../constructs/media-fleet';
+import { Network } from '../../../constructs/network';
+import { NodeSoftware } from '../../../constructs/node-software';
+import { SessionStoreCluster } from '../../../constructs/session-store-cluster';
+import { ValidationProblems } from '../../../constructs/shared/problems';
+import { SignalingLoadBalancer } from '../../../constructs/signaling-load-balancer';
+import {
+  configSchema,
+  fleetOptions,
+  RtcHaConfig,
+  validateConfig,
+  watchdogOptions,
+} from '../../../lib/config';
+import { Fixture, fleetDependencies, testApp, watchedFleet } from '../support/app';
+
+type Section = Exclude<keyof RtcHaConfig, 'stackName' | 'env' | 'alarms'>;
+
+/** A stack in eu-west-1 with a VPC, bundling nothing: what each construct is built in. */
+function stackWithVpc(): Fixture {
+  const app = testApp({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'Test', { env: { region: 'eu-west-1' } });
+  return { app, stack, vpc: new ec2.Vpc(stack, 'Vpc', { maxAzs: 2, natGateways: 1 }) };
+}
+
+/** An image to boot, so that the fleets bake none. */
+const groupNamed = (stack: Stack, name: string) =>
+  autoscaling.AutoScalingGroup.fromAutoScalingGroupName(stack, name, name);
+
+const MACHINE_IMAGE = ec2.MachineImage.latestAmazonLinux2023({ cpuType: ec2.AmazonLinuxCpuType.ARM_64 });
+
+/**
+ * Builds the construct that owns `section` from the section as the config parsed it (shape only, no
+ * value rules): the construct's own validation, as the stack would meet it.
+ */
+const BUILD: Record<Section, (config: RtcHaConfig) => Stack> = {
+  network: (config) => {
+    const stack = new Stack(testApp(), 'Test');
+    new Network(stack, 'Network', config.network);
+    return stack;
+  },
+  sessionStore: (config) => {
+    const { stack, vpc } = stackWithVpc();
+    new SessionStoreCluster(stack, 'SessionStore', { ...config.sessionStore, vpc });
+    return stack;
+  },
+  loadBalancer: (config) => {
+    const { stack, vpc } = stackWithVpc();
+    new SignalingLoadBalancer(stack, 'LoadBalancer', { ...config.loadBalancer, vpc });
+    return stack;
+  },
+  masters: (config) => {
+    const f = stackWithVpc();
+    const fleet = { ...fleetOptions(config.masters), vpc: f.vpc, machineImage: MACHINE_IMAGE };
+    new MasterFleet(f.stack, 'Masters', { ...fleet, ...fleetDependencies(f) });
+    return f.stack;
+  },
+  media: (config) => {
+    const f = stackWithVpc();
+    const fleet = { ...fleetOptions(config.media), vpc: f.vpc, machineImage: MACHINE_IMAGE };
+    new MediaFleet(f.stack, 'Media', { ...fleet, sessionStore: fleetDependencies(f).sessionStore });
+    return f.stack;
+  },
+  runtime: (config) => {
+    const { stack } = stackWithVpc();
+    new NodeSoftware(stack, 'Runtime', {
+      ...config.runtime,
+      role: 'master',
+      port: 8080,
+      logGroup: new logs.LogGroup(stack, 'Logs'),
+    });
+    return stack;
+  },
+  watchdog: (config) => {
+    const { stack, vpc } = stackWithVpc();
+    const options = watchdogOptions(config.watchdog);
+    new FleetWatchdog(stack, 'Watchdog', {
+      ...options,
+      vpc,
+      sessionStore: new SessionStoreCluster(stack, 'SessionStore', { vpc }),
+      masters: { ...options.masters, fleet: watchedFleet(groupNamed(stack, 'masters')) },
+      media: { ...options.media, fleet: watchedFleet(groupNamed(stack, 'media')) },
+      alarms: new ClusterAlarms(stack, 'Alarms'),
+    });
+    return stack;
+  },
+};
+
+/** Whether `build` goes through; only a validation error counts as a refusal, anything else fails the test. */
+function accepts(build: () => unknown): boolean {
+  try {
+    build();
+    return true;
+  } catch (e) {
+    if (e instanceof ValidationProblems) return false;
+    throw e;
+  }
+}
+
+const configAccepts = (raw: unknown) => accepts(() => validateConfig(raw));
+const constructAccepts = (section: Section, raw: Record<string, unknown>) =>
+  accepts(() => BUILD[section](configSchema.parse(raw)));
+
+/** Each range edge, and the relations between fields, just inside and just outside. */
+const EDGES: [Section, Record<string, unknown>, boolean][] = [
+  ['network', { natGateways: 0 }, false],
+  ['network', { natGateways: 2 }, true],
+  ['network', { natGateways: 3 }, false],
+  ['network', { cidr: '10.40.0.0/15' }, false],
+  ['network', { cidr: '10.40.0.0/22', subnetCidrMask: 24 }, true],
+  ['network', { cidr: '10.40.0.0/23', subnetCidrMask: 24 }, false],
+  ['network', { subnetCidrMask: 28 }, true],
+  ['network', { subnetCidrMask: 29 }, false],
+  ['sessionStore', { replicas: 0 }, false],
+  ['sessionStore', { replicas: 5 }, true],
+  ['sessionStore', { replicas: 6 }, false],
+  ['sessionStore', { port: 1023 }, false],
+  ['sessionStore', { port: 6379 }, false],
+  ['sessionStore', { port: 65535 }, true],
+  ['sessionStore', { snapshotRetentionDays: 0 }, true],
+  ['sessionStore', { snapshotRetentionDays: 36 }, false],
+  ['loadBalancer', { idleTimeoutSeconds: 0 }, false],
+  ['loadBalancer', { idleTimeoutSeconds: 4000 }, true],
+  ['loadBalancer', { idleTimeoutSeconds: 4001 }, false],
+  ['loadBalancer', { healthCheck: { intervalSeconds: 4 } }, false],
+  ['loadBalancer', { healthCheck: { intervalSeconds: 300 } }, true],
+  ['loadBalancer', { healthCheck: { timeoutSeconds: 1 } }, false],
+  ['loadBalancer', { healthCheck: { timeoutSeconds: 5 } }, false],
+  ['loadBalancer', { healthCheck: { intervalSeconds: 6, timeoutSeconds: 5 } }, true],
+  ['loadBalancer', { healthCheck: { healthyThreshold: 10, unhealthyThreshold: 2 } }, true],
+  ['loadBalancer', { healthCheck: { unhealthyThreshold: 11 } }, false],
+  ['masters', { minCapacity: 1 }, false],
+  ['masters', { minCapacity: 2 }, true],
+  ['masters', { minCapacity: 7 }, true],
+  ['masters', { minCapacity: 999 }, true],
+  ['masters', { minCapacity: 1000 }, false],
+  ['masters', { minCapacity: 3, maxCapacity: 3 }, false],
+  ['masters', { minCapacity: 3, maxCapacity: 4 }, true],
+  ['masters', { maxCapacity: 1001 }, false],
+  ['masters', { desiredCapacity: 2 }, false],
+  ['masters', { desiredCapacity: 6 }, true],
+  ['masters', { desiredCapacity: 7 }, false],
+  ['masters', { minCapacity: 7, desiredCapacity: 14 }, true],
+  ['masters', { port: 1023 }, false],
+  ['masters', { port: 65535 }, true],
+  ['masters', { volumeSizeGiB: 7 }, false],
+  ['masters', { volumeSizeGiB: 1024 }, true],
+  ['masters', { logRetentionDays: 10 }, false],
+  ['masters', { instanceType: 't4g' }, false],
+  ['media', { minCapacity: 0 }, false],
+  ['media', { minCapacity: 4 }, true],
+  ['media', { minCapacity: 4, maxCapacity: 5 }, false],
+  ['media', { minCapacity: 4, maxCapacity: 6 }, true],
+  ['media', { spareCapacity: -1 }, false],
+  ['media', { spareCapacity: 0, desiredCapacity: 1 }, true],
+  ['media', { desiredCapacity: 1 }, false],
+  ['media', { minCapacity: 4, desiredCapacity: 15 }, true],
+  ['media', { minCapacity: 4, desiredCapacity: 16 }, false],
+  ['media', { controlPort: 40000 }, false],
+  ['media', { controlPort: 39999 }, true],
+  ['media', { mediaPortMin: 41000, mediaPortMax: 41000 }, true],
+  ['media', { mediaPortMin: 41001, mediaPortMax: 41000 }, false],
+  ['media', { mediaPortMax: 65536 }, false],
+  ['media', { turnPorts: [0] }, false],
+  ['media', { turnPorts: [1] }, true],
+  ['media', { turnPorts: [49999] }, false],
+  ['media', { turnPorts: [3478, 3478] }, false],
+  ['media', { scaling: { scaleOutCpuPercent: 99 } }, true],
+  ['media', { scaling: { scaleOutCpuPercent: 100 } }, false],
+  ['media', { scaling: { scaleInCpuPercent: 70 } }, false],
+  ['media', { scaling: { scaleInCpuPercent: 69 } }, true],
+  ['media', { scaling: { mode: 'target-tracking', targetCpuPercent: 0 } }, false],
+  ['runtime', { drainDeadlineMs: 999 }, false],
+  ['runtime', { drainDeadlineMs: 1000 }, true],
+  ['runtime', { drainDeadlineMs: 3_570_000 }, true],
+  ['runtime', { drainDeadlineMs: 3_570_001 }, false],
+  ['runtime', { keyPrefix: 'a'.repeat(32) }, true],
+  ['runtime', { keyPrefix: 'a'.repeat(33) }, false],
+  ['runtime', { keyPrefix: '' }, false],
+  ['watchdog', { cycleSeconds: 0 }, false],
+  ['watchdog', { cycleSeconds: 1 }, true],
+  ['watchdog', { cycleSeconds: 30 }, true],
+  ['watchdog', { cycleSeconds: 31 }, false],
+  ['watchdog', { maxFlagsPerCycle: 0 }, false],
+  ['watchdog', { maxFlagsPerCycle: 100 }, true],
+  ['watchdog', { maxFlagsPerCycle: 101 }, false],
+  ['watchdog', { masterMinHealthyShare: -0.1 }, false],
+  ['watchdog', { masterMinHealthyShare: 0 }, true],
+  ['watchdog', { mediaMinHealthyShare: 0.99 }, true],
+  ['watchdog', { mediaMinHealthyShare: 1 }, false],
+  ['watchdog', { holdAlarmMinutes: 0 }, false],
+  ['watchdog', { holdAlarmMinutes: 60 }, true],
+  ['watchdog', { holdAlarmMinutes: 61 }, false],
+];
+
+describe('config validation and construct validation', () => {
+  it.each(EDGES)('agree on %s %j (accepted: %s)', (section, fields, accepted) => {
+    // GIVEN one section  WHEN the config validates it and its construct is built from it
+    const raw = { [section]: fields };
+    // THEN both accept it, or both refuse it
+    expect([configAccepts(raw), constructAccepts(section, raw)]).toEqual([accepted, accepted]);
+  });
+
+  it.each<[string, 'masters' | 'media', Record<string, unknown>, string, string]>([
+    [
+      'seven masters scale to twice as many, as MasterFleet documents',
+      'masters',
+      { minCapacity: 7 },
+      '7',
+      '14',
+    ],
+    [
+      'four media nodes keep a floor of N+M and three times it as ceiling',
+      'media',
+      { minCapacity: 4 },
+      '5',
+      '15',
+    ],
+  ])('builds what the config accepts: %s', (_, section, fields, minSize, maxSize) => {
+    const raw = { [section]: fields };
+    expect(configAccepts(raw)).toBe(true);
+    Template.fromStack(BUILD[section](configSchema.parse(raw))).hasResourceProperties(
+      'AWS::AutoScaling::AutoScalingGroup',
+      { MinSize: minSize, MaxSize: maxSize },
+    );
+  });
+
+  it('defaults maxCapacity to twice any valid minCapacity, capped by the most a fleet may have', () => {
+    for (let min = 2; min <= 999; min += 1) {
+      const raw = { masters: { minCapacity: min } };
+      expect(configAccepts(raw)).toBe(true);
+      expect(resolveMasterFleetOptions(fleetOptions(configSchema.parse(raw).masters)).maxCapacity).toBe(
+        Math.min(2 * min, 1000),
+      );
+    }
+  });
+});
