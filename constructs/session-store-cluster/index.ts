@@ -156,6 +156,9 @@ export class SessionStoreCluster extends Construct implements ec2.IConnectable {
   /** The replication group. */
   public readonly replicationGroup: elasticache.CfnReplicationGroup;
 
+  /** The engine parameters: `maxmemory-policy noeviction`. */
+  public readonly parameterGroup: elasticache.CfnParameterGroup;
+
   /** The store's own security group. */
   public readonly securityGroup: ec2.SecurityGroup;
 
@@ -227,6 +230,15 @@ export class SessionStoreCluster extends Construct implements ec2.IConnectable {
       ).subnetIds,
     });
 
+    // ElastiCache's default policy evicts keys when memory runs out; heartbeats and sessions must never
+    // silently disappear, so a full store refuses writes instead (the runtime answers 503) and the memory
+    // alarm pages first.
+    this.parameterGroup = new elasticache.CfnParameterGroup(this, 'Parameters', {
+      description: 'rtc-ha session store: never evict (maxmemory-policy noeviction)',
+      cacheParameterGroupFamily: `${resolved.engine}${resolved.engineVersion.split('.')[0]}`,
+      properties: { 'maxmemory-policy': 'noeviction' },
+    });
+
     this.replicationGroup = new elasticache.CfnReplicationGroup(this, 'Resource', {
       replicationGroupId: this.replicationGroupId,
       replicationGroupDescription: 'rtc-ha session registry',
@@ -241,6 +253,7 @@ export class SessionStoreCluster extends Construct implements ec2.IConnectable {
       authToken: authToken.secretValue.unsafeUnwrap(),
       port: this.port,
       cacheSubnetGroupName: subnetGroup.ref,
+      cacheParameterGroupName: this.parameterGroup.ref,
       securityGroupIds: [this.securityGroup.securityGroupId],
       autoMinorVersionUpgrade: true,
       snapshotRetentionLimit: snapshotRetentionDays,

@@ -39,6 +39,16 @@ describe('SessionStoreCluster', () => {
       });
     });
 
+    it('never evicts: a full store refuses writes rather than dropping heartbeats or sessions', () => {
+      template.hasResourceProperties('AWS::ElastiCache::ParameterGroup', {
+        CacheParameterGroupFamily: 'valkey8',
+        Properties: { 'maxmemory-policy': 'noeviction' },
+      });
+      template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+        CacheParameterGroupName: { Ref: Match.stringLikeRegexp('StoreParameters') },
+      });
+    });
+
     it('encrypts in transit and at rest, and requires the AUTH token from Secrets Manager', () => {
       template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
         TransitEncryptionEnabled: true,
@@ -150,6 +160,9 @@ describe('SessionStoreCluster', () => {
       EngineVersion: '7.1',
       NumCacheClusters: 3,
       ReplicationGroupId: 'my-sessions',
+    });
+    Template.fromStack(f.stack).hasResourceProperties('AWS::ElastiCache::ParameterGroup', {
+      CacheParameterGroupFamily: 'redis7',
     });
     expect(f.store.memberClusterIds).toHaveLength(3);
   });
