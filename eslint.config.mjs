@@ -9,7 +9,7 @@ export default tseslint.config(
     rules: {
       'import/no-extraneous-dependencies': [
         'error',
-        { devDependencies: ['test/**', 'bench/**', 'runtime/local/**'] },
+        { devDependencies: ['test/**', 'bench/**', 'local/**'] },
       ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },

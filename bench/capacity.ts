@@ -17,8 +17,8 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { RtcHaAdmin } from '../runtime/client';
 import { RtcHaNodeSession } from '../runtime/client/node';
-import { runWithSmallCluster, SmallCluster, wsUrl } from '../runtime/local/demo';
-import { waitFor } from '../runtime/local/ports';
+import { runWithSmallCluster, SmallCluster, wsUrl } from '../local/small-cluster';
+import { waitFor } from '../local/ports';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
 const TARGET_CONNECTIONS = quick ? 2_000 : 10_000;

@@ -15,8 +15,8 @@ import {
   ScenarioResult,
   runScenario,
   type ChaosProfile,
-} from '../runtime/local/chaos/run';
-import { HOLD_SCENARIOS, SCENARIOS } from '../runtime/local/chaos/scenarios';
+} from '../local/chaos/run';
+import { HOLD_SCENARIOS, SCENARIOS } from '../local/chaos/scenarios';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
 /** The short profile (under 60 s): a master crashed, hung and drained, and a media agent crashed; short timings. */

@@ -11,9 +11,9 @@
 import { loadavg } from 'node:os';
 import { RtcHaAdmin } from '../runtime/client';
 import { RtcHaNodeSession } from '../runtime/client/node';
-import { runWithSmallCluster, SmallCluster, wsUrl } from '../runtime/local/demo';
-import type { NodeProcess } from '../runtime/local/node-process';
-import { waitFor } from '../runtime/local/ports';
+import { runWithSmallCluster, SmallCluster, wsUrl } from '../local/small-cluster';
+import type { NodeProcess } from '../local/node-process';
+import { waitFor } from '../local/ports';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
 const CLIENTS = quick ? 60 : 200;

@@ -1,7 +1,7 @@
 /**
  * Watchdog benchmark: how fast is a crashed master flagged, and does a Redis outage flag anything?
  *
- * The local cluster (runtime/local/cluster: redis-server, three real master processes, the watchdog
+ * The local cluster (local/cluster: redis-server, three real master processes, the watchdog
  * with the local fleet adapter, default timings: heartbeat 1 s, TTL 3 s, cycle 2 s). Part 1: SIGKILL
  * one master at a random moment, time kill -> flag, wait for its replacement; repeat. Part 2: pause
  * Redis (SIGSTOP) for 15 s, then watch 10 s more, and count the flags: every one is false, since no
@@ -10,8 +10,8 @@
  * Run: npx tsx bench/watchdog.ts [--quick]
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, type Cluster, type ClusterEvent } from '../runtime/local/cluster';
-import { waitFor } from '../runtime/local/ports';
+import { startCluster, type Cluster, type ClusterEvent } from '../local/cluster';
+import { waitFor } from '../local/ports';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
 const KILLS = quick ? 3 : 20;
@@ -117,7 +117,7 @@ function markdown(r: {
   const t = r.timings;
   return `
 Three real master processes, redis-server and the watchdog with the local fleet adapter (the local
-cluster of runtime/local). Heartbeat every ${t.heartbeatIntervalMs} ms, TTL ${t.heartbeatTtlMs} ms,
+cluster of local/). Heartbeat every ${t.heartbeatIntervalMs} ms, TTL ${t.heartbeatTtlMs} ms,
 watchdog cycle ${t.watchdogCycleMs} ms, grace ${t.watchdogGraceMs} ms.
 
 | measure | value |

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitFor } from '../../runtime/local/ports';
+import { waitFor } from '../../local/ports';
 
 const RUNNER = join(__dirname, '..', '..', 'scripts', 'netns-run.sh');
 

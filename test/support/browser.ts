@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { waitFor } from '../../runtime/local/ports';
+import { waitFor } from '../../local/ports';
 
 /** Debian's Chromium (package `chromium`): the tests never download a browser. */
 export const CHROMIUM = '/usr/bin/chromium';

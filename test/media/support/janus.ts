@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { freePort, waitFor } from '../../../runtime/local/ports';
+import { freePort, waitFor } from '../../../local/ports';
 
 // Where Debian's `janus` package keeps its modules.
 const JANUS_LIB = `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/janus`;

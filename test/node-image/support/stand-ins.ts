@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { connect } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort, waitFor } from '../../../runtime/local/ports';
+import { freePort, waitFor } from '../../../local/ports';
 import { AwsApiStandIn, startAwsApi } from '../../support/aws-api';
 import { run } from './rootfs';
 

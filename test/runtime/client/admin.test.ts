@@ -1,6 +1,6 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { freePort } from '../../../runtime/local/ports';
+import { freePort } from '../../../local/ports';
 import {
   fullJitterDelay,
   RtcHaAdmin,

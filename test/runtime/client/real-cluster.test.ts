@@ -1,8 +1,8 @@
 import { RtcHaAdmin } from '../../../runtime/client';
 import { RtcHaNodeSession } from '../../../runtime/client/node';
 import type { RtcHaSession, RtcHaSessionEvents } from '../../../runtime/client/session';
-import { SmallCluster, startSmallCluster, wsUrl } from '../../../runtime/local/demo';
-import { waitFor } from '../../../runtime/local/ports';
+import { SmallCluster, startSmallCluster, wsUrl } from '../../../local/small-cluster';
+import { waitFor } from '../../../local/ports';
 
 /**
  * The SDK against real masters (redis-server, two masters and a media agent as processes): a hung

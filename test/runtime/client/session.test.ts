@@ -1,6 +1,6 @@
 import type { DeliveredFrame } from '../../../runtime/contract/messages';
 import { CLOSE_CODES } from '../../../runtime/contract/messages';
-import { freePort, waitFor } from '../../../runtime/local/ports';
+import { freePort, waitFor } from '../../../local/ports';
 import { RtcHaNodeSession, RtcHaSessionEvents, RtcHaSessionOptions } from '../../../runtime/client/node';
 import { ScriptedMaster } from './scripted-master';
 

@@ -1,5 +1,5 @@
-import { httpStatus } from '../../../runtime/local/node-process';
-import { waitFor } from '../../../runtime/local/ports';
+import { httpStatus } from '../../../local/node-process';
+import { waitFor } from '../../../local/ports';
 import { TestParticipant } from '../master/support/participant';
 import { ProcessCluster } from './support/cluster';
 

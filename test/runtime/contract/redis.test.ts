@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import Redis, { ReplyError } from 'ioredis';
 import { MaxRetriesPerRequestError } from 'ioredis/built/errors';
 import { createRedis, isRedisUnavailable, untilReady } from '../../../runtime/contract';
-import { freePort } from '../../../runtime/local/ports';
-import { RedisServer, startRedisServer } from '../../../runtime/local/redis-server';
+import { freePort } from '../../../local/ports';
+import { RedisServer, startRedisServer } from '../../../local/redis-server';
 
 /** The error `op` rejects with (fails the test if it resolves). */
 async function failure(op: () => Promise<unknown>): Promise<unknown> {

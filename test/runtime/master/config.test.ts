@@ -1,5 +1,5 @@
 import { DEFAULT_TIMINGS } from '../../../runtime/contract';
-import { startNodeProcess } from '../../../runtime/local/node-process';
+import { startNodeProcess } from '../../../local/node-process';
 import { masterConfigFromEnv } from '../../../runtime/master/config';
 
 const minimal = { RTC_REDIS_URL: 'redis://127.0.0.1:6379', RTC_API_SECRET: 'a-secret-of-16-chars' };

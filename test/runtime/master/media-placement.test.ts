@@ -1,5 +1,5 @@
 import { RegistryReader, SessionStore } from '../../../runtime/contract';
-import { waitFor } from '../../../runtime/local/ports';
+import { waitFor } from '../../../local/ports';
 import type { MasterHandle } from '../../../runtime/master/master';
 import {
   Api,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { LIMITS, signConnectionToken, tokenKeyFrom } from '../../../runtime/contract';
-import { waitFor } from '../../../runtime/local/ports';
+import { waitFor } from '../../../local/ports';
 import type { MasterHandle } from '../../../runtime/master/master';
 import {
   API_SECRET,

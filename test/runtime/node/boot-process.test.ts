@@ -1,6 +1,6 @@
 import { RegistryReader } from '../../../runtime/contract';
-import { freePort, waitFor } from '../../../runtime/local/ports';
-import { startNodeProcess } from '../../../runtime/local/node-process';
+import { freePort, waitFor } from '../../../local/ports';
+import { startNodeProcess } from '../../../local/node-process';
 import { TARGET_LIFECYCLE_STATE } from '../../../runtime/node/lifecycle';
 import { Api, TestRegistry, startRegistry } from '../master/support/harness';
 import { AwsApiStandIn, startAwsApi } from '../../support/aws-api';

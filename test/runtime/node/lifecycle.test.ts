@@ -5,7 +5,7 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient, SignalResourceCommand } from '@aws-sdk/client-cloudformation';
 import { mockClient } from 'aws-sdk-client-mock';
-import { waitFor } from '../../../runtime/local/ports';
+import { waitFor } from '../../../local/ports';
 import { Imds } from '../../../runtime/node/imds';
 import {
   TARGET_LIFECYCLE_STATE,

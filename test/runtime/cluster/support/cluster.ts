@@ -1,4 +1,4 @@
-import { NodeProcess, startNodeProcess } from '../../../../runtime/local/node-process';
+import { NodeProcess, startNodeProcess } from '../../../../local/node-process';
 import { API_SECRET, Api, TestRegistry, startRegistry } from '../../master/support/harness';
 
 /** Short timings: failures show within a second or two (the defaults are 1 s / 3 s). */
@@ -12,7 +12,7 @@ export const CLUSTER_ENV = {
 
 /**
  * A cluster of real processes on loopback: redis-server, one media agent and masters, each
- * master a child process started from its bundle (runtime/local/node-process).
+ * master a child process started from its bundle (local/node-process).
  */
 export class ProcessCluster {
   readonly masters: NodeProcess[] = [];

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { waitFor } from '../../../../runtime/local/ports';
+import { waitFor } from '../../../../local/ports';
 
 /** A server frame as the tests see it (untyped JSON). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { waitFor } from '../../../../runtime/local/ports';
+import { waitFor } from '../../../../local/ports';
 import { JanusAdmin, JanusClient, JanusEvent, JanusSupervisor } from '../../../../runtime/media/janus';
 import { RUN_AS, TEST_ICE_ADDRESS, startJanus, testSpec } from './support';
 

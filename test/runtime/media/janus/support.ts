@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../../../runtime/local/ports';
+import { freePort } from '../../../../local/ports';
 import {
   JanusSpec,
   JanusSupervisor,

@@ -1,4 +1,4 @@
-import { waitFor } from '../../../../runtime/local/ports';
+import { waitFor } from '../../../../local/ports';
 import { JanusAdmin, JanusClient, JanusSupervisor } from '../../../../runtime/media/janus';
 import { TEST_ICE_ADDRESS, startJanus, testSpec } from './support';
 

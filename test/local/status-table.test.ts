@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
-import type { NodeView } from '../../../runtime/contract';
+import type { NodeView } from '../../runtime/contract';
 import {
   StatusView,
   formatTable,
   linuxProcessState,
   statusRows,
   type StatusNode,
-} from '../../../runtime/local/status-table';
-import { waitFor } from '../../../runtime/local/ports';
+} from '../../local/status-table';
+import { waitFor } from '../../local/ports';
 
 const master1: StatusNode = {
   nodeId: 'master-1',

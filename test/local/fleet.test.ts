@@ -4,13 +4,13 @@ import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
-import { NodeRegistration, RegistryReader, createRedis, untilReady } from '../../../runtime/contract';
-import { ClusterFleet, type FleetEvent, type NodeHandle, type NodeSpec } from '../../../runtime/local/fleet';
-import { Haproxy, startHaproxy } from '../../../runtime/local/haproxy';
-import { freePort, waitFor } from '../../../runtime/local/ports';
-import { RedisServer, startRedisServer } from '../../../runtime/local/redis-server';
-import { Watchdog } from '../../../runtime/watchdog/watchdog';
-import { probeLive } from '../../../runtime/watchdog/probe';
+import { NodeRegistration, RegistryReader, createRedis, untilReady } from '../../runtime/contract';
+import { ClusterFleet, type FleetEvent, type NodeHandle, type NodeSpec } from '../../local/fleet';
+import { Haproxy, startHaproxy } from '../../local/haproxy';
+import { freePort, waitFor } from '../../local/ports';
+import { RedisServer, startRedisServer } from '../../local/redis-server';
+import { Watchdog } from '../../runtime/watchdog/watchdog';
+import { probeLive } from '../../runtime/watchdog/probe';
 
 const TTL_MS = 400;
 const dir = mkdtempSync(join(tmpdir(), 'rtc-fleet-test-'));
@@ -49,7 +49,6 @@ async function fakeNode(spec: NodeSpec, prefix: string): Promise<NodeHandle & { 
     redis,
     { ...spec, address: `127.0.0.1:${port}`, version: 'test', startedAt: Date.now() },
     prefix,
-    TTL_MS,
   );
   const beat = () =>
     registration.heartbeat({ state: 'active', load: { cpu: 0, sessions: 0, connections: 0, capacity: 10 } });

@@ -6,9 +6,9 @@
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { RtcHaAdmin } from '../client';
-import { RtcHaNodeSession } from '../client/node';
-import type { RtcHaSession, RtcHaSessionEvents } from '../client/session';
+import { RtcHaAdmin } from '../runtime/client';
+import { RtcHaNodeSession } from '../runtime/client/node';
+import type { RtcHaSession, RtcHaSessionEvents } from '../runtime/client/session';
 import { LOCAL_DEFAULTS, localApiSecret } from './defaults';
 
 const USAGE = `usage: npm run client -- [--session ID] [--participant ID] [--url URL] [--send-every MS]

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { RtcHaAdmin } from '../../../runtime/client';
-import { RtcHaNodeSession } from '../../../runtime/client/node';
-import { Cluster, startCluster } from '../../../runtime/local/cluster';
-import { waitFor } from '../../../runtime/local/ports';
+import { RtcHaAdmin } from '../../runtime/client';
+import { RtcHaNodeSession } from '../../runtime/client/node';
+import { Cluster, startCluster } from '../../local/cluster';
+import { waitFor } from '../../local/ports';
 
-const ROOT = join(__dirname, '..', '..', '..');
+const ROOT = join(__dirname, '..', '..');
 
 let cluster: Cluster;
 beforeAll(async () => {
@@ -19,7 +19,7 @@ test('npm run client joins through HAProxy, prints events and messages, sends ty
   const child = spawn(
     join(ROOT, 'node_modules', '.bin', 'tsx'),
     [
-      'runtime/local/client-cli.ts',
+      'local/client-cli.ts',
       '--url',
       cluster.haproxy.url,
       '--session',

@@ -3,8 +3,8 @@
  * fresh local cluster with short timings (heartbeat 250 ms, TTL 750 ms, watchdog cycle 500 ms):
  * clients exchange numbered messages through HAProxy while a node is crashed, hung or drained.
  */
-import { PROFILES, ScenarioResult, runScenario } from '../../../runtime/local/chaos/run';
-import { SCENARIOS } from '../../../runtime/local/chaos/scenarios';
+import { PROFILES, ScenarioResult, runScenario } from '../../local/chaos/run';
+import { SCENARIOS } from '../../local/chaos/scenarios';
 
 const scenario = (id: string) => SCENARIOS.find((s) => s.id === id)!;
 const CI_SCENARIOS = ['kill-master', 'hang-master', 'kill-media', 'drain-master', 'kill-mid-join'];

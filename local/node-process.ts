@@ -12,7 +12,7 @@ import { freePort, waitFor } from './ports';
  */
 export type NodeKind = 'master' | 'media';
 
-const ROOT = resolve(__dirname, '..', '..');
+const ROOT = resolve(__dirname, '..');
 const ENTRIES: Record<NodeKind, string> = {
   master: 'runtime/master/main.ts',
   media: 'runtime/media/main.ts',

@@ -10,8 +10,8 @@
  * node on a running EC2 instance is on AWS.
  */
 import { join } from 'node:path';
-import type { NodeRole } from '../contract/registry';
-import { LocalFleet, type LocalNode } from '../watchdog/local';
+import type { NodeRole } from '../runtime/contract/registry';
+import { LocalFleet, type LocalNode } from '../runtime/watchdog/local';
 import type { Haproxy } from './haproxy';
 import type { StatusNode } from './status-table';
 

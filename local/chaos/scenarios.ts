@@ -1,4 +1,4 @@
-/** The chaos scenarios of issue 5, each on a fresh local cluster (runtime/local/chaos/run.ts). */
+/** The chaos scenarios of issue 5, each on a fresh local cluster (local/chaos/run.ts). */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FleetMember } from '../fleet';
 import type { Scenario, ScenarioContext } from './run';

@@ -10,12 +10,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
-import { createRedis, untilReady } from '../contract/redis';
-import { RegistryReader, type NodeRole } from '../contract/registry';
-import { DEFAULT_TIMINGS } from '../contract/timings';
-import { DEFAULT_POLICY, type FleetPolicy } from '../watchdog/core';
-import { probeLive } from '../watchdog/probe';
-import { Watchdog } from '../watchdog/watchdog';
+import { createRedis, untilReady } from '../runtime/contract/redis';
+import { RegistryReader, type NodeRole } from '../runtime/contract/registry';
+import { DEFAULT_TIMINGS } from '../runtime/contract/timings';
+import { DEFAULT_POLICY, type FleetPolicy } from '../runtime/watchdog/core';
+import { probeLive } from '../runtime/watchdog/probe';
+import { Watchdog } from '../runtime/watchdog/watchdog';
 import { requireBinary } from './child';
 import { LOCAL_DEFAULTS, localApiSecret } from './defaults';
 import { ClusterFleet, type FleetEvent, type LaunchNode } from './fleet';
@@ -67,7 +67,7 @@ export interface ClusterOptions {
   readonly haproxyBinary?: string;
   /** @default 'redis-server' */
   readonly redisBinary?: string;
-  /** @default node processes started with runtime/local/node-process */
+  /** @default node processes started with local/node-process */
   readonly launch?: LaunchNode;
   /** Fleet events and watchdog decisions, as they happen. */
   readonly onEvent?: (event: ClusterEvent) => void;
@@ -205,7 +205,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   }
 }
 
-/** Node processes (runtime/local/node-process) configured for this cluster. */
+/** Node processes (local/node-process) configured for this cluster. */
 function nodeLauncher(settings: {
   readonly redisUrl: string;
   readonly keyPrefix: string;

@@ -5,7 +5,7 @@
  * table only when a node's state changed.
  */
 import { readFileSync } from 'node:fs';
-import type { NodeRole, NodeView } from '../contract/registry';
+import type { NodeRole, NodeView } from '../runtime/contract/registry';
 import type { SlotStatus } from './haproxy';
 
 /** A node process the cluster runs. */

@@ -2,18 +2,18 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
-import { RtcHaAdmin } from '../../../runtime/client';
-import { createRedis, untilReady } from '../../../runtime/contract';
-import { ClusterStartError, startCluster } from '../../../runtime/local/cluster';
-import { waitFor } from '../../../runtime/local/ports';
-import { RedisServer, startRedisServer } from '../../../runtime/local/redis-server';
+import { RtcHaAdmin } from '../../runtime/client';
+import { createRedis, untilReady } from '../../runtime/contract';
+import { ClusterStartError, startCluster } from '../../local/cluster';
+import { waitFor } from '../../local/ports';
+import { RedisServer, startRedisServer } from '../../local/redis-server';
 
-const ROOT = join(__dirname, '..', '..', '..');
+const ROOT = join(__dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 /** `npm run cluster` without npm: its output, its exit, and a way to stop it. */
 function runCli(args: string[]) {
-  const child: ChildProcess = spawn(TSX, ['runtime/local/cluster-cli.ts', ...args], {
+  const child: ChildProcess = spawn(TSX, ['local/cluster-cli.ts', ...args], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,9 +5,9 @@
  * (the delivery semantics of docs/contract.md), no session was lost, and how long clients went
  * without hearing from the cluster.
  */
-import { RtcHaAdmin } from '../../client';
-import { RtcHaNodeSession } from '../../client/node';
-import type { RtcHaSessionOptions } from '../../client/session';
+import { RtcHaAdmin } from '../../runtime/client';
+import { RtcHaNodeSession } from '../../runtime/client/node';
+import type { RtcHaSessionOptions } from '../../runtime/client/session';
 
 export interface WorkloadOptions {
   /** http://host:port of the load balancer. */

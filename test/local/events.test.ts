@@ -1,6 +1,6 @@
-import type { ClusterEvent } from '../../../runtime/local/cluster';
-import { EventFilter, describeClusterEvent } from '../../../runtime/local/events';
-import type { FleetMember } from '../../../runtime/local/fleet';
+import type { ClusterEvent } from '../../local/cluster';
+import { EventFilter, describeClusterEvent } from '../../local/events';
+import type { FleetMember } from '../../local/fleet';
 
 const member = {
   nodeId: 'master-4',

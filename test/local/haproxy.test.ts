@@ -4,9 +4,9 @@ import { AddressInfo, createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { DEFAULT_TIMINGS } from '../../../runtime/contract';
-import { Haproxy, checkHaproxyConfig, haproxyConfig, startHaproxy } from '../../../runtime/local/haproxy';
-import { freePort, waitFor } from '../../../runtime/local/ports';
+import { DEFAULT_TIMINGS } from '../../runtime/contract';
+import { Haproxy, checkHaproxyConfig, haproxyConfig, startHaproxy } from '../../local/haproxy';
+import { freePort, waitFor } from '../../local/ports';
 
 /** A stand-in master: answers /ready (toggled by the test), echoes WebSocket frames. */
 interface FakeNode {
