@@ -116,7 +116,10 @@ test('GIVEN boot mode THEN ready with ip:port registered, signals SUCCESS, takes
         'lifecycle_completed',
       ]),
     );
-    expect(await new RegistryReader(registry.redis, 'boot', 1000).nodes('master')).toEqual([]);
+    // It left: no live record (no work is placed on it); its identity stays for the watchdog.
+    expect(await new RegistryReader(registry.redis, 'boot', 1000).nodes('master')).toEqual([
+      expect.objectContaining({ expired: true, live: undefined }),
+    ]);
   } finally {
     await master.stop(500);
   }
