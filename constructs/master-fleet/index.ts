@@ -38,6 +38,12 @@ export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
   readonly apiSecret: secretsmanager.ISecret;
 
   /**
+   * The media control channel's shared secret (`RTC_MEDIA_CONTROL_SECRET`): the one the media fleet holds.
+   * Masters broker clients' media requests to the media agents over that channel.
+   */
+  readonly mediaControlSecret: secretsmanager.ISecret;
+
+  /**
    * Target group the masters register in.
    *
    * @default - not attached to a load balancer
@@ -91,7 +97,7 @@ export class MasterFleet extends NodeFleet {
       port: options.port,
       options,
       floor: options.minCapacity,
-      secrets: { RTC_API_SECRET: props.apiSecret },
+      secrets: { RTC_API_SECRET: props.apiSecret, RTC_MEDIA_CONTROL_SECRET: props.mediaControlSecret },
     });
     // The group keeps EC2 health checks although it sits behind the load balancer (docs/architecture.md
     // rule 2): when the registry fails every master turns not-ready at once, and ELB health checks would

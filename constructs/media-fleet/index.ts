@@ -1,10 +1,18 @@
-import { Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_MEDIA_PORT_RANGE, DEFAULT_PORTS } from '../../runtime/contract/timings';
+import {
+  LOAD_METRIC_DIMENSION,
+  LOAD_METRIC_INTERVAL_MS,
+  LOAD_METRIC_NAME,
+  LOAD_METRIC_NAMESPACE,
+} from '../../runtime/media/load-metric';
 import {
   checkNodeFleetOptions,
   MAX_FLEET_CAPACITY,
@@ -16,39 +24,42 @@ import {
 } from '../node-fleet';
 import { concrete, Problems, throwIfProblems } from '../shared/problems';
 
-/** How the media fleet scales on CPU. */
+/** How the media fleet scales on its load metric. */
 export type MediaScalingMode = 'step' | 'target-tracking';
 
-/** CPU scaling of the media fleet. */
+/**
+ * Scaling of the media fleet on the load its agents publish ({@link MediaFleet.metricLoadPercent}): each
+ * node's used share of what placement may put on it, the lesser headroom of Janus's CPU and its sessions.
+ */
 export interface MediaScalingOptions {
   /**
-   * `step`: add a node above `scaleOutCpuPercent` and remove one below `scaleInCpuPercent` (average
-   * over 3 minutes); `target-tracking`: keep the average near `targetCpuPercent`.
+   * `step`: add a node at or above `scaleOutLoadPercent` and remove one at or below `scaleInLoadPercent`
+   * (group average over 3 minutes); `target-tracking`: keep the group average near `targetLoadPercent`.
    *
    * @default 'step'
    */
   readonly mode?: MediaScalingMode;
 
   /**
-   * Average CPU (%) above which a node is added (step mode), 1 to 99.
+   * Average load (%) at or above which a node is added (step mode), 1 to 99.
    *
    * @default 70
    */
-  readonly scaleOutCpuPercent?: number;
+  readonly scaleOutLoadPercent?: number;
 
   /**
-   * Average CPU (%) below which a node is removed (step mode), 1 to 99, below `scaleOutCpuPercent`.
+   * Average load (%) at or below which a node is removed (step mode), 1 to 99, below `scaleOutLoadPercent`.
    *
    * @default 30
    */
-  readonly scaleInCpuPercent?: number;
+  readonly scaleInLoadPercent?: number;
 
   /**
-   * Average CPU (%) target tracking aims at (target-tracking mode), 1 to 99.
+   * Average load (%) target tracking aims at (target-tracking mode), 1 to 99.
    *
    * @default 50
    */
-  readonly targetCpuPercent?: number;
+  readonly targetLoadPercent?: number;
 }
 
 /**
@@ -72,30 +83,31 @@ export interface MediaFleetOptions extends NodeFleetOptions {
   readonly controlPort?: number;
 
   /**
-   * First port of the UDP/TCP media range open to clients.
+   * First port of the UDP range Janus takes ICE, RTP and RTCP on (its `rtp_port_range`), open to clients.
    *
    * @default DEFAULT_MEDIA_PORT_RANGE.min of runtime/contract (40000)
    */
   readonly mediaPortMin?: number;
 
   /**
-   * Last port of the UDP/TCP media range open to clients.
+   * Last port of the UDP range Janus takes ICE, RTP and RTCP on, open to clients.
    *
    * @default DEFAULT_MEDIA_PORT_RANGE.max of runtime/contract (49999)
    */
   readonly mediaPortMax?: number;
 
   /**
-   * TURN ports open to clients on UDP and TCP (3478 for TURN, 5349 for TURN over TLS/DTLS).
+   * TURN ports open to clients on UDP and TCP (3478 for TURN, 5349 for TURN over TLS/DTLS). The nodes run
+   * no TURN server yet, so none is open unless listed.
    *
-   * @default [3478, 5349]
+   * @default []
    */
   readonly turnPorts?: number[];
 
   /**
-   * CPU scaling.
+   * Scaling on the agents' load metric.
    *
-   * @default - step scaling at 70 % / 30 %
+   * @default - step scaling at 70 % / 30 % load
    */
   readonly scaling?: MediaScalingOptions;
 }
@@ -111,10 +123,22 @@ export interface ResolvedMediaFleetOptions extends ResolvedNodeFleetOptions {
 }
 
 /** Props of {@link MediaFleet}. */
-export interface MediaFleetProps extends NodeFleetProps, MediaFleetOptions {}
+export interface MediaFleetProps extends NodeFleetProps, MediaFleetOptions {
+  /**
+   * The media control channel's shared secret (`RTC_MEDIA_CONTROL_SECRET`), which the masters hold too:
+   * both ends of the channel prove they know it.
+   */
+  readonly controlSecret: secretsmanager.ISecret;
+}
 
-/** Minutes of average CPU a step scaling decision looks at. */
+/** Minutes of average load a step scaling decision looks at. */
 const STEP_EVALUATION_MINUTES = 3;
+
+/**
+ * Where the agent writes Janus's generated config, secrets included: inside the unit's private
+ * `RuntimeDirectory=rtc-ha` (0700, the rtc-ha user's; constructs/node-software/assets/rtc-ha-node.sh).
+ */
+export const JANUS_CONFIG_DIR = '/run/rtc-ha/janus';
 
 /** `options` with every default filled in: what {@link MediaFleet} builds and its check checks. */
 export function resolveMediaFleetOptions(options: MediaFleetOptions = {}): ResolvedMediaFleetOptions {
@@ -131,12 +155,12 @@ export function resolveMediaFleetOptions(options: MediaFleetOptions = {}): Resol
     controlPort: options.controlPort ?? DEFAULT_PORTS.media,
     mediaPortMin: options.mediaPortMin ?? DEFAULT_MEDIA_PORT_RANGE.min,
     mediaPortMax: options.mediaPortMax ?? DEFAULT_MEDIA_PORT_RANGE.max,
-    turnPorts: options.turnPorts ?? [3478, 5349],
+    turnPorts: options.turnPorts ?? [],
     scaling: {
       mode: scaling.mode ?? 'step',
-      scaleOutCpuPercent: scaling.scaleOutCpuPercent ?? 70,
-      scaleInCpuPercent: scaling.scaleInCpuPercent ?? 30,
-      targetCpuPercent: scaling.targetCpuPercent ?? 50,
+      scaleOutLoadPercent: scaling.scaleOutLoadPercent ?? 70,
+      scaleInLoadPercent: scaling.scaleInLoadPercent ?? 30,
+      targetLoadPercent: scaling.targetLoadPercent ?? 50,
     },
   };
 }
@@ -183,14 +207,14 @@ export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''):
   );
   problems.integers(
     scaling,
-    { scaleOutCpuPercent: [1, 99], scaleInCpuPercent: [1, 99], targetCpuPercent: [1, 99] },
+    { scaleOutLoadPercent: [1, 99], scaleInLoadPercent: [1, 99], targetLoadPercent: [1, 99] },
     'scaling.',
   );
   problems.less(
-    'scaling.scaleInCpuPercent',
-    scaling.scaleInCpuPercent,
-    'scaling.scaleOutCpuPercent',
-    scaling.scaleOutCpuPercent,
+    'scaling.scaleInLoadPercent',
+    scaling.scaleInLoadPercent,
+    'scaling.scaleOutLoadPercent',
+    scaling.scaleOutLoadPercent,
   );
   const floor = { value: floorOf(resolved), name: 'minCapacity + spareCapacity' };
   return [...problems.messages, ...checkNodeFleetOptions(resolved, floor, prefix)];
@@ -198,9 +222,11 @@ export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''):
 
 /**
  * The media nodes: an Auto Scaling group in public subnets with public IPv4 addresses (media needs
- * direct UDP reachability), the media range and TURN ports open to clients, the control port open only
- * to whom {@link allowControlFrom} names, CPU scaling (step or target tracking) and a spare-capacity
- * floor of `minCapacity + spareCapacity` nodes (N+M).
+ * direct UDP reachability), each running Janus under its media agent. Open to clients: exactly the UDP
+ * range Janus uses, and the TURN ports if any are listed; the control port only to whom
+ * {@link allowControlFrom} names. The agents publish their load ({@link metricLoadPercent}) and the fleet
+ * scales on it (step or target tracking), never below a spare-capacity floor of `minCapacity +
+ * spareCapacity` nodes (N+M).
  */
 export class MediaFleet extends NodeFleet {
   /** Control and health port of the media agent. */
@@ -208,6 +234,9 @@ export class MediaFleet extends NodeFleet {
 
   /** How the fleet scales. */
   public readonly scalingMode: MediaScalingMode;
+
+  /** The control channel's shared secret (`RTC_MEDIA_CONTROL_SECRET`); the masters need it too. */
+  public readonly controlSecret: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: MediaFleetProps) {
     throwIfProblems('MediaFleet props', checkMediaFleetOptions(props));
@@ -218,20 +247,23 @@ export class MediaFleet extends NodeFleet {
       port: options.controlPort,
       options,
       floor: floorOf(options),
-      environment: { RTC_MEDIA_PORT_MIN: String(low), RTC_MEDIA_PORT_MAX: String(high) },
+      // Janus's ICE address and NAT mapping (the private and public IPv4) come from instance metadata.
+      environment: {
+        RTC_MEDIA_PORT_MIN: String(low),
+        RTC_MEDIA_PORT_MAX: String(high),
+        RTC_JANUS: 'on',
+        RTC_JANUS_CONFIG_DIR: JANUS_CONFIG_DIR,
+      },
+      secrets: { RTC_MEDIA_CONTROL_SECRET: props.controlSecret },
     });
     this.controlPort = this.port;
+    this.controlSecret = props.controlSecret;
 
     const clients = ec2.Peer.anyIpv4();
     this.securityGroup.addIngressRule(
       clients,
       ec2.Port.udpRange(low, high),
-      'WebRTC media from clients (UDP)',
-    );
-    this.securityGroup.addIngressRule(
-      clients,
-      ec2.Port.tcpRange(low, high),
-      'WebRTC media from clients (TCP)',
+      'WebRTC media from clients: ICE, RTP and RTCP to Janus (UDP)',
     );
     for (const port of options.turnPorts) {
       this.securityGroup.addIngressRule(clients, ec2.Port.udp(port), `TURN from clients (UDP ${port})`);
@@ -240,27 +272,69 @@ export class MediaFleet extends NodeFleet {
     Validations.of(this.securityGroup).acknowledge({
       id: 'AwsSolutions-EC23',
       reason:
-        'WebRTC media and TURN must be reachable from any client address (ICE candidates are the public ' +
-        'IPv4 of the node); only the configured media range and TURN ports are open, the control port is not.',
+        "WebRTC media must reach Janus from any client address (its ICE candidates carry the node's public " +
+        'IPv4); only the media range Janus uses (UDP) and any configured TURN ports are open, the control port is not.',
     });
 
+    this.grantPutLoadMetric();
     this.scalingMode = scaling.mode;
     if (this.scalingMode === 'step') {
-      this.scaleOnCpuStep('CpuScaleOut', scaling.scaleOutCpuPercent, +1);
-      this.scaleOnCpuStep('CpuScaleIn', scaling.scaleInCpuPercent, -1);
+      this.scaleOnLoadStep('LoadScaleOut', scaling.scaleOutLoadPercent, +1);
+      this.scaleOnLoadStep('LoadScaleIn', scaling.scaleInLoadPercent, -1);
     } else {
-      this.autoScalingGroup.scaleOnCpuUtilization('CpuTargetTracking', {
-        targetUtilizationPercent: scaling.targetCpuPercent,
+      this.autoScalingGroup.scaleToTrackMetric('LoadTargetTracking', {
+        metric: this.metricLoadPercent(),
+        targetValue: scaling.targetLoadPercent,
       });
     }
   }
 
   /**
-   * One step of CPU step scaling: an alarm on the group's average CPU over 3 minutes that adds or
-   * removes a node. (Written out rather than `scaleOnMetric`, which passes a deprecated prop and so
-   * prints a deprecation warning at every synth.)
+   * Average load (%) of the group's nodes, as their agents publish it once a minute: each node's used
+   * share of what placement may put on it (runtime/media/load-metric.ts).
    */
-  private scaleOnCpuStep(id: string, thresholdPercent: number, change: number): void {
+  public metricLoadPercent(options?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: LOAD_METRIC_NAMESPACE,
+      metricName: LOAD_METRIC_NAME,
+      dimensionsMap: { [LOAD_METRIC_DIMENSION]: this.autoScalingGroup.autoScalingGroupName },
+      statistic: cloudwatch.Stats.AVERAGE,
+      period: Duration.millis(LOAD_METRIC_INTERVAL_MS),
+      ...options,
+    });
+  }
+
+  /** Lets `peer` reach the control port (`/live`, `/ready` and the control channel). */
+  public allowControlFrom(peer: ec2.IConnectable, description = 'rtc-ha media control port'): void {
+    this.connections.allowDefaultPortFrom(peer, description);
+  }
+
+  /** Lets the nodes publish their load, in the media namespace only. */
+  private grantPutLoadMetric(): void {
+    const policy = new iam.Policy(this, 'LoadMetricPolicy', {
+      roles: [this.instanceRole],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['cloudwatch:PutMetricData'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'cloudwatch:namespace': LOAD_METRIC_NAMESPACE } },
+        }),
+      ],
+    });
+    Validations.of(policy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'cloudwatch:PutMetricData supports no resource-level permissions; the cloudwatch:namespace condition ' +
+        `limits the nodes to their own load metric's namespace, ${LOAD_METRIC_NAMESPACE}.`,
+    });
+  }
+
+  /**
+   * One step of step scaling: an alarm on the group's average load over 3 minutes that adds or removes a
+   * node. (Written out rather than `scaleOnMetric`, which passes a deprecated prop and so prints a
+   * deprecation warning at every synth.)
+   */
+  private scaleOnLoadStep(id: string, thresholdPercent: number, change: number): void {
     const action = new autoscaling.StepScalingAction(this, `${id}Policy`, {
       autoScalingGroup: this.autoScalingGroup,
       adjustmentType: autoscaling.AdjustmentType.CHANGE_IN_CAPACITY,
@@ -270,8 +344,8 @@ export class MediaFleet extends NodeFleet {
       change > 0 ? { adjustment: change, lowerBound: 0 } : { adjustment: change, upperBound: 0 },
     );
     const alarm = new cloudwatch.Alarm(this, `${id}Alarm`, {
-      alarmDescription: `${change > 0 ? 'Add' : 'Remove'} a media node: average CPU ${change > 0 ? 'at or above' : 'at or below'} ${thresholdPercent} %`,
-      metric: this.metricCpuUtilization(),
+      alarmDescription: `${change > 0 ? 'Add' : 'Remove'} a media node: average load ${change > 0 ? 'at or above' : 'at or below'} ${thresholdPercent} %`,
+      metric: this.metricLoadPercent(),
       threshold: thresholdPercent,
       comparisonOperator:
         change > 0
@@ -280,10 +354,5 @@ export class MediaFleet extends NodeFleet {
       evaluationPeriods: STEP_EVALUATION_MINUTES,
     });
     alarm.addAlarmAction(new actions.AutoScalingAction(action));
-  }
-
-  /** Lets `peer` reach the control port (`/live`, `/ready` and the control API). */
-  public allowControlFrom(peer: ec2.IConnectable, description = 'rtc-ha media control port'): void {
-    this.connections.allowDefaultPortFrom(peer, description);
   }
 }

@@ -77,9 +77,9 @@ const media = z
     scaling: z
       .object({
         mode: z.enum(['step', 'target-tracking']).optional(),
-        scaleOutCpuPercent: integer().optional(),
-        scaleInCpuPercent: integer().optional(),
-        targetCpuPercent: integer().optional(),
+        scaleOutLoadPercent: integer().optional(),
+        scaleInLoadPercent: integer().optional(),
+        targetLoadPercent: integer().optional(),
       })
       .strict()
       .optional(),

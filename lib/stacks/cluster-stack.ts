@@ -39,6 +39,9 @@ export class ClusterStack extends Stack {
   /** The REST API secret (`RTC_API_SECRET`): the masters and the API clients hold it. */
   public readonly apiSecret: secretsmanager.Secret;
 
+  /** The media control channel's secret (`RTC_MEDIA_CONTROL_SECRET`): masters and media agents hold it. */
+  public readonly mediaControlSecret: secretsmanager.Secret;
+
   /** The session registry (ElastiCache). */
   public readonly sessionStore: SessionStoreCluster;
 
@@ -78,6 +81,17 @@ export class ClusterStack extends Stack {
         'is a coordinated runbook step (docs/deploying.md) rather than a scheduled Lambda.',
     });
 
+    this.mediaControlSecret = new secretsmanager.Secret(this, 'MediaControlSecret', {
+      description: 'rtc-ha media control channel secret (masters to media agents)',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+    });
+    Validations.of(this.mediaControlSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Both fleets read the media control secret at boot and each end of the channel must hold the same ' +
+        'value, so a rotation is a coordinated runbook step (docs/deploying.md) rather than a scheduled Lambda.',
+    });
+
     this.sessionStore = new SessionStoreCluster(this, 'SessionStore', {
       ...config.sessionStore,
       vpc: this.vpc,
@@ -102,9 +116,14 @@ export class ClusterStack extends Stack {
       ...fleetOptions(config.masters),
       ...shared,
       apiSecret: this.apiSecret,
+      mediaControlSecret: this.mediaControlSecret,
       targetGroup: this.loadBalancer.targetGroup,
     });
-    this.mediaFleet = new MediaFleet(this, 'Media', { ...fleetOptions(config.media), ...shared });
+    this.mediaFleet = new MediaFleet(this, 'Media', {
+      ...fleetOptions(config.media),
+      ...shared,
+      controlSecret: this.mediaControlSecret,
+    });
     this.mediaFleet.allowControlFrom(this.masterFleet);
 
     this.alarms.monitorLoadBalancer(this.loadBalancer);
@@ -143,6 +162,10 @@ export class ClusterStack extends Stack {
         'Point loadBalancer.domainName here (CNAME or alias record)',
       ],
       ApiSecretArn: [this.apiSecret.secretArn, 'Secrets Manager secret holding the REST API secret'],
+      MediaControlSecretArn: [
+        this.mediaControlSecret.secretArn,
+        "Secrets Manager secret holding the media control channel's secret",
+      ],
       SessionStoreAuthTokenArn: [
         this.sessionStore.authToken.secretArn,
         'Secrets Manager secret holding the AUTH token',

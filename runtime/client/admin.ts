@@ -1,3 +1,4 @@
+import { API_USER } from '../contract/wire';
 import type { ConnectionResource, Metadata, RestError, SessionResource } from '../contract/messages';
 import { fullJitterDelay, sleep } from './backoff';
 import { RtcHaApiError, RtcHaRetryError } from './errors';
@@ -69,7 +70,7 @@ export class RtcHaAdmin {
     const urls = typeof options.baseUrl === 'string' ? [options.baseUrl] : options.baseUrl;
     if (urls.length === 0) throw new Error('RtcHaAdmin: baseUrl needs at least one URL');
     this.baseUrls = urls.map((url) => url.replace(/\/+$/, ''));
-    this.authorization = `Basic ${base64(`rtc-ha:${options.secret}`)}`;
+    this.authorization = `Basic ${base64(`${API_USER}:${options.secret}`)}`;
     this.retry = withDefaults(
       { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 2_000, maxTotalMs: 10_000 },
       options.retry,

@@ -8,6 +8,18 @@ export { fullJitterDelay } from './backoff';
 export type { BackoffOptions } from './backoff';
 export { TypedEmitter } from './emitter';
 export { RtcHaApiError, RtcHaRetryError } from './errors';
+export { RtcHaMediaError } from './media';
+export type {
+  IceCandidateLike,
+  MediaErrorCode,
+  MediaEvents,
+  MediaOptions,
+  PeerConnectionConstructor,
+  PeerConnectionLike,
+  Publication,
+  RemoteFeed,
+  RtcImplementation,
+} from './media';
 export { RtcHaSession, RtcHaSessionError } from './session';
 export type {
   RtcHaSessionEvents,
@@ -15,6 +27,7 @@ export type {
   RtcHaSessionState,
   ReconnectOptions,
   SignalKind,
+  UnsentFrame,
   WebSocketConstructor,
   WebSocketLike,
 } from './session';

@@ -3,13 +3,16 @@ import type {
   DeliveredFrame,
   ErrorCode,
   JoinedFrame,
+  PublishedFeed,
   ServerFrame,
   SIGNAL_KINDS,
 } from '../contract/messages';
-import { CLOSE_CODES } from '../contract/messages';
+import { CLOSE_CODES } from '../contract/wire';
 import { DEFAULT_TIMINGS } from '../contract/timings';
 import { fullJitterDelay } from './backoff';
 import { TypedEmitter } from './emitter';
+import { SessionMedia } from './media';
+import type { MediaEvents, MediaOptions, Publication, RemoteFeed } from './media';
 import { withDefaults } from './options';
 
 /** What the session client needs of a WebSocket: the browser's, or `ws` in Node (see ./node). */
@@ -30,15 +33,24 @@ export type SignalKind = (typeof SIGNAL_KINDS)[number];
 type Delivered<T extends DeliveredFrame['type']> = Extract<DeliveredFrame, { type: T }>;
 
 /** Events of RtcHaSession; each listener gets the payload named here. */
-export interface RtcHaSessionEvents {
+export interface RtcHaSessionEvents extends MediaEvents {
   /** Joined the session (first connection); later connections resume instead. */
   joined: JoinedFrame;
   /** The connection was lost; attempt `attempt` starts in `delayMs` at `url`. */
   reconnecting: { attempt: number; reason: string; delayMs: number; url: string };
   /** Resumed after a loss: `replayed` frames came from the mailbox, `missed` had expired. */
   resumed: { replayed: number; missed: number; downtimeMs: number; frame: JoinedFrame };
-  /** For good: a terminal close (4001 / 4009 / 4010) or no resume within `maxReconnectMs`. */
+  /**
+   * For good: a terminal close (4001 / 4009 / 4010 / 4011) or no resume within `maxReconnectMs`.
+   * After `sessionLost` (close 4011) as well.
+   */
   failed: { reason: string; closeCode?: number; error?: { code: ErrorCode; message: string } };
+  /**
+   * The registry lost this participant (Redis restarted empty, for example): data loss, not a
+   * takeover. `unsent` are the own frames it never confirmed, oldest first, which no recipient got;
+   * the app may get a new connection token and send them again. `failed` follows.
+   */
+  sessionLost: { reason: string; unsent: UnsentFrame[] };
   message: Delivered<'message'>;
   signal: Delivered<'signal'>;
   participantJoined: Delivered<'participantJoined'>;
@@ -79,7 +91,7 @@ export interface ReconnectOptions {
   readonly drainJitterMs?: number;
 }
 
-export interface RtcHaSessionOptions {
+export interface RtcHaSessionOptions extends MediaOptions {
   /**
    * WebSocket URL of the masters (`ws://host:port/ws`): the load balancer, or several servers
    * (primary first). Each reconnect attempt moves to the next one.
@@ -140,6 +152,15 @@ const TERMINAL_CLOSES: ReadonlyMap<number, string> = new Map([
   [CLOSE_CODES.unauthorized, 'unauthorized'],
   [CLOSE_CODES.superseded, 'superseded'],
   [CLOSE_CODES.left, 'removed'],
+  [CLOSE_CODES.sessionLost, 'session lost'],
+]);
+/** Refusals of own frames that ask for a resend after a backoff. */
+const BACK_OFF_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'queue_full',
+  'registry_unavailable',
+  'registry_full',
+  'rate_limited',
+  'out_of_order',
 ]);
 const DELIVERED_TYPES: ReadonlySet<string> = new Set<DeliveredFrame['type']>([
   'signal',
@@ -152,6 +173,8 @@ const DELIVERED_TYPES: ReadonlySet<string> = new Set<DeliveredFrame['type']>([
 
 type OwnFrame = Extract<ClientFrame, { cseq: number }>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** An own `message` or `signal` frame as sent (with its `cseq`), never confirmed by the master. */
+export type UnsentFrame = OwnFrame;
 
 /**
  * A participant's connection to a session. It joins with a connection token, pings, detects a
@@ -213,6 +236,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     reject(e: Error): void;
   };
   private leaving: (() => void) | undefined;
+  private readonly media: SessionMedia;
 
   constructor(private readonly options: RtcHaSessionOptions) {
     super();
@@ -244,6 +268,18 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
       options.reconnect,
     );
     this.random = options.random ?? Math.random;
+    this.media = new SessionMedia(
+      {
+        info: () => this.joinedFrame,
+        send: (frame) => {
+          if (this.currentState !== 'open') return false;
+          this.send(frame);
+          return true;
+        },
+        emit: (event, payload) => (this.emit as (e: keyof MediaEvents, p: unknown) => void)(event, payload),
+      },
+      options,
+    );
     let resolve!: (f: JoinedFrame) => void;
     let reject!: (e: Error) => void;
     const promise = new Promise<JoinedFrame>((res, rej) => {
@@ -273,6 +309,25 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   /** Own frames not yet accepted (sent or queued). */
   get pendingCount(): number {
     return this.pending.size;
+  }
+  /** Feeds published in the session now, the own one included. */
+  get feeds(): PublishedFeed[] {
+    return this.media.feeds;
+  }
+
+  /** Publishes a stream or tracks; resolves once the media node's answer is applied (media.ts). */
+  publish(source: MediaStream | readonly MediaStreamTrack[]): Promise<Publication> {
+    return this.media.publish(source);
+  }
+  unpublish(): void {
+    this.media.unpublish();
+  }
+  /** Subscribes to a feed (autoSubscribe does it for every other participant's); resolves on trackAdded. */
+  subscribe(feedId: string): Promise<RemoteFeed> {
+    return this.media.subscribe(feedId);
+  }
+  unsubscribe(feedId: string): void {
+    this.media.unsubscribe(feedId);
   }
 
   /** Opens the connection; resolves on `joined`, rejects if the session fails first. */
@@ -319,6 +374,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     if (this.currentState === 'closed' || this.currentState === 'failed') return;
     this.currentState = 'closed';
     this.dropSocket();
+    this.media.close();
     clearTimeout(this.timers.reconnect);
     this.connecting.reject(new RtcHaSessionError('closed', 'the session was closed'));
   }
@@ -364,29 +420,26 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   }
 
   /**
-   * The master refused own frame `cseq`. Out of order: an earlier frame is missing there, so send
-   * every pending frame again, oldest first. Queue full or registry unavailable: the same, after a
-   * backoff that grows until something is accepted. Anything else is left to resendOverdue.
+   * The master refused own frame `cseq` (queue full, registry unavailable or full, rate limited,
+   * or out of order: an earlier frame is not stored there): send every pending frame again, oldest
+   * first, after a backoff that grows until something is accepted. Never at once: after a Redis
+   * stall the master still works through what was sent, and an instant resend of everything per
+   * refusal would only add to that backlog. Anything else is left to resendOverdue.
    */
   private onRefused(code: ErrorCode, cseq: number): void {
-    if (code === 'out_of_order') {
-      this.resendPending(false);
-    } else if (code === 'queue_full' || code === 'registry_unavailable') {
-      if (this.retry?.first === cseq) this.retry = undefined; // that resend was refused too
-      this.resendPending(true);
-    }
+    if (!BACK_OFF_REFUSALS.has(code)) return;
+    if (this.retry?.first === cseq) this.retry = undefined; // that resend was refused too
+    this.resendPending();
   }
 
-  /** Schedules a resend of every pending frame (at once, or backing off), unless one is under way. */
-  private resendPending(backOff: boolean): void {
+  /** Schedules a resend of every pending frame after a backoff, unless one is under way. */
+  private resendPending(): void {
     if (this.retry) return;
-    const delayMs = backOff
-      ? fullJitterDelay(
-          ++this.refusals,
-          { baseMs: this.reconnectOptions.baseDelayMs, maxMs: this.timing.resend },
-          this.random,
-        )
-      : 0;
+    const delayMs = fullJitterDelay(
+      ++this.refusals,
+      { baseMs: this.reconnectOptions.baseDelayMs, maxMs: this.timing.resend },
+      this.random,
+    );
     this.retry = {};
     this.timers.retry = setTimeout(() => {
       this.timers.retry = undefined;
@@ -425,6 +478,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
         this.onAccepted(frame.cseq);
         return;
       case 'error':
+        if (this.media.onError(frame)) return; // refused a media request: its call rejects
         this.lastError = { code: frame.code, message: frame.message };
         if (typeof frame.cseq === 'number' && this.pending.has(frame.cseq))
           this.onRefused(frame.code, frame.cseq);
@@ -434,6 +488,11 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
         this.lose(`master asked to reconnect: ${frame.reason}`, true);
         return;
       case 'pong':
+        return;
+      case 'publishAnswer':
+      case 'subscribeOffer':
+      case 'subscribed':
+        this.media.onFrame(frame); // replies are not numbered: no mailbox holds them
         return;
       default:
         this.onDelivered(frame);
@@ -462,6 +521,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
       this.connecting.resolve(frame);
       this.emit('joined', frame);
     }
+    this.media.onJoined(frame, resumed);
   }
 
   private onAccepted(cseq: unknown): void {
@@ -487,6 +547,8 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     else this.timers.ack ??= setTimeout(() => this.flushAck(), this.timing.ack);
     if (DELIVERED_TYPES.has(frame.type))
       (this.emit as (e: string, p: DeliveredFrame) => void)(frame.type, frame);
+    // Media also acts on mediaNodeChanged (publish and subscribe again) and participantLeft.
+    this.media.onFrame(frame);
   }
 
   private flushAck(): void {
@@ -555,6 +617,11 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
       this.lose('resume token refused: joining again with the connection token');
       return;
     }
+    if (code === CLOSE_CODES.sessionLost) {
+      const unsent = [...this.pending.values()].map((entry) => entry.frame);
+      this.pending.clear();
+      this.emit('sessionLost', { reason: this.lastError?.message ?? reason, unsent });
+    }
     const terminal = TERMINAL_CLOSES.get(code);
     if (terminal) {
       this.fail({
@@ -596,6 +663,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   private fail(event: RtcHaSessionEvents['failed']): void {
     this.dropSocket();
     this.currentState = 'failed';
+    this.media.close();
     this.connecting.reject(new RtcHaSessionError('failed', `session failed: ${event.reason}`));
     this.emit('failed', event);
   }

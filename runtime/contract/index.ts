@@ -2,6 +2,7 @@
 export * from './env';
 export * from './json';
 export * from './keys';
+export * from './media-control';
 export * from './messages';
 export * from './redis';
 export * from './registry';

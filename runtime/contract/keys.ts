@@ -3,13 +3,14 @@
  * registry shares `{nodes}`, so every Lua script touches a single slot and Redis cluster mode
  * stays possible. Ids are restricted by ID_PATTERN, so they can never break out of a key.
  */
+import { DEFAULT_KEY_PREFIX } from './timings';
 export const ID_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
 
 /** What a key prefix (RTC_KEY_PREFIX) may be: it starts every key, and never holds a hash tag. */
 export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9][A-Za-z0-9:_-]{0,31}$/;
 
 export class Keys {
-  constructor(readonly prefix: string = 'rtc') {}
+  constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {}
 
   /** Live node record (hash), expires `heartbeatTtlMs` after the last heartbeat. */
   node(nodeId: string): string {
@@ -23,13 +24,27 @@ export class Keys {
   identities(): string {
     return `${this.prefix}:{nodes}:identity`;
   }
-  /** Set of session ids placed on a media node (an index; the session record is the truth). */
+  /**
+   * Set of session ids placed on a media node: its reservations (at most its capacity, taken
+   * atomically at placement, released when the session ends or moves).
+   */
   mediaSessions(mediaNodeId: string): string {
     return `${this.prefix}:{nodes}:media-sessions:${mediaNodeId}`;
   }
   /** Lock held by the running watchdog (its token, expiring after the run), so runs never overlap. */
   watchdogLock(): string {
     return `${this.prefix}:{nodes}:watchdog-lock`;
+  }
+  /**
+   * Sorted set sessionId -> when the sweeper looks at it next (Redis clock, ms). Written before the
+   * session record, so every session (and a create that died halfway) has an owner that ends it.
+   */
+  sessionIndex(): string {
+    return `${this.prefix}:{nodes}:sessions`;
+  }
+  /** Lock held by the master sweeping sessions (its node id, expiring), so sweeps never overlap. */
+  sweeperLock(): string {
+    return `${this.prefix}:{nodes}:sweeper-lock`;
   }
   /** Short lock so that one master at a time moves a dead media node's sessions. */
   mediaReplacementLock(mediaNodeId: string): string {

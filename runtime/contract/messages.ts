@@ -13,6 +13,35 @@ export type Metadata = z.infer<typeof MetadataSchema>;
 
 const CseqSchema = z.number().int().positive();
 
+// ---- media (docs/contract.md, "Media"); the master forwards these to the session's media agent ---
+
+/** Echoed in the answer (or the error) to a media request: the client's own correlation id. */
+export const RequestIdSchema = z.union([z.string().min(1).max(64), z.number().int().nonnegative()]);
+export type RequestId = z.infer<typeof RequestIdSchema>;
+/** An SDP offer or answer's text (a browser's is a few KiB). */
+export const SdpSchema = z
+  .string()
+  .min(1)
+  .max(48 * 1024);
+/** RTCIceCandidateInit, as a browser's `icecandidate` event gives it. */
+export const CandidateSchema = z.object({
+  candidate: z.string().max(1024),
+  sdpMid: z.string().max(64).nullish(),
+  sdpMLineIndex: z.number().int().min(0).max(255).nullish(),
+  usernameFragment: z.string().max(256).nullish(),
+});
+export type Candidate = z.infer<typeof CandidateSchema>;
+/** Whose PeerConnection a candidate belongs to: the participant's publisher, or one of its subscriptions. */
+export const TrickleTargetSchema = z.union([z.literal('publisher'), IdSchema]);
+export const MEDIA_KINDS = ['audio', 'video'] as const;
+export type MediaKind = (typeof MEDIA_KINDS)[number];
+/** A feed published in a session: one per publishing participant, its id the participant's. */
+export interface PublishedFeed {
+  participantId: string;
+  feedId: string;
+  kinds: MediaKind[];
+}
+
 // ---- client -> master -------------------------------------------------------------------------
 
 export const SIGNAL_KINDS = ['offer', 'answer', 'candidate'] as const;
@@ -49,6 +78,21 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ping'), id: z.number().int().optional() }),
   /** Leave for good (no resume). */
   z.object({ type: z.literal('leave') }),
+  /** Publish this participant's tracks: an SDP offer, answered by `publishAnswer`. */
+  z.object({ type: z.literal('publish'), requestId: RequestIdSchema, sdp: SdpSchema }),
+  /** Stop publishing: the room gets `trackUnpublished`. */
+  z.object({ type: z.literal('unpublish') }),
+  /** Receive a feed: answered by `subscribeOffer` (the media node's offer). */
+  z.object({ type: z.literal('subscribe'), requestId: RequestIdSchema, feedId: IdSchema }),
+  /** The answer to a `subscribeOffer`: media flows once `subscribed`. */
+  z.object({ type: z.literal('subscribeAnswer'), subscriptionId: IdSchema, sdp: SdpSchema }),
+  z.object({ type: z.literal('unsubscribe'), subscriptionId: IdSchema }),
+  /** One ICE candidate of the client's PeerConnection `target`; null: it has no more. */
+  z.object({
+    type: z.literal('trickle'),
+    target: TrickleTargetSchema,
+    candidate: CandidateSchema.nullable(),
+  }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
 
@@ -75,7 +119,10 @@ export type DeliveredFrame =
   | { type: 'participantJoined'; seq: number; participant: ParticipantSummary }
   | { type: 'participantLeft'; seq: number; participantId: string }
   | { type: 'participantReconnected'; seq: number; participantId: string }
-  | { type: 'mediaNodeChanged'; seq: number; mediaNode: MediaNodeSummary | null };
+  | { type: 'mediaNodeChanged'; seq: number; mediaNode: MediaNodeSummary | null }
+  /** `participantId` publishes feed `feedId`: its media flows into the media node (subscribe to it). */
+  | { type: 'trackPublished'; seq: number; participantId: string; feedId: string; kinds: MediaKind[] }
+  | { type: 'trackUnpublished'; seq: number; participantId: string; feedId: string };
 
 /** A delivered frame before the registry numbers it. */
 export type Delivery = DistributiveOmit<DeliveredFrame, 'seq'>;
@@ -91,6 +138,8 @@ export interface JoinedFrame {
   resumeToken: string;
   participants: ParticipantSummary[];
   mediaNode: MediaNodeSummary | null;
+  /** Feeds published in the session now (empty when its media node does not answer in time). */
+  feeds: PublishedFeed[];
   /** Highest `cseq` of this participant's own frames the registry accepted: resend anything after it. */
   acceptedCseq: number;
   /** Resumed only: frames replayed from the mailbox, and frames lost because they had expired. */
@@ -117,6 +166,24 @@ export const ERROR_CODES = [
   'registry_unavailable',
   /** An earlier own frame is not accepted yet: resend every unaccepted frame, oldest first. */
   'out_of_order',
+  /**
+   * With `cseq`: this participant sends faster than LIMITS.senderRate allows; the frame is not
+   * stored, resend later. Refusing a join or resume (close 4029): too many from this address or of
+   * this participant (LIMITS.joinBurstPerAddress, maxTakeovers); reconnect after a backoff.
+   */
+  'rate_limited',
+  /** The registry lost this participant (Redis restarted empty, for example): close 4011. */
+  'session_lost',
+  /** Redis is out of memory (OOM, maxmemory with noeviction): nothing stored; resend later. */
+  'registry_full',
+  /** Media: the session's media node cannot be reached or carries no media now; retry later. */
+  'media_unavailable',
+  /** Media: no feed of that id is up in the session (not published, not yet up, or gone). */
+  'no_such_feed',
+  /** Media: this participant has no subscription of that id. */
+  'no_such_subscription',
+  /** Media: the media server refused the request (an SDP it cannot take, for one). */
+  'media_failed',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -127,24 +194,27 @@ export type ServerFrame =
   | { type: 'pong'; id?: number }
   /** The sender's frame `cseq` is stored for its recipients (or was already): safe to forget. */
   | { type: 'accepted'; cseq: number }
-  /** With `cseq`: the sender's frame `cseq` was refused and is not stored. */
-  | { type: 'error'; code: ErrorCode; message: string; cseq?: number }
+  /** The media node's answer to `publish`: the feed is announced once its media is up. */
+  | { type: 'publishAnswer'; requestId: RequestId; feedId: string; sdp: string }
+  /** The media node's offer for `subscribe`: answer it with `subscribeAnswer`. */
+  | { type: 'subscribeOffer'; requestId: RequestId; subscriptionId: string; sdp: string }
+  | { type: 'subscribed'; subscriptionId: string }
+  /**
+   * With `cseq`: the sender's frame `cseq` was refused and is not stored. With `requestId` or
+   * `subscriptionId`: the media request it names failed.
+   */
+  | {
+      type: 'error';
+      code: ErrorCode;
+      message: string;
+      cseq?: number;
+      requestId?: RequestId;
+      subscriptionId?: string;
+    }
   /** The master is draining or going away: reconnect (through the load balancer) and resume. */
   | { type: 'reconnect'; reason: string };
 
-/** WebSocket close codes the master uses; the SDK resumes on all but the terminal ones. */
-export const CLOSE_CODES = {
-  /** Bad or expired token, deleted participant: do not retry with the same credentials. */
-  unauthorized: 4001,
-  /** Another connection took this participant over (newer epoch). */
-  superseded: 4009,
-  /** The participant left or was removed. */
-  left: 4010,
-  /** The master drains: resume elsewhere. */
-  draining: 4503,
-  /** No join/resume in time, or not ready. */
-  tryAgain: 4000,
-} as const;
+export { CLOSE_CODES } from './wire';
 
 // ---- REST ---------------------------------------------------------------------------------------
 
@@ -184,6 +254,10 @@ export const REST_ERROR_CODES = [
   'registry_unavailable',
   'draining',
   'no_media_node',
+  /** Redis is out of memory (OOM): nothing was written; retry later. */
+  'registry_full',
+  /** A WebSocket upgrade beyond LIMITS.maxSocketsPerMaster (503): another master takes it. */
+  'too_many_connections',
   'internal',
 ] as const;
 export type RestErrorCode = (typeof REST_ERROR_CODES)[number];
@@ -195,8 +269,11 @@ export interface RestError {
 // ---- master <-> master (a session's pub/sub channel) ------------------------------------------
 
 export const ChannelEnvelopeSchema = z.discriminatedUnion('kind', [
-  /** Frames for participants of the session: each recipient's numbered frame. */
-  z.object({ kind: z.literal('deliver'), frames: z.record(IdSchema, z.string()) }),
+  /**
+   * Numbered frames for participants of the session, as [recipient, frame] pairs in seq order per
+   * recipient (a list, not an object keyed by id: no id is special).
+   */
+  z.object({ kind: z.literal('deliver'), frames: z.array(z.tuple([IdSchema, z.string()])) }),
   /** A participant's connection moved to `epoch`; holders of an older epoch close it. */
   z.object({ kind: z.literal('takeover'), participantId: IdSchema, epoch: z.number().int() }),
   /** A participant was removed (REST delete, leave, session deleted): close its socket. */

@@ -46,15 +46,6 @@ export function createRedis(options: RedisConnectionOptions): Redis {
   return new Redis(redisOptions);
 }
 
-/** Runs a command and turns every Redis failure into `undefined`, for callers that degrade. */
-export async function tryRedis<T>(op: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await op();
-  } catch {
-    return undefined;
-  }
-}
-
 /** Resolves once `redis` is ready for commands, or rejects after `timeoutMs` naming what it waited for. */
 export function untilReady(redis: Redis, timeoutMs = 5_000): Promise<Redis> {
   if (redis.status === 'ready') return Promise.resolve(redis);
@@ -113,4 +104,12 @@ export function isRedisUnavailable(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   if (code !== undefined) return NETWORK_ERROR_CODES.has(code);
   return err.constructor === Error && IOREDIS_UNAVAILABLE_MESSAGES.has(err.message);
+}
+
+/**
+ * Whether `err` is Redis refusing a write because it is out of memory (maxmemory reached under
+ * `noeviction`): answered 503 `registry_full`, distinct from an unreachable registry.
+ */
+export function isRedisOutOfMemory(err: unknown): boolean {
+  return err instanceof Error && err instanceof ReplyError && err.message.startsWith('OOM ');
 }

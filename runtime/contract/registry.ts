@@ -30,6 +30,25 @@ export const NodeLoadSchema = z.object({
   connections: z.number().int().nonnegative(),
   /** Most sessions this node takes. */
   capacity: z.number().int().positive(),
+  /** Media nodes running Janus (runtime/media/load.ts): what it carries, measured. */
+  media: z
+    .object({
+      rooms: z.number().int().nonnegative(),
+      publishers: z.number().int().nonnegative(),
+      subscribers: z.number().int().nonnegative(),
+      /** Bits per second into and out of Janus over the last second. */
+      bitrateIn: z.number().nonnegative(),
+      bitrateOut: z.number().nonnegative(),
+      packetLoss: z.number().min(0).max(1).optional(),
+      /** Janus's own CPU, a share of the machine (0..1). */
+      janusCpu: z.number().nonnegative(),
+      /**
+       * Share (0..1) of the node still free: the lesser of its CPU and session headroom, 0 while
+       * Janus is down or restarted recently. Placement ranks by it; the media fleet scales on 1 - it.
+       */
+      headroom: z.number().min(0).max(1),
+    })
+    .optional(),
 });
 export type NodeLoad = z.infer<typeof NodeLoadSchema>;
 
@@ -53,20 +72,57 @@ export interface NodeView {
   readonly live?: NodeHeartbeat;
 }
 
-// Heartbeat: one atomic write of the live record (with TTL), the heartbeat time and the identity,
-// stamped with Redis's clock so ages never depend on the nodes' clocks.
-const HEARTBEAT_SCRIPT = `
+// Heartbeat: one atomic write of the live record, the heartbeat time and the identity, stamped
+// with Redis's clock so ages never depend on the nodes' clocks. Liveness is the heartbeat's age in
+// the sorted set, not a key's TTL: no key here expires, so an eviction policy (volatile-*) never
+// picks them and a full Redis (allow-oom) never refuses them. What it forgets after an hour of
+// silence (identity, record, reservations) has this script as its owner.
+// KEYS: node record, heartbeats, identities | ARGV: nodeId, state, load, identity, key prefix
+const HEARTBEAT_SCRIPT = `#!lua flags=allow-oom
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'load', ARGV[3], 'at', now)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 -- forget nodes silent for an hour: long replaced
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 3600000)
-for _, id in ipairs(old) do redis.call('HDEL', KEYS[3], id) end
+for _, id in ipairs(old) do
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('DEL', ARGV[5] .. ':{nodes}:node:' .. id, ARGV[5] .. ':{nodes}:media-sessions:' .. id)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 3600000)
 return now
+`;
+
+// Reserve a place for a session on the live, active media node with the most free share, counted
+// from its reservations (fresh, unlike its last heartbeat's load) or its own count if higher. A node
+// that measures its media headroom (load.media) is ranked by it, and takes nothing at 0.
+// KEYS: heartbeats, then per candidate its record and reservations | ARGV: sessionId, ttlMs, candidates
+const RESERVE_MEDIA_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local best, bestScore, bestSet
+for i = 3, #ARGV do
+  local record, placed = KEYS[(i - 3) * 2 + 2], KEYS[(i - 3) * 2 + 3]
+  local at = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  local rec = redis.call('HMGET', record, 'state', 'load')
+  if at and now - tonumber(at) <= tonumber(ARGV[2]) and rec[1] == 'active' and rec[2] then
+    if redis.call('SISMEMBER', placed, ARGV[1]) == 1 then return ARGV[i] end
+    local ok, load = pcall(cjson.decode, rec[2])
+    local capacity = ok and type(load) == 'table' and tonumber(load.capacity)
+    -- the node's own count may know rooms the registry does not; its reservations are fresher
+    local used = math.max(redis.call('SCARD', placed), tonumber(type(load) == 'table' and load.sessions) or 0)
+    local headroom = capacity and type(load.media) == 'table' and tonumber(load.media.headroom)
+    if capacity and used < capacity and (not headroom or headroom > 0) then
+      local score = 1 - used / capacity - (tonumber(load.cpu) or 0) / 2
+      if headroom then score = math.min(headroom, 1 - used / capacity) end
+      if not best or score > bestScore then best, bestScore, bestSet = ARGV[i], score, placed end
+    end
+  end
+end
+if not best then return false end
+redis.call('SADD', bestSet, ARGV[1])
+return best
 `;
 
 function redisNowMs(time: ReadonlyArray<string | number>): number {
@@ -81,7 +137,6 @@ export class NodeRegistration {
     private readonly redis: Redis,
     readonly identity: NodeIdentity,
     prefix?: string,
-    private readonly ttlMs: number = DEFAULT_TIMINGS.heartbeatTtlMs,
   ) {
     this.keys = new Keys(prefix);
   }
@@ -98,8 +153,8 @@ export class NodeRegistration {
       nodeId,
       beat.state,
       JSON.stringify(beat.load),
-      String(this.ttlMs),
       JSON.stringify(this.identity),
+      this.keys.prefix,
     );
     return Number(now);
   }
@@ -166,17 +221,33 @@ export class RegistryReader {
     return views;
   }
 
-  /** The ready media node with the most free capacity, or undefined if none can take a session. */
-  async leastLoadedMedia(excluding: readonly string[] = []): Promise<NodeView | undefined> {
+  /**
+   * Reserves a place for `sessionId` on the ready media node with the most free share (its
+   * reservations against its capacity, less half its cpu), atomically: a burst of creates never
+   * puts more sessions on a node than its capacity. Idempotent per node; undefined when no ready
+   * media node has room. `release` gives the place back.
+   */
+  async reserveMedia(sessionId: string, excluding: readonly string[] = []): Promise<NodeView | undefined> {
     const candidates = (await this.nodes('media')).filter(
-      (n) =>
-        n.live?.state === 'active' &&
-        n.live.load.sessions < n.live.load.capacity &&
-        !excluding.includes(n.identity.nodeId),
+      (n) => n.live?.state === 'active' && !excluding.includes(n.identity.nodeId),
     );
-    const freeShare = (n: NodeView) =>
-      1 - n.live!.load.sessions / n.live!.load.capacity - n.live!.load.cpu / 2;
-    return candidates.sort((a, b) => freeShare(b) - freeShare(a))[0];
+    if (candidates.length === 0) return undefined;
+    const ids = candidates.map((n) => n.identity.nodeId);
+    const chosen = await this.redis.eval(
+      RESERVE_MEDIA_SCRIPT,
+      1 + ids.length * 2,
+      this.keys.heartbeats(),
+      ...ids.flatMap((id) => [this.keys.node(id), this.keys.mediaSessions(id)]),
+      sessionId,
+      String(this.ttlMs),
+      ...ids,
+    );
+    return candidates.find((n) => n.identity.nodeId === chosen);
+  }
+
+  /** Gives a session's place on a media node back (the session ended or moved). */
+  async releaseMedia(sessionId: string, mediaNodeId: string): Promise<void> {
+    await this.redis.srem(this.keys.mediaSessions(mediaNodeId), sessionId);
   }
 }
 

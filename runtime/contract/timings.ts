@@ -72,6 +72,10 @@ export const DEFAULT_TIMINGS = {
   mediaControlBackoffMaxMs: 5_000,
   /** A media agent drops the Janus state of participants the registry no longer has this often. */
   mediaReconcileIntervalMs: 5_000,
+  /** A master pings each media agent on its open control channel this often (WebSocket ping)... */
+  mediaControlPingIntervalMs: 500,
+  /** ...and counts an agent silent this long (no pong, no frame) as dead: its rooms move at once. */
+  mediaControlDeadAfterMs: 1_500,
   /** Local HAProxy check on /ready. */
   localCheck: { path: '/ready', interMs: 1_000, fall: 2, rise: 2 },
   /** ALB target group check on /ready (ALB minimums). */

@@ -14,8 +14,15 @@ const TokenPayloadSchema = z.object({
   pid: z.string().regex(ID_PATTERN),
   /** Expiry, ms since the epoch. */
   exp: z.number().int(),
+  /** The participant's incarnation: after a delete and re-create of the id, the token joins no more. */
+  inc: z.string().max(64).optional(),
 });
-export type ConnectionTokenClaims = { sessionId: string; participantId: string; expiresAt: number };
+export type ConnectionTokenClaims = {
+  sessionId: string;
+  participantId: string;
+  expiresAt: number;
+  incarnation?: string;
+};
 
 export type TokenCheck =
   | { ok: true; claims: ConnectionTokenClaims }
@@ -35,7 +42,12 @@ export type TokenKeys = Buffer | readonly Buffer[];
 
 export function signConnectionToken(key: Buffer, claims: ConnectionTokenClaims): string {
   const payload = Buffer.from(
-    JSON.stringify({ sid: claims.sessionId, pid: claims.participantId, exp: claims.expiresAt }),
+    JSON.stringify({
+      sid: claims.sessionId,
+      pid: claims.participantId,
+      exp: claims.expiresAt,
+      inc: claims.incarnation,
+    }),
   ).toString('base64url');
   return `v1.${payload}.${mac(key, `v1.${payload}`)}`;
 }
@@ -62,7 +74,12 @@ export function verifyConnectionToken(keys: TokenKeys, token: unknown, now = Dat
   if (payload.data.exp <= now) return { ok: false, reason: 'expired' };
   return {
     ok: true,
-    claims: { sessionId: payload.data.sid, participantId: payload.data.pid, expiresAt: payload.data.exp },
+    claims: {
+      sessionId: payload.data.sid,
+      participantId: payload.data.pid,
+      expiresAt: payload.data.exp,
+      ...(payload.data.inc === undefined ? {} : { incarnation: payload.data.inc }),
+    },
   };
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_PORTS, DEFAULT_TIMINGS, EnvResult, envVar } from '../contract';
+import { DEFAULT_PORTS, DEFAULT_TIMINGS, EnvResult, LIMITS, envVar } from '../contract';
 import { NodeConfig, configFromEnv, nodeEnvShape, toNodeConfig } from '../node/config';
 
 /** Everything a master needs; `startMaster` takes it, main.ts builds it from the environment. */
@@ -18,6 +18,14 @@ export interface MasterConfig extends NodeConfig {
   /** A socket with no frame at all for this long is dead (clients ping every 2 s). */
   readonly silentSocketTimeoutMs: number;
   readonly connectionTokenTtlMs: number;
+  /** WebSocket sockets this master holds at most; LIMITS.maxSocketsPerMaster when unset. */
+  readonly maxSockets?: number;
+  /** Session lifecycle (docs/contract.md); DEFAULT_TIMINGS when unset (tests shorten them). */
+  readonly emptySessionTimeoutMs?: number;
+  readonly sweepIntervalMs?: number;
+  readonly sessionSweepEveryMs?: number;
+  /** Shared with the media agents (control channel); without it media frames get media_unavailable. */
+  readonly mediaControlSecret?: string;
 }
 
 /** The master's environment variables (docs/contract.md; README of runtime/master). */
@@ -27,6 +35,8 @@ export const MASTER_ENV = {
   RTC_API_SECRET_PREVIOUS: envVar.secret().optional(),
   RTC_TOKEN_SECRET: envVar.secret().optional(),
   RTC_RECONNECT_WINDOW_MS: envVar.ms(DEFAULT_TIMINGS.reconnectWindowMs),
+  RTC_MAX_CONNECTIONS: envVar.positiveInt(LIMITS.maxSocketsPerMaster),
+  RTC_MEDIA_CONTROL_SECRET: envVar.secret().optional(),
 };
 
 type MasterEnv = z.infer<z.ZodObject<typeof MASTER_ENV>>;
@@ -41,6 +51,8 @@ export function toMasterConfig(env: MasterEnv): MasterConfig {
     joinTimeoutMs: DEFAULT_TIMINGS.joinTimeoutMs,
     silentSocketTimeoutMs: 2 * DEFAULT_TIMINGS.clientDeadSocketTimeoutMs,
     connectionTokenTtlMs: DEFAULT_TIMINGS.connectionTokenTtlMs,
+    maxSockets: env.RTC_MAX_CONNECTIONS,
+    mediaControlSecret: env.RTC_MEDIA_CONTROL_SECRET,
   };
 }
 

@@ -1,14 +1,17 @@
-import { RegistryReader, SessionStore, tokenKeyFrom } from '../contract';
+import { DEFAULT_TIMINGS, LIMITS, RegistryReader, SessionStore, tokenKeyFrom } from '../contract';
 import { untilEmptyOrDeadline } from '../node/drain';
 import { createLogger, Logger } from '../node/log';
 import { connectRedis } from '../node/redis';
 import { NodeHandle, NodeRuntime } from '../node/runtime';
 import type { MasterConfig } from './config';
 import { Departures } from './departures';
+import { MediaBroker } from './media-broker';
 import { MediaPlacement } from './media-placement';
+import { Presence } from './presence';
 import { ApiCredential, createRestHandler } from './rest';
 import { SessionChannels } from './session-channels';
 import { Sockets } from './sockets';
+import { Sweeper } from './sweeper';
 
 /**
  * Masters are placed by the load balancer, not by the registry; the registry still wants a
@@ -33,15 +36,42 @@ export async function startMaster(
   config: MasterConfig,
   log: Logger = createLogger(config.nodeId),
 ): Promise<MasterHandle> {
-  const runtime = new NodeRuntime(config, 'master', log);
+  const maxSockets = config.maxSockets ?? LIMITS.maxSocketsPerMaster;
+  const runtime = new NodeRuntime(config, 'master', log, maxSockets);
   const { redis } = runtime;
   const subscriber = connectRedis(config, 'events', log);
-  const store = new SessionStore(redis, { prefix: config.keyPrefix });
+  const store = new SessionStore(redis, {
+    prefix: config.keyPrefix,
+    reconnectWindowMs: config.reconnectWindowMs,
+    pendingParticipantTimeoutMs: config.connectionTokenTtlMs,
+    emptySessionTimeoutMs: config.emptySessionTimeoutMs,
+    sessionSweepEveryMs: config.sessionSweepEveryMs,
+  });
   const registry = new RegistryReader(redis, config.keyPrefix, config.heartbeatTtlMs);
   const credentials = apiCredentials(config);
   const channels = new SessionChannels(subscriber, store.keys, log);
   const departures = new Departures(store, config.reconnectWindowMs, log);
   const placement = new MediaPlacement(redis, store, registry, config.nodeId, config.heartbeatTtlMs, log);
+  const presence = new Presence(store, log);
+  const media = new MediaBroker({
+    nodeId: config.nodeId,
+    secret: config.mediaControlSecret,
+    store,
+    registry,
+    log,
+  });
+  const sweeper = new Sweeper(
+    redis,
+    store,
+    registry,
+    departures,
+    config.nodeId,
+    {
+      intervalMs: config.sweepIntervalMs ?? DEFAULT_TIMINGS.sweepIntervalMs,
+      maxSessions: LIMITS.sweepMaxSessions,
+    },
+    log,
+  );
   const readiness = () => runtime.readiness();
   const sockets = new Sockets(
     {
@@ -49,12 +79,15 @@ export async function startMaster(
       store,
       channels,
       departures,
+      presence,
+      media,
       tokenKey: credentials.map((c) => c.tokenKey),
       joinTimeoutMs: config.joinTimeoutMs,
       log,
     },
     config.silentSocketTimeoutMs,
     () => (runtime.isDraining ? 'draining' : readiness().length ? 'not_ready' : undefined),
+    maxSockets,
   );
   runtime.server.on('upgrade', (req, socket, head) => sockets.handleUpgrade(req, socket, head));
 
@@ -79,15 +112,20 @@ export async function startMaster(
   await started.catch((err: unknown) => {
     // Listening failed (port taken): leave nothing open behind.
     sockets.terminateAll();
+    media.close();
     subscriber.disconnect();
     redis.disconnect();
     throw err;
   });
+  sweeper.start();
 
   const stop = async () => {
     sockets.terminateAll();
+    await sweeper.stop();
     if (departures.pending > 0) log.warn('reconnect_windows_abandoned', { participants: departures.pending });
     departures.stop();
+    presence.stop();
+    media.close();
     subscriber.disconnect();
     await runtime.shutdown({ deregister: true });
   };

@@ -4,9 +4,11 @@ import type { Logger } from '../node/log';
 
 /**
  * Which media node serves a session: the least loaded ready one when the session is created, and
- * another one when its node dies. Every master checks on each heartbeat for expired media nodes
- * that still have sessions; a short per-node lock (SET NX PX) lets one master move them, and
- * `replaceMediaNode` is conditional, so a session moves once even if two masters race.
+ * another one when its node dies, each time with a place reserved atomically under the node's
+ * capacity (RegistryReader.reserveMedia), so a burst of creates never overfills a node. Every
+ * master checks on each heartbeat for expired media nodes that still have sessions; a short
+ * per-node lock (SET NX PX) lets one master move them, and `replaceMediaNode` is conditional, so a
+ * session moves once even if two masters race.
  */
 export class MediaPlacement {
   constructor(
@@ -19,10 +21,18 @@ export class MediaPlacement {
     private readonly log: Logger,
   ) {}
 
-  /** The media node for a new session, or undefined when none is ready (503 no_media_node). */
-  async forNewSession(): Promise<MediaNodeSummary | undefined> {
-    const node = await this.registry.leastLoadedMedia();
-    return node && summary(node);
+  /**
+   * Reserves a media node for a new session, or undefined when no ready one has room (503
+   * no_media_node). The session's deletion (or the sweeper) releases it.
+   */
+  async forNewSession(sessionId: string): Promise<MediaNodeSummary | undefined> {
+    const node = await this.registry.reserveMedia(sessionId);
+    return node && mediaNodeSummaryOf(node);
+  }
+
+  /** Gives back a reservation the session did not take (it existed already elsewhere). */
+  release(sessionId: string, mediaNodeId: string): Promise<void> {
+    return this.registry.releaseMedia(sessionId, mediaNodeId);
   }
 
   /** Moves the sessions of expired media nodes and tells their participants (mediaNodeChanged). */
@@ -38,24 +48,55 @@ export class MediaPlacement {
   }
 
   private async move(deadId: string, sessions: string[]): Promise<void> {
-    let moved = 0;
-    for (const sessionId of sessions) {
-      // Asked per session: the registry's load lags a heartbeat behind, see runtime/master/README.md.
-      const next = await this.registry.leastLoadedMedia([deadId]);
-      if (!next) {
-        // Keep them on the dead node's index: a later tick moves them once a media node is ready.
-        this.log.warn('media_replacement_pending', { deadNode: deadId, sessions: sessions.length - moved });
-        return;
-      }
-      const mediaNode = summary(next);
-      if (!(await this.store.replaceMediaNode(sessionId, deadId, mediaNode))) continue;
-      await this.store.deliverToOthers(sessionId, undefined, { type: 'mediaNodeChanged', mediaNode });
-      moved++;
-      this.log.info('media_node_replaced', { sessionId, deadNode: deadId, mediaNode: mediaNode.nodeId });
-    }
+    await moveMediaSessions(this.store, this.registry, deadId, sessions, this.log);
   }
 }
 
-function summary(node: NodeView): MediaNodeSummary {
+/**
+ * Moves each of `sessions` off media node `deadId` to the ready media node with the most room
+ * (reserved there first) and tells its participants (mediaNodeChanged): safe to run on several
+ * masters at once, `replaceMediaNode` is conditional. `inPlace`: when no other node has room, the
+ * sessions stay on `deadId` and hear mediaNodeChanged naming it (its Janus restarted empty: the
+ * participants publish and subscribe again there). Returns how many moved (or were rebuilt).
+ */
+export async function moveMediaSessions(
+  store: SessionStore,
+  registry: RegistryReader,
+  deadId: string,
+  sessions: readonly string[],
+  log: Logger,
+  inPlace?: MediaNodeSummary,
+): Promise<number> {
+  let moved = 0;
+  for (const sessionId of sessions) {
+    const next = await registry.reserveMedia(sessionId, [deadId]);
+    if (!next) {
+      if (inPlace) {
+        const now = await store.getSession(sessionId);
+        if (now?.mediaNode?.nodeId !== deadId) continue;
+        await store.deliverToOthers(sessionId, undefined, { type: 'mediaNodeChanged', mediaNode: inPlace });
+        moved++;
+        log.info('media_room_rebuilt_in_place', { sessionId, mediaNode: deadId });
+        continue;
+      }
+      // Keep them on the dead node's index: a later tick moves them once a media node has room.
+      log.warn('media_replacement_pending', { deadNode: deadId, sessions: sessions.length - moved });
+      return moved;
+    }
+    const mediaNode = mediaNodeSummaryOf(next);
+    if (!(await store.replaceMediaNode(sessionId, deadId, mediaNode))) {
+      // Moved by another master or ended: keep the place only if it is the session's now.
+      const now = await store.getSession(sessionId);
+      if (now?.mediaNode?.nodeId !== mediaNode.nodeId) await registry.releaseMedia(sessionId, mediaNode.nodeId);
+      continue;
+    }
+    await store.deliverToOthers(sessionId, undefined, { type: 'mediaNodeChanged', mediaNode });
+    moved++;
+    log.info('media_node_replaced', { sessionId, deadNode: deadId, mediaNode: mediaNode.nodeId });
+  }
+  return moved;
+}
+
+export function mediaNodeSummaryOf(node: NodeView): MediaNodeSummary {
   return { nodeId: node.identity.nodeId, address: node.identity.publicAddress ?? node.identity.address };
 }

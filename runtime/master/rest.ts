@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { API_USER } from '../contract/wire';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import {
@@ -11,16 +12,15 @@ import {
   SessionRecord,
   SessionResource,
   SessionStore,
+  isRedisOutOfMemory,
   isRedisUnavailable,
   signConnectionToken,
 } from '../contract';
-import { pathOf, sendError, sendJson } from '../node/http';
+import { isClientAbort, pathOf, sendError, sendJson } from '../node/http';
 import type { Logger } from '../node/log';
 import type { Departures } from './departures';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './frames';
 import type { MediaPlacement } from './media-placement';
-
-export const API_USER = 'rtc-ha';
 
 export interface RestDeps {
   readonly store: SessionStore;
@@ -91,12 +91,7 @@ export function createRestHandler(deps: RestDeps): (req: IncomingMessage, res: S
 
 async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[], deps: RestDeps) {
   try {
-    const { route, params } = match(routes, pathOf(req));
-    const operation = route.operations[req.method ?? ''];
-    if (!operation) {
-      const allow = Object.keys(route.operations).join(', ');
-      throw new HttpError(405, 'method_not_allowed', `use ${allow}`, undefined, { allow });
-    }
+    // Authentication first: without the secret, every path and method gets the same 401 (no route discovery).
     const credential = authorized(req.headers.authorization, deps.credentials);
     if (!credential) {
       throw new HttpError(
@@ -108,6 +103,12 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
           'www-authenticate': `Basic realm="${API_USER}"`,
         },
       );
+    }
+    const { route, params } = match(routes, pathOf(req));
+    const operation = route.operations[req.method ?? ''];
+    if (!operation) {
+      const allow = Object.keys(route.operations).join(', ');
+      throw new HttpError(405, 'method_not_allowed', `use ${allow}`, undefined, { allow });
     }
     const invalid = Object.entries(params).flatMap(([name, value]) => {
       const parsed = IdSchema.safeParse(value);
@@ -123,6 +124,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
       sendError(res, err.status, err.code, err.message, err.details, err.headers);
     } else if (isRedisUnavailable(err)) {
       sendError(res, 503, 'registry_unavailable', 'registry unavailable: retry');
+    } else if (isRedisOutOfMemory(err)) {
+      sendError(res, 503, 'registry_full', 'registry out of memory: nothing written, retry later');
+    } else if (isClientAbort(req, err)) {
+      // The client went away mid-request: routine, and nobody is left to answer.
+      deps.log.info('request_aborted', { method: req.method, path: pathOf(req), error: err });
     } else {
       throw err;
     }
@@ -156,10 +162,13 @@ function defineRoutes(deps: RestDeps): Route[] {
             const { sessionId, metadata } = body as z.infer<typeof CreateSessionBodySchema>;
             const existing = await store.getSession(sessionId);
             if (existing) return { status: 200, body: await resource(existing) };
-            const mediaNode = await placement.forNewSession();
-            if (!mediaNode) throw new HttpError(503, 'no_media_node', 'no media node is ready: retry');
+            await store.indexSession(sessionId);
+            const mediaNode = await placement.forNewSession(sessionId);
+            if (!mediaNode) throw new HttpError(503, 'no_media_node', 'no media node has room: retry');
             const { created, session } = await store.createSession(sessionId, metadata, mediaNode);
             if (created) log.info('session_created', { sessionId, mediaNode: mediaNode.nodeId });
+            else if (session.mediaNode?.nodeId !== mediaNode.nodeId)
+              await placement.release(sessionId, mediaNode.nodeId);
             return { status: created ? 201 : 200, body: await resource(session) };
           },
         },
@@ -194,19 +203,21 @@ function defineRoutes(deps: RestDeps): Route[] {
           run: async ({ params, body, tokenKey }) => {
             const { sessionId } = params;
             const { participantId, metadata } = body as z.infer<typeof CreateConnectionBodySchema>;
-            const outcome = await store.createParticipant(sessionId, participantId, metadata);
-            if (outcome === 'no_session') throw new HttpError(404, 'not_found', `no session ${sessionId}`);
-            if (outcome === 'session_full') {
-              throw new HttpError(
-                409,
-                'session_full',
-                `at most ${LIMITS.maxParticipantsPerSession} participants`,
-              );
+            const created = await store.createParticipant(sessionId, participantId, metadata);
+            if (created.outcome === 'no_session')
+              throw new HttpError(404, 'not_found', `no session ${sessionId}`);
+            if (created.outcome === 'session_full') {
+              throw new HttpError(409, 'session_full', `at most ${store.maxParticipants} participants`);
             }
             const expiresAt = Date.now() + deps.connectionTokenTtlMs;
-            const token = signConnectionToken(tokenKey, { sessionId, participantId, expiresAt });
+            const token = signConnectionToken(tokenKey, {
+              sessionId,
+              participantId,
+              expiresAt,
+              incarnation: created.incarnation,
+            });
             const connection: ConnectionResource = { sessionId, participantId, token, expiresAt };
-            return { status: outcome === 'created' ? 201 : 200, body: connection };
+            return { status: created.outcome === 'created' ? 201 : 200, body: connection };
           },
         },
       },

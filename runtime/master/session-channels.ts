@@ -15,8 +15,15 @@ export interface ChannelMember {
   resync(): void;
 }
 
+const NONE: ReadonlySet<ChannelMember> = new Set();
+
 interface Subscription {
   readonly members: Set<ChannelMember>;
+  /**
+   * The members by participant id (set once they joined): a notice for a room of N costs N
+   * lookups, not N scans of N members.
+   */
+  readonly byParticipant: Map<string, Set<ChannelMember>>;
   /** Highest takeover epoch seen per participant, for claims whose notice came first. */
   readonly takeovers: Map<string, number>;
   readonly subscribed: Promise<unknown>;
@@ -59,11 +66,20 @@ export class SessionChannels {
     let sub = this.sessions.get(sessionId);
     if (!sub) {
       const channel = this.keys.sessionChannel(sessionId);
-      sub = { members: new Set(), takeovers: new Map(), subscribed: this.subscriber.subscribe(channel) };
+      sub = {
+        members: new Set(),
+        byParticipant: new Map(),
+        takeovers: new Map(),
+        subscribed: this.subscriber.subscribe(channel),
+      };
       this.sessions.set(sessionId, sub);
       this.channelToSession.set(channel, sessionId);
     }
     sub.members.add(member);
+    if (member.participantId !== undefined) {
+      const same = sub.byParticipant.get(member.participantId) ?? new Set();
+      sub.byParticipant.set(member.participantId, same.add(member));
+    }
     try {
       await sub.subscribed;
     } catch (err) {
@@ -74,7 +90,10 @@ export class SessionChannels {
 
   detach(sessionId: string, member: ChannelMember): void {
     const sub = this.sessions.get(sessionId);
-    if (!sub?.members.delete(member) || sub.members.size > 0) return;
+    if (!sub?.members.delete(member)) return;
+    const same = member.participantId === undefined ? undefined : sub.byParticipant.get(member.participantId);
+    if (same?.delete(member) && same.size === 0) sub.byParticipant.delete(member.participantId!);
+    if (sub.members.size > 0) return;
     const channel = this.keys.sessionChannel(sessionId);
     this.sessions.delete(sessionId);
     this.channelToSession.delete(channel);
@@ -130,11 +149,10 @@ export class SessionChannels {
       return;
     }
     const event = envelope.data;
-    const membersOf = (participantId: string) =>
-      [...sub.members].filter((m) => m.participantId === participantId);
+    const membersOf = (participantId: string) => sub.byParticipant.get(participantId) ?? NONE;
     switch (event.kind) {
       case 'deliver':
-        for (const [participantId, raw] of Object.entries(event.frames)) {
+        for (const [participantId, raw] of event.frames) {
           const seq = numberedFrameSeq(raw);
           if (seq !== undefined) for (const m of membersOf(participantId)) m.deliverLive(raw, seq);
         }

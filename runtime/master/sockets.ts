@@ -1,29 +1,31 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { DEFAULT_TIMINGS, LIMITS } from '../contract';
 import { pathOf, refuseUpgrade } from '../node/http';
-import { ConnectionContext, ParticipantConnection } from './participant-connection';
-
-/**
- * Far above LIMITS.maxFrameBytes on purpose: a frame between the two gets a clear
- * `frame_too_large` and the socket stays open; only beyond this does `ws` close it (1009).
- */
-const MAX_WS_PAYLOAD_BYTES = 1024 * 1024;
+import { Admission, ConnectionContext, ParticipantConnection } from './participant-connection';
+import { RateLimiter, addressKey, clientAddress, isLoopback } from './rate-limit';
 
 /** The master's WebSocket endpoint (`/ws`) and every client socket on it. */
 export class Sockets {
+  // Until a socket joins, its receiver takes LIMITS.maxFrameBytesBeforeJoin (ParticipantConnection
+  // sets it); a handful of fragments or chunks is all a signaling frame needs.
   private readonly wss = new WebSocketServer({
     noServer: true,
-    maxPayload: MAX_WS_PAYLOAD_BYTES,
+    maxPayload: LIMITS.maxWsMessageBytes,
+    maxFragments: 64,
+    maxBufferedChunks: 4_096,
   });
   private readonly connections = new Set<ParticipantConnection>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly limits = joinLimits();
 
   constructor(
     private readonly ctx: ConnectionContext,
     private readonly silentSocketTimeoutMs: number,
     /** Why new sockets are refused right now (draining, not ready), if they are. */
     private readonly refusal: () => string | undefined,
+    private readonly maxSockets: number = LIMITS.maxSocketsPerMaster,
   ) {
     this.sweeper = setInterval(() => this.dropSilent(), Math.min(1_000, silentSocketTimeoutMs / 4));
   }
@@ -42,8 +44,14 @@ export class Sockets {
     if (pathOf(req) !== '/ws') return refuseUpgrade(socket, 404, 'not_found');
     const refusal = this.refusal();
     if (refusal) return refuseUpgrade(socket, 503, refusal);
+    // Every socket costs memory whether it ever joins or not: past the cap, another master takes it.
+    if (this.connections.size >= this.maxSockets) return refuseUpgrade(socket, 503, 'too_many_connections');
+    const address = addressKey(clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for']));
+    const admission = { ...this.limits, address };
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.connections.add(new ParticipantConnection(ws, this.ctx, (c) => this.connections.delete(c)));
+      this.connections.add(
+        new ParticipantConnection(ws, this.ctx, admission, (c) => this.connections.delete(c)),
+      );
     });
   }
 
@@ -72,4 +80,26 @@ export class Sockets {
       conn.terminate();
     }
   }
+}
+
+/**
+ * Joins and resumes per client address (loopback, the machine itself, is not limited) and
+ * takeovers per participant, on this master (docs/contract.md, "Limits").
+ */
+function joinLimits(): Omit<Admission, 'address'> {
+  const maxKeys = LIMITS.maxTrackedRateKeys;
+  const perAddress = new RateLimiter({
+    burst: LIMITS.joinBurstPerAddress,
+    perSecond: LIMITS.joinRatePerAddressPerSecond,
+    maxKeys,
+  });
+  const perParticipant = new RateLimiter({
+    burst: LIMITS.maxTakeovers,
+    perSecond: (LIMITS.maxTakeovers * 1_000) / DEFAULT_TIMINGS.takeoverWindowMs,
+    maxKeys,
+  });
+  return {
+    fromAddress: (address) => isLoopback(address) || perAddress.take(address),
+    ofParticipant: (sessionId, participantId) => perParticipant.take(`${sessionId}/${participantId}`),
+  };
 }

@@ -1,8 +1,11 @@
-import { Keys } from '../contract';
+import { Keys, DEFAULT_TIMINGS, MediaRequest, MediaRequestError } from '../contract';
 import { untilEmptyOrDeadline } from '../node/drain';
 import { createLogger, Logger } from '../node/log';
 import { NodeHandle, NodeRuntime } from '../node/runtime';
 import type { MediaConfig } from './config';
+import { ControlServer } from './control-server';
+import { startLoadMetric } from './load-metric';
+import { MediaNode } from './media-node';
 
 /**
  * A running media agent. `drain()` (SIGTERM): not ready and `draining` at once (masters place no
@@ -14,21 +17,101 @@ export type MediaAgentHandle = NodeHandle;
 
 /**
  * The media agent (see README.md): it registers this node's media capacity and load, heartbeats,
- * and answers /live and /ready. It does not forward media yet.
+ * answers /live and /ready, runs Janus and carries out the masters' media requests that arrive
+ * on its control channel. With Janus off it still registers (sessions can be placed on it for
+ * signaling) but answers every media request with media_unavailable.
  */
 export async function startMediaAgent(
   config: MediaConfig,
   log: Logger = createLogger(config.nodeId),
 ): Promise<MediaAgentHandle> {
   const runtime = new NodeRuntime(config, 'media', log);
-  const placed = new Keys(config.keyPrefix).mediaSessions(config.nodeId);
+  const keys = new Keys(config.keyPrefix);
+  const placed = keys.mediaSessions(config.nodeId);
   const sessionsPlaced = () => runtime.redis.scard(placed);
 
+  let media: MediaNode | undefined;
+  const control = new ControlServer({
+    nodeId: config.nodeId,
+    secret: config.controlSecret,
+    execute: (request) => (media ? media.rooms.run(request) : Promise.reject(janusOff())),
+    log,
+  });
+  if (config.janus === 'on') {
+    media = await MediaNode.start(
+      config,
+      (event) => control.push(event),
+      log,
+      // Lost: to every master (each can move the rooms, the registry lets one win); restarted: to one.
+      (state, reason) => control.tellMasters({ type: 'janus', state, ...(reason && { reason }) }, state === 'lost'),
+    );
+  } else {
+    log.warn('janus_off', {
+      reason: config.iceAddress ? 'RTC_JANUS=off' : 'RTC_MEDIA_ICE_ADDRESS unset',
+      effect: 'this media node carries no media: media requests get media_unavailable',
+    });
+  }
+  runtime.server.on('upgrade', (req, socket, head) => control.handleUpgrade(req, socket, head));
+  const forgetLeft =
+    media && setInterval(() => void dropDeparted(), DEFAULT_TIMINGS.mediaReconcileIntervalMs);
+
+  /**
+   * Participants the registry no longer has (removed, swept, session deleted) lose their media
+   * here, and so do sessions no longer placed here (moved to another media node while this one
+   * was thought dead: stopped, say): their rooms go without a word to the room.
+   */
+  async function dropDeparted(): Promise<void> {
+    const known = media?.rooms.participants() ?? [];
+    const sessions = media?.rooms.sessions() ?? [];
+    if (known.length === 0 && sessions.length === 0) return;
+    const pipeline = runtime.redis.pipeline();
+    for (const sessionId of sessions) pipeline.sismember(placed, sessionId);
+    for (const p of known) pipeline.exists(keys.participant(p.sessionId, p.participantId));
+    const replies = await pipeline.exec().catch(() => null);
+    if (!replies || !media) return; // Redis away: nothing is known to be gone
+    const movedAway = new Set<string>();
+    sessions.forEach((sessionId, i) => {
+      const [err, member] = replies[i] ?? [];
+      if (err || member !== 0 || !media) return;
+      movedAway.add(sessionId);
+      log.info('media_session_moved_away', { sessionId });
+      void media.rooms.moved(sessionId);
+    });
+    known.forEach((p, i) => {
+      const [err, exists] = replies[sessions.length + i] ?? [];
+      if (err || !media) return;
+      if (movedAway.has(p.sessionId)) return control.forget(p.sessionId, p.participantId);
+      if (exists !== 0) return;
+      log.info('media_participant_departed', p);
+      control.forget(p.sessionId, p.participantId);
+      const leave: MediaRequest = { op: 'leave', ...p };
+      media.rooms.run(leave).catch((error: unknown) => log.warn('media_leave_failed', { ...p, error }));
+    });
+  }
+
   await runtime.start({
-    load: async () => ({ sessions: await sessionsPlaced(), connections: 0, capacity: config.capacity }),
+    load: async () => {
+      const sessions = await sessionsPlaced();
+      const load = await media?.load(sessions, config.capacity);
+      return {
+        sessions,
+        connections: load ? load.publishers + load.subscribers : 0,
+        capacity: config.capacity,
+        ...(load && { media: load }),
+      };
+    },
+    readiness: () => media?.readiness() ?? [],
     publicAddress: config.publicAddress ?? hostOf(config.advertiseAddress) ?? '127.0.0.1',
   });
+  const loadMetric = startLoadMetric(config, runtime.redis, log); // on AWS only: the media fleet scales on it
 
+  const stop = async (deregister: boolean) => {
+    clearInterval(forgetLeft);
+    loadMetric?.stop();
+    control.close();
+    await media?.stop();
+    await runtime.shutdown({ deregister });
+  };
   return runtime.handle({
     drain: async () => {
       runtime.startDraining();
@@ -38,10 +121,14 @@ export async function startMediaAgent(
         config.heartbeatIntervalMs,
       );
       log.info('drain_done', { outcome });
-      await runtime.shutdown({ deregister: outcome === 'empty' });
+      await stop(outcome === 'empty');
     },
-    close: () => runtime.shutdown({ deregister: true }),
+    close: () => stop(true),
   });
+}
+
+function janusOff(): MediaRequestError {
+  return new MediaRequestError('media_unavailable', 'this media node runs without Janus (RTC_JANUS=off)');
 }
 
 function hostOf(address: string | undefined): string | undefined {

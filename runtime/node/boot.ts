@@ -43,6 +43,7 @@ export const IDENTITY_VARS = [
   'RTC_LISTEN_HOST',
   'RTC_ADVERTISE_ADDRESS',
   'RTC_PUBLIC_ADDRESS',
+  'RTC_MEDIA_ICE_ADDRESS',
 ] as const;
 
 /** Secrets whose AWSPREVIOUS stage is read too, into this variable (API secret rotation). */
@@ -150,7 +151,10 @@ export function assembleBootEnv(
       RTC_INSTANCE_ID: facts.instanceId,
       RTC_LISTEN_HOST: '0.0.0.0',
       RTC_ADVERTISE_ADDRESS: `${facts.localIpv4}:${port}`,
-      ...(role === 'media' ? { RTC_PUBLIC_ADDRESS: facts.publicIpv4 } : {}),
+      // Janus gathers ICE on the private address; the public one is its 1:1 NAT mapping.
+      ...(role === 'media'
+        ? { RTC_PUBLIC_ADDRESS: facts.publicIpv4, RTC_MEDIA_ICE_ADDRESS: facts.localIpv4 }
+        : {}),
     },
   };
 }

@@ -1,6 +1,14 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { DEFAULT_TIMINGS, EnvResult, ID_PATTERN, KEY_PREFIX_PATTERN, envVar, parseEnv } from '../contract';
+import {
+  DEFAULT_KEY_PREFIX,
+  DEFAULT_TIMINGS,
+  EnvResult,
+  ID_PATTERN,
+  KEY_PREFIX_PATTERN,
+  envVar,
+  parseEnv,
+} from '../contract';
 
 /** Settings every node (master or media agent) shares. */
 export interface NodeConfig {
@@ -40,7 +48,7 @@ export function nodeEnvShape(defaultPort: number) {
     RTC_KEY_PREFIX: z
       .string()
       .regex(KEY_PREFIX_PATTERN, `must match ${KEY_PREFIX_PATTERN} (no hash tag)`)
-      .default('rtc'),
+      .default(DEFAULT_KEY_PREFIX),
     RTC_DRAIN_DEADLINE_MS: envVar.ms(DEFAULT_TIMINGS.drainDeadlineMs),
     RTC_HEARTBEAT_INTERVAL_MS: envVar.ms(DEFAULT_TIMINGS.heartbeatIntervalMs),
     RTC_HEARTBEAT_TTL_MS: envVar.ms(DEFAULT_TIMINGS.heartbeatTtlMs),

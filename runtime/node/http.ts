@@ -49,6 +49,15 @@ function statusText(status: number): string {
   return status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Error';
 }
 
+/**
+ * A request that failed because its client went away (reset, aborted upload): routine for a
+ * server on the internet, logged at info without a stack, never as an error.
+ */
+export function isClientAbort(req: IncomingMessage, err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return req.destroyed || code === 'ECONNRESET' || code === 'ECONNABORTED' || code === 'EPIPE';
+}
+
 /** Path without the query string ('/' for garbage). */
 export function pathOf(req: IncomingMessage): string {
   const url = req.url ?? '/';

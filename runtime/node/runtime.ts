@@ -1,7 +1,15 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import type Redis from 'ioredis';
 import { version } from '../../package.json';
-import { NodeIdentity, NodeLoad, NodeRegistration, NodeRole, untilReady } from '../contract';
+import {
+  DEFAULT_TIMINGS,
+  LIMITS,
+  NodeIdentity,
+  NodeLoad,
+  NodeRegistration,
+  NodeRole,
+  untilReady,
+} from '../contract';
 import type { NodeConfig } from './config';
 import { CpuSampler } from './cpu';
 import { HeartbeatLoop } from './heartbeat';
@@ -56,9 +64,22 @@ export class NodeRuntime {
     readonly config: NodeConfig,
     readonly role: NodeRole,
     readonly log: Logger,
+    /** Long-lived sockets (WebSockets) the node holds beyond LIMITS.extraHttpConnections. */
+    sockets = 0,
   ) {
     this.redis = connectRedis(config, 'commands', log);
-    this.server = createServer((req, res) => this.route(req, res));
+    // Explicit bounds, not Node's defaults: a client that trickles its headers or body, or opens
+    // connections and sends nothing, holds them for seconds, and only so many at once.
+    this.server = createServer(
+      {
+        headersTimeout: DEFAULT_TIMINGS.httpHeadersTimeoutMs,
+        requestTimeout: DEFAULT_TIMINGS.httpRequestTimeoutMs,
+        connectionsCheckingInterval: DEFAULT_TIMINGS.httpTimeoutCheckIntervalMs,
+      },
+      (req, res) => this.route(req, res),
+    );
+    this.server.keepAliveTimeout = DEFAULT_TIMINGS.httpKeepAliveTimeoutMs;
+    this.server.maxConnections = sockets + LIMITS.extraHttpConnections;
   }
 
   get port(): number {
@@ -92,7 +113,7 @@ export class NodeRuntime {
       version,
       startedAt: Date.now(),
     };
-    this.registration = new NodeRegistration(this.redis, identity, config.keyPrefix, config.heartbeatTtlMs);
+    this.registration = new NodeRegistration(this.redis, identity, config.keyPrefix);
     const cpu = new CpuSampler();
     this.heartbeat = new HeartbeatLoop({
       registration: this.registration,

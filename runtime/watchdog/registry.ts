@@ -25,10 +25,12 @@ export interface RegistryConnectionOptions {
   readonly url: string;
   /** The ElastiCache AUTH token. */
   readonly authToken?: string;
-  /** @default 'rtc' */
+  /** @default DEFAULT_KEY_PREFIX */
   readonly keyPrefix?: string;
   /** How long to wait for the first connection; after that the cycles hold until Redis answers. */
   readonly readyTimeoutMs?: number;
+  /** A node whose last heartbeat is older is expired: the nodes' own TTL. @default DEFAULT_TIMINGS.heartbeatTtlMs */
+  readonly heartbeatTtlMs?: number;
 }
 
 export interface RegistryConnection {
@@ -49,7 +51,7 @@ export async function connectRegistry(options: RegistryConnectionOptions): Promi
   // Not ready in time is no failure here: the cycles report the registry unreachable and hold.
   await untilReady(redis, options.readyTimeoutMs ?? 3_000).catch(() => undefined);
   return {
-    reader: new RegistryReader(redis, options.keyPrefix),
+    reader: new RegistryReader(redis, options.keyPrefix, options.heartbeatTtlMs),
     runLock: new RedisRunLock(redis, new Keys(options.keyPrefix).watchdogLock()),
     close: () => redis.disconnect(),
   };

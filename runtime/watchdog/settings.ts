@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { envVar, parseEnv } from '../contract/env';
 import { NODE_ROLES } from '../contract/registry';
-import { DEFAULT_TIMINGS } from '../contract/timings';
+import { DEFAULT_KEY_PREFIX, DEFAULT_TIMINGS } from '../contract/timings';
 import type { AwsGroup } from './aws';
 import { DEFAULT_POLICY, type Policy } from './core';
 
@@ -61,7 +61,7 @@ const SHAPE = {
   [ENV.redisUrl]: envVar.redisUrl(),
   [ENV.authSecretArn]: z.string().optional(),
   [ENV.authSecretField]: z.string().optional(),
-  [ENV.keyPrefix]: z.string().default('rtc'),
+  [ENV.keyPrefix]: z.string().default(DEFAULT_KEY_PREFIX),
   [ENV.replicationGroupId]: z.string().optional(),
   [ENV.cycleMs]: envVar.ms(DEFAULT_TIMINGS.watchdogAwsCycleMs),
   [ENV.groups]: json(z.array(GroupSchema).min(1)),

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { NodeRole } from '../../runtime/contract/registry';
-import { waitFor } from '../../runtime/local/ports';
+import { waitFor } from '../../local/ports';
 import { Api } from '../runtime/master/support/harness';
 import {
   configureRole,
@@ -88,7 +88,14 @@ describeAsRoot('the Debian 12 node image', () => {
       expect(`${verify.stdout}${verify.stderr}`).toBe('');
       expect(verify.status).toBe(0);
       const service = serviceKeys(fs.readFileSync(root.at(`${UNIT_DIR}/rtc-ha.service`), 'utf8'));
-      expect(service).toMatchObject({ Type: 'simple', User: 'rtc-ha', Restart: 'on-failure' });
+      expect(service).toMatchObject({
+        Type: 'simple',
+        User: 'rtc-ha',
+        Restart: 'on-failure',
+        // The agent writes Janus's config, secrets included, under /run/rtc-ha.
+        RuntimeDirectory: 'rtc-ha',
+        RuntimeDirectoryMode: '0700',
+      });
       expect(fs.readFileSync(root.at(`${UNIT_DIR}/rtc-ha.service.d/stop.conf`), 'utf8')).toBe(
         '[Service]\nTimeoutStopSec=40s\n',
       );
@@ -114,6 +121,30 @@ describeAsRoot('the Debian 12 node image', () => {
       }
     });
 
+    it(`installs Debian's janus ${role === 'media' ? 'with its own service masked' : 'only on media nodes'}`, () => {
+      const root = rootfs!;
+      const status = spawnSync('chroot', [root.dir, 'dpkg-query', '-W', '-f=${Status} ${Version}', 'janus'], {
+        encoding: 'utf8',
+      });
+      if (role === 'master') {
+        expect(status.stdout).not.toContain('install ok installed');
+        expect(fs.existsSync(root.at('/usr/bin/janus'))).toBe(false);
+        return;
+      }
+      expect(status.stdout).toMatch(/^install ok installed 1\.1\./);
+      // The package's janus.service (8088/8188, every plugin) never starts: masked, wanted by nothing.
+      const enabled = spawnSync('systemctl', [`--root=${root.dir}`, 'is-enabled', 'janus.service'], {
+        encoding: 'utf8',
+      });
+      expect(enabled.stdout.trim()).toBe('masked');
+      expect(fs.readlinkSync(root.at(`${UNIT_DIR}/janus.service`))).toBe('/dev/null');
+      const wanted = fs
+        .readdirSync(root.at(UNIT_DIR))
+        .filter((d) => d.endsWith('.wants'))
+        .flatMap((d) => fs.readdirSync(root.at(`${UNIT_DIR}/${d}`)));
+      expect(wanted).not.toContain('janus.service');
+    });
+
     it(
       'install is idempotent',
       () => {
@@ -136,7 +167,11 @@ describeAsRoot('the Debian 12 node image', () => {
         [],
       );
       const log = fs.readFileSync(unit.child.logFile, 'utf8');
-      if (role === 'media') expect(log).toContain(world.publicIpv4);
+      // Ready means the image's Janus runs as the agent's child, with the public address as its NAT mapping.
+      if (role === 'media') {
+        expect(log).toContain(world.publicIpv4);
+        expect(log).toContain('janus_session_open');
+      }
     }, 60_000);
 
     it('signals SUCCESS to CloudFormation as the instance IMDS names', async () => {
@@ -157,17 +192,22 @@ describeAsRoot('the Debian 12 node image', () => {
       ]);
     }, 15_000);
 
-    it('takes the API secret at both stages when the role reads it', async () => {
+    it('takes the secrets the role reads, the API secret at both stages', async () => {
       const stages = world.aws.calls
         .slice(firstCall)
         .filter((c) => c.target === 'secretsmanager.GetSecretValue')
         .map((c) => `${String(c.input.SecretId).split(':').pop()}@${String(c.input.VersionStage)}`);
       if (role === 'media') {
-        expect(stages).toEqual(['redis-auth@AWSCURRENT']);
+        expect(stages.sort()).toEqual(['media-control@AWSCURRENT', 'redis-auth@AWSCURRENT']);
         return;
       }
-      // RTC_API_SECRET_PREVIOUS comes from the AWSPREVIOUS stage; the Redis token's is never asked for.
-      expect(stages.sort()).toEqual(['api@AWSCURRENT', 'api@AWSPREVIOUS', 'redis-auth@AWSCURRENT']);
+      // RTC_API_SECRET_PREVIOUS comes from the AWSPREVIOUS stage; the other secrets' are never asked for.
+      expect(stages.sort()).toEqual([
+        'api@AWSCURRENT',
+        'api@AWSPREVIOUS',
+        'media-control@AWSCURRENT',
+        'redis-auth@AWSCURRENT',
+      ]);
       const url = `http://127.0.0.1:${world.port(role)}`;
       for (const secret of [world.apiSecret.current, world.apiSecret.previous]) {
         expect((await new Api(url, secret).call('GET', '/v1/sessions/none')).status).toBe(404);

@@ -5,7 +5,8 @@
 #   rtc-ha-node.sh install --role master|media --app DIR --node-version X.Y.Z
 #                          --node-sha512-arm64 HEX --node-sha512-x64 HEX [--node-tarball FILE]
 #     At image build time (the EC2 Image Builder component runs exactly this). Idempotent; starts and
-#     enables nothing. Installs the few packages it needs with apt-get; Node.js from the npm
+#     enables nothing. Installs the few packages it needs with apt-get, and for media Debian's janus
+#     with its own janus.service masked (the media agent runs Janus itself); Node.js from the npm
 #     registry's node-linux-<arch> package (or FILE), refused unless its sha512 is the one given for
 #     this machine's architecture; the app DIR (main.js, maybe main.js.map and log-shipper.js); this
 #     script as /opt/rtc-ha/bin/rtc-ha-node; the system user rtc-ha; the systemd units; and, for a
@@ -27,6 +28,9 @@ readonly UNIT=rtc-ha.service
 readonly LOGS_UNIT=rtc-ha-logs.service
 readonly SERVICE_USER=rtc-ha
 readonly PACKAGES=(ca-certificates curl systemd)
+# The media nodes' SFU. The agent runs it as its child with a config it generates (runtime/media/janus).
+readonly MEDIA_PACKAGES=(janus)
+readonly JANUS_UNIT=janus.service
 readonly REGISTRY=https://registry.npmjs.org
 
 log() { printf 'rtc-ha-node: %s\n' "$*" >&2; }
@@ -58,10 +62,11 @@ verify_sha512() {
     die "sha512 of $1 is not $2: refusing this Node.js"
 }
 
+# install_packages PACKAGE...: apt-get installs those not installed yet.
 install_packages() {
   local -a missing=()
   local p
-  for p in "${PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   ((${#missing[@]} == 0)) && return
@@ -161,8 +166,11 @@ write_unit() {
 install_units() {
   local role=$1
   mkdir -p "$ROOT$UNIT_DIR"
+  # /run/rtc-ha (0700, the unit's user's, emptied when the unit stops) holds what the runtime writes,
+  # such as Janus's generated config with its secrets (RTC_JANUS_CONFIG_DIR, set by the media fleet).
   write_unit "$UNIT" "rtc-ha $role node" main.js \
-    'RestartSec=2s' 'KillSignal=SIGTERM' 'TimeoutStopSec=40s' 'LimitNOFILE=1048576'
+    'RestartSec=2s' 'KillSignal=SIGTERM' 'TimeoutStopSec=40s' 'LimitNOFILE=1048576' \
+    'RuntimeDirectory=rtc-ha' 'RuntimeDirectoryMode=0700'
   if [[ -f $ROOT$PREFIX/app/log-shipper.js ]]; then
     # Reading the journal takes the systemd-journal group; the journal cursor lives in the state
     # directory systemd makes writable for the unit's user ($STATE_DIRECTORY) under ProtectSystem=strict.
@@ -171,6 +179,17 @@ install_units() {
   else
     rm -f "$ROOT$UNIT_DIR/$LOGS_UNIT"
   fi
+}
+
+# The package's own janus.service (every plugin, HTTP and WebSocket APIs on 8088/8188 for anyone) must
+# never run on a node. Masked before the package is installed, so that its postinst cannot start it,
+# and disabled after, so that no target wants it.
+mask_janus_service() {
+  mkdir -p "$ROOT$UNIT_DIR"
+  ln -sfn /dev/null "$ROOT$UNIT_DIR/$JANUS_UNIT"
+}
+disable_janus_service() {
+  rm -f "$ROOT$UNIT_DIR"/*.wants/"$JANUS_UNIT"
 }
 
 # The Amazon Time Sync Service, on every instance's link-local address: for whichever time daemon
@@ -215,7 +234,13 @@ cmd_install() {
   # A given package is checked before anything changes; a downloaded one once curl is there.
   [[ -z $tarball ]] || verify_sha512 "$tarball" "$sha512"
 
-  [[ -n $ROOT ]] || install_packages
+  local -a packages=("${PACKAGES[@]}")
+  if [[ $role == media ]]; then
+    packages+=("${MEDIA_PACKAGES[@]}")
+    mask_janus_service
+  fi
+  [[ -n $ROOT ]] || install_packages "${packages[@]}"
+  if [[ $role == media ]]; then disable_janus_service; fi
   install_node "$node_version" "$sha512" "$tarball"
   install_app "$app"
   install_self

@@ -6,7 +6,7 @@
  * event means they are gone, and the agent moves them.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { chownSync, mkdirSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../../node/log';
@@ -188,7 +188,8 @@ export class JanusSupervisor {
   /** Spawns Janus and waits until both APIs answer; kills it and rejects if it does not in time. */
   private async launch(): Promise<Run> {
     const { spec, runAs, log } = this.options;
-    const child = spawn(this.options.binary ?? 'janus', ['-F', spec.configDir], {
+    const [command, ...args] = diesWithParent([this.options.binary ?? 'janus', '-F', spec.configDir]);
+    const child = spawn(command, args, {
       cwd: spec.configDir,
       // Nothing of the agent's environment (Redis URL, secrets) reaches Janus.
       env: { PATH: process.env.PATH },
@@ -386,4 +387,29 @@ export class JanusSupervisor {
     const fromLinks = Object.keys(this.files.links).map((link) => dirname(link));
     return [...new Set([...fromLinks, ...this.files.emptyDirs])];
   }
+}
+
+/** util-linux's setpriv (Essential on Debian): sets the parent-death signal, then execs the command. */
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * The command line that runs `command` so that it dies with the agent, even a SIGKILLed one: Node
+ * cannot set PR_SET_PDEATHSIG on a child, setpriv can (`--pdeathsig KILL`, then exec: Janus keeps
+ * the child's pid and the agent stays its parent; the signal survives the exec of a binary that is
+ * not set-user-ID). Without setpriv, the command as it is: on a node, systemd's control group of
+ * the agent's unit still kills a leftover Janus when the unit stops or restarts.
+ */
+export function diesWithParent(command: readonly string[], setpriv = SETPRIV): string[] {
+  const [binary, ...args] = command;
+  const path = binary && onPath(binary);
+  // A binary not found is spawned as it is: its spawn error says so (ENOENT).
+  return existsSync(setpriv) && path ? [setpriv, '--pdeathsig', 'KILL', '--', path, ...args] : [...command];
+}
+
+function onPath(binary: string): string | undefined {
+  if (binary.includes('/')) return existsSync(binary) ? binary : undefined;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir && existsSync(join(dir, binary))) return join(dir, binary);
+  }
+  return undefined;
 }

@@ -69,19 +69,14 @@ describe('MediaFleet', () => {
     expect(built.fleet.minCapacity).toBe(2);
   });
 
-  it('opens the media range and TURN ports to clients and the control port to the masters only', () => {
+  it("opens exactly Janus's UDP range to clients, no TURN port by default, the control port to the masters only", () => {
     expect(ingressOf(template)).toEqual([
       ['udp', 40000, 49999, '0.0.0.0/0'],
-      ['tcp', 40000, 49999, '0.0.0.0/0'],
-      ['udp', 3478, 3478, '0.0.0.0/0'],
-      ['tcp', 3478, 3478, '0.0.0.0/0'],
-      ['udp', 5349, 5349, '0.0.0.0/0'],
-      ['tcp', 5349, 5349, '0.0.0.0/0'],
       ['tcp', 9090, 9090, expect.stringContaining('"Masters')],
     ]);
   });
 
-  it('tells the runtime its control port and media range', () => {
+  it('tells the agent its control port, the RTP range, to run Janus and where its config goes', () => {
     template.hasResourceProperties('AWS::SSM::Parameter', {
       Value: {
         'Fn::Join': [
@@ -89,16 +84,17 @@ describe('MediaFleet', () => {
           [
             Match.stringLikeRegexp('^RTC_PORT=9090\n'),
             Match.anyValue(),
-            ':6380\nRTC_LIFECYCLE_HOOK_NAME=rtc-ha-drain\nRTC_MEDIA_PORT_MIN=40000\nRTC_MEDIA_PORT_MAX=49999',
+            ':6380\nRTC_LIFECYCLE_HOOK_NAME=rtc-ha-drain\nRTC_MEDIA_PORT_MIN=40000\nRTC_MEDIA_PORT_MAX=49999\n' +
+              'RTC_JANUS=on\nRTC_JANUS_CONFIG_DIR=/run/rtc-ha/janus',
           ],
         ],
       },
     });
   });
 
-  it('never gets the REST API secret, which only masters use', () => {
+  it('gets the control secret, never the REST API secret, which only masters use', () => {
     const json = JSON.stringify(template.toJSON());
-    expect(json).toContain('RTC_BOOT_SECRETS=RTC_REDIS_AUTH_TOKEN=');
+    expect(json).toMatch(/RTC_BOOT_SECRETS=RTC_REDIS_AUTH_TOKEN=.*,RTC_MEDIA_CONTROL_SECRET=/);
     expect(json).not.toContain('RTC_API_SECRET');
     const secretReads = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) =>
       p.Properties.PolicyDocument.Statement.filter((st: { Action: unknown }) =>
@@ -106,11 +102,32 @@ describe('MediaFleet', () => {
       ),
     );
     expect(secretReads).toEqual([
-      expect.objectContaining({ Resource: { Ref: expect.stringMatching(/^StoreAuthToken/) } }),
+      expect.objectContaining({
+        Resource: [
+          { Ref: expect.stringMatching(/^MediaControlSecret/) },
+          { Ref: expect.stringMatching(/^StoreAuthToken/) },
+        ],
+      }),
     ]);
   });
 
-  it('scales out above 70 % and in below 30 % average CPU, over 3 minutes', () => {
+  it('lets the nodes put metric data in the RtcHa/Media namespace only', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyName: Match.stringLikeRegexp('^MediaLoadMetricPolicy'),
+      PolicyDocument: {
+        Statement: [
+          {
+            Action: 'cloudwatch:PutMetricData',
+            Effect: 'Allow',
+            Resource: '*',
+            Condition: { StringEquals: { 'cloudwatch:namespace': 'RtcHa/Media' } },
+          },
+        ],
+      },
+    });
+  });
+
+  it('scales out at 70 % and in at 30 % average load, over 3 minutes', () => {
     expect(built.fleet.scalingMode).toBe('step');
     template.resourceCountIs('AWS::AutoScaling::ScalingPolicy', 2);
     template.hasResourceProperties('AWS::AutoScaling::ScalingPolicy', {
@@ -121,30 +138,44 @@ describe('MediaFleet', () => {
     template.hasResourceProperties('AWS::AutoScaling::ScalingPolicy', {
       StepAdjustments: [{ MetricIntervalUpperBound: 0, ScalingAdjustment: -1 }],
     });
+    const loadMetric = {
+      Namespace: 'RtcHa/Media',
+      MetricName: 'LoadPercent',
+      Dimensions: [{ Name: 'AutoScalingGroupName', Value: { Ref: Match.stringLikeRegexp('^MediaASG') } }],
+      Statistic: 'Average',
+      Period: 60,
+    };
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'CPUUtilization',
+      ...loadMetric,
       Threshold: 70,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       EvaluationPeriods: 3,
-      AlarmActions: [{ Ref: Match.stringLikeRegexp('^MediaCpuScaleOutPolicy') }],
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^MediaLoadScaleOutPolicy') }],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      MetricName: 'CPUUtilization',
+      ...loadMetric,
       Threshold: 30,
       ComparisonOperator: 'LessThanOrEqualToThreshold',
-      AlarmActions: [{ Ref: Match.stringLikeRegexp('^MediaCpuScaleInPolicy') }],
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^MediaLoadScaleInPolicy') }],
     });
+    // Not the CPU of the instances, which an idle agent keeps low and a busy Janus on one core hides.
+    expect(JSON.stringify(template.findResources('AWS::CloudWatch::Alarm'))).not.toContain('CPUUtilization');
   });
 
-  it('tracks a CPU target instead when asked', () => {
-    const { stack, fleet } = build({ scaling: { mode: 'target-tracking', targetCpuPercent: 55 } });
+  it('tracks a load target instead when asked', () => {
+    const { stack, fleet } = build({ scaling: { mode: 'target-tracking', targetLoadPercent: 55 } });
     expect(fleet.scalingMode).toBe('target-tracking');
     const t = Template.fromStack(stack);
     t.resourceCountIs('AWS::AutoScaling::ScalingPolicy', 1);
     t.hasResourceProperties('AWS::AutoScaling::ScalingPolicy', {
       PolicyType: 'TargetTrackingScaling',
       TargetTrackingConfiguration: {
-        PredefinedMetricSpecification: { PredefinedMetricType: 'ASGAverageCPUUtilization' },
+        CustomizedMetricSpecification: {
+          Namespace: 'RtcHa/Media',
+          MetricName: 'LoadPercent',
+          Dimensions: [{ Name: 'AutoScalingGroupName', Value: { Ref: Match.stringLikeRegexp('^MediaASG') } }],
+          Statistic: 'Average',
+        },
         TargetValue: 55,
       },
     });
@@ -159,13 +190,12 @@ describe('MediaFleet', () => {
       mediaPortMin: 50000,
       mediaPortMax: 50999,
       turnPorts: [3478],
-      scaling: { scaleOutCpuPercent: 80, scaleInCpuPercent: 20 },
+      scaling: { scaleOutLoadPercent: 80, scaleInLoadPercent: 20 },
     });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '6', MaxSize: '20' });
-    expect(ingressOf(t).slice(0, 4)).toEqual([
+    expect(ingressOf(t)).toEqual([
       ['udp', 50000, 50999, '0.0.0.0/0'],
-      ['tcp', 50000, 50999, '0.0.0.0/0'],
       ['udp', 3478, 3478, '0.0.0.0/0'],
       ['tcp', 3478, 3478, '0.0.0.0/0'],
     ]);
@@ -216,23 +246,23 @@ describe('MediaFleet', () => {
     ],
     [
       'a scale-out threshold of 100 %',
-      { scaling: { scaleOutCpuPercent: 100 } },
-      /scaling.scaleOutCpuPercent must be an integer from 1 to 99/,
+      { scaling: { scaleOutLoadPercent: 100 } },
+      /scaling.scaleOutLoadPercent must be an integer from 1 to 99/,
     ],
     [
       'a scale-in threshold of 0 %',
-      { scaling: { scaleInCpuPercent: 0 } },
-      /scaling.scaleInCpuPercent must be an integer from 1 to 99/,
+      { scaling: { scaleInLoadPercent: 0 } },
+      /scaling.scaleInLoadPercent must be an integer from 1 to 99/,
     ],
     [
       'a target of 0 %',
-      { scaling: { targetCpuPercent: 0 } },
-      /scaling.targetCpuPercent must be an integer from 1 to 99/,
+      { scaling: { targetLoadPercent: 0 } },
+      /scaling.targetLoadPercent must be an integer from 1 to 99/,
     ],
     [
       'a scale-in threshold above the scale-out one',
-      { scaling: { scaleOutCpuPercent: 40, scaleInCpuPercent: 60 } },
-      /scaling.scaleInCpuPercent must be less than scaling.scaleOutCpuPercent \(60 >= 40\)/,
+      { scaling: { scaleOutLoadPercent: 40, scaleInLoadPercent: 60 } },
+      /scaling.scaleInLoadPercent must be less than scaling.scaleOutLoadPercent \(60 >= 40\)/,
     ],
     [
       'a maximum that leaves no room above the floor',

@@ -119,6 +119,7 @@ describe('NodeFleet (through MasterFleet)', () => {
           Effect: 'Allow',
           Resource: [
             { Ref: expect.stringMatching(/^ApiSecret/) },
+            { Ref: expect.stringMatching(/^MediaControlSecret/) },
             { Ref: expect.stringMatching(/^StoreAuthToken/) },
           ],
         },

@@ -125,8 +125,8 @@ describe('rtc-ha-node.sh', () => {
       expect(result.log).toEqual([]);
     });
 
-    it('installs a package whose sha512 matches, with the units, and enables nothing', () => {
-      // GIVEN a package laid out like node-linux-<arch> and the digests of its bytes for both arches
+    /** `install` for `role` with a package laid out like node-linux-<arch>, its digest given for both arches. */
+    const installArgs = (role: 'master' | 'media') => {
       const work = fs.mkdtempSync(path.join(os.tmpdir(), 'node-package-'));
       fs.mkdirSync(path.join(work, 'package', 'bin'), { recursive: true });
       fs.writeFileSync(path.join(work, 'package', 'bin', 'node'), '#!/bin/sh\n', { mode: 0o755 });
@@ -134,14 +134,26 @@ describe('rtc-ha-node.sh', () => {
       spawnSync('tar', ['-czf', tarball, '-C', work, 'package']);
       fs.rmSync(work, { recursive: true });
       const digest = createHash('sha512').update(fs.readFileSync(tarball)).digest('hex');
+      const args = [...installArguments(role, app()), '--node-tarball', tarball];
+      args[args.indexOf('--node-sha512-arm64') + 1] = digest;
+      args[args.indexOf('--node-sha512-x64') + 1] = digest;
+      return args;
+    };
+
+    it('installs a package whose sha512 matches, with the units, and enables nothing', () => {
+      // GIVEN a media node's install with a matching package
+      const args = installArgs('media');
       fs.writeFileSync(path.join(stubs, 'app', 'log-shipper.js'), '');
       // and an image with both time daemons Debian has
       fs.mkdirSync(path.join(root, 'etc/chrony'), { recursive: true });
       fs.mkdirSync(path.join(root, 'lib/systemd'), { recursive: true });
       fs.writeFileSync(path.join(root, 'lib/systemd/systemd-timesyncd'), '', { mode: 0o755 });
-      const args = [...installArguments('media', app()), '--node-tarball', tarball];
-      args[args.indexOf('--node-sha512-arm64') + 1] = digest;
-      args[args.indexOf('--node-sha512-x64') + 1] = digest;
+      // and a wants link the janus package's postinst would leave
+      fs.mkdirSync(path.join(root, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
+      fs.symlinkSync(
+        '/lib/systemd/system/janus.service',
+        path.join(root, 'etc/systemd/system/multi-user.target.wants/janus.service'),
+      );
       // WHEN
       const result = run(args);
       // THEN
@@ -155,6 +167,11 @@ describe('rtc-ha-node.sh', () => {
         'ExecStart=/opt/rtc-ha/node/bin/node --enable-source-maps /opt/rtc-ha/app/main.js\n',
       );
       expect(unit).toContain('EnvironmentFile=/etc/rtc-ha/boot.env\n');
+      // A private runtime folder: the media fleet's RTC_JANUS_CONFIG_DIR, /run/rtc-ha/janus, lies in it.
+      expect(unit).toContain('RuntimeDirectory=rtc-ha\nRuntimeDirectoryMode=0700\n');
+      // Janus's own service masked and wanted by nothing: the agent runs Janus.
+      expect(fs.readlinkSync(path.join(root, 'etc/systemd/system/janus.service'))).toBe('/dev/null');
+      expect(fs.readdirSync(path.join(root, 'etc/systemd/system/multi-user.target.wants'))).toEqual([]);
       const logsUnit = fs.readFileSync(path.join(root, 'etc/systemd/system/rtc-ha-logs.service'), 'utf8');
       expect(logsUnit).toContain('SupplementaryGroups=systemd-journal\n');
       expect(logsUnit).toContain('StateDirectory=rtc-ha-logs\n');
@@ -166,6 +183,12 @@ describe('rtc-ha-node.sh', () => {
         fs.readFileSync(path.join(root, 'etc/systemd/timesyncd.conf.d/amazon-time-sync.conf'), 'utf8'),
       ).toBe('[Time]\nNTP=169.254.169.123\n');
       expect(result.log).toEqual([]); // no download (the package was given), no systemctl
+    });
+
+    it('leaves Janus alone on a master', () => {
+      const result = run(installArgs('master'));
+      expect(result.status).toBe(0);
+      expect(fs.existsSync(path.join(root, 'etc/systemd/system/janus.service'))).toBe(false);
     });
   });
 

@@ -65,7 +65,8 @@ const BUILD: Record<Section, (config: RtcHaConfig) => Stack> = {
   media: (config) => {
     const f = stackWithVpc();
     const fleet = { ...fleetOptions(config.media), vpc: f.vpc, machineImage: MACHINE_IMAGE };
-    new MediaFleet(f.stack, 'Media', { ...fleet, sessionStore: fleetDependencies(f).sessionStore });
+    const { sessionStore, controlSecret } = fleetDependencies(f);
+    new MediaFleet(f.stack, 'Media', { ...fleet, sessionStore, controlSecret });
     return f.stack;
   },
   runtime: (config) => {
@@ -172,11 +173,13 @@ const EDGES: [Section, Record<string, unknown>, boolean][] = [
   ['media', { turnPorts: [1] }, true],
   ['media', { turnPorts: [49999] }, false],
   ['media', { turnPorts: [3478, 3478] }, false],
-  ['media', { scaling: { scaleOutCpuPercent: 99 } }, true],
-  ['media', { scaling: { scaleOutCpuPercent: 100 } }, false],
-  ['media', { scaling: { scaleInCpuPercent: 70 } }, false],
-  ['media', { scaling: { scaleInCpuPercent: 69 } }, true],
-  ['media', { scaling: { mode: 'target-tracking', targetCpuPercent: 0 } }, false],
+  ['media', { scaling: { scaleOutLoadPercent: 99 } }, true],
+  ['media', { scaling: { scaleOutLoadPercent: 100 } }, false],
+  ['media', { scaling: { scaleInLoadPercent: 70 } }, false],
+  ['media', { scaling: { scaleInLoadPercent: 69 } }, true],
+  ['media', { scaling: { mode: 'target-tracking', targetLoadPercent: 0 } }, false],
+  ['media', { scaling: { mode: 'target-tracking', targetLoadPercent: 99 } }, true],
+  ['media', { turnPorts: [] }, true],
   ['runtime', { drainDeadlineMs: 999 }, false],
   ['runtime', { drainDeadlineMs: 1000 }, true],
   ['runtime', { drainDeadlineMs: 3_570_000 }, true],

@@ -109,7 +109,7 @@ describe('configuration', () => {
           minCapacity: 5,
           spareCapacity: 1,
           maxCapacity: 4,
-          scaling: { scaleOutCpuPercent: 40, scaleInCpuPercent: 60 },
+          scaling: { scaleOutLoadPercent: 40, scaleInLoadPercent: 60 },
         },
       });
       // THEN
@@ -118,7 +118,7 @@ describe('configuration', () => {
         'loadBalancer.domainName is required with a certificate: clients must connect to a name the certificate covers',
         'masters.minCapacity must be an integer from 2 to 999 (got 1)',
         'masters.instanceType must be an EC2 instance type like t4g.small (got "t4g-small")',
-        'media.scaling.scaleInCpuPercent must be less than scaling.scaleOutCpuPercent (60 >= 40)',
+        'media.scaling.scaleInLoadPercent must be less than scaling.scaleOutLoadPercent (60 >= 40)',
         'media.maxCapacity must be greater than minCapacity + spareCapacity (4 <= 6) so a rolling update can add a node before it removes one',
       ]);
     });

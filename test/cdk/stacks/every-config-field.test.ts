@@ -55,7 +55,12 @@ const EVERY_FIELD = {
     mediaPortMin: 41000,
     mediaPortMax: 42000,
     turnPorts: [3479],
-    scaling: { mode: 'target-tracking', scaleOutCpuPercent: 80, scaleInCpuPercent: 20, targetCpuPercent: 60 },
+    scaling: {
+      mode: 'target-tracking',
+      scaleOutLoadPercent: 80,
+      scaleInLoadPercent: 20,
+      targetLoadPercent: 60,
+    },
   },
   runtime: { keyPrefix: 'rtc-every', drainDeadlineMs: 45000 },
   watchdog: {
@@ -279,20 +284,20 @@ const CHECKS: Record<string, Check> = {
     (b) =>
       expect(props(b, 'AWS::AutoScaling::ScalingPolicy', 'Media').PolicyType).toBe('TargetTrackingScaling'),
   ],
-  'media.scaling.targetCpuPercent': [
+  'media.scaling.targetLoadPercent': [
     'every',
     (b) =>
       expect(
         props(b, 'AWS::AutoScaling::ScalingPolicy', 'Media').TargetTrackingConfiguration.TargetValue,
       ).toBe(60),
   ],
-  'media.scaling.scaleOutCpuPercent': [
+  'media.scaling.scaleOutLoadPercent': [
     'step',
-    (b) => expect(props(b, 'AWS::CloudWatch::Alarm', 'MediaCpuScaleOutAlarm').Threshold).toBe(80),
+    (b) => expect(props(b, 'AWS::CloudWatch::Alarm', 'MediaLoadScaleOutAlarm').Threshold).toBe(80),
   ],
-  'media.scaling.scaleInCpuPercent': [
+  'media.scaling.scaleInLoadPercent': [
     'step',
-    (b) => expect(props(b, 'AWS::CloudWatch::Alarm', 'MediaCpuScaleInAlarm').Threshold).toBe(20),
+    (b) => expect(props(b, 'AWS::CloudWatch::Alarm', 'MediaLoadScaleInAlarm').Threshold).toBe(20),
   ],
   'runtime.keyPrefix': [
     'every',

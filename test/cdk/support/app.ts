@@ -60,14 +60,19 @@ export function fixture(props?: StackProps): Fixture {
   return { app, stack, vpc };
 }
 
-/** What every fleet needs: a session store and an API secret. */
+/** What the fleets need: a session store, an API secret and the media control secret both hold. */
 export function fleetDependencies({ stack, vpc }: Fixture): {
   sessionStore: SessionStoreCluster;
   apiSecret: secretsmanager.Secret;
+  controlSecret: secretsmanager.Secret;
+  mediaControlSecret: secretsmanager.Secret;
 } {
+  const controlSecret = new secretsmanager.Secret(stack, 'MediaControlSecret');
   return {
     sessionStore: new SessionStoreCluster(stack, 'Store', { vpc }),
     apiSecret: new secretsmanager.Secret(stack, 'ApiSecret'),
+    controlSecret,
+    mediaControlSecret: controlSecret,
   };
 }
 

@@ -4,9 +4,9 @@ import * as path from 'node:path';
 import { EsbuildBundling } from '../../../constructs/node-software/esbuild-bundling';
 import { installArguments } from '../../../constructs/node-software/node-release';
 import type { NodeRole } from '../../../runtime/contract/registry';
-import { LoggedChild, spawnLogged, tailOf } from '../../../runtime/local/child';
-import { httpStatus } from '../../../runtime/local/node-process';
-import { freePort, waitFor } from '../../../runtime/local/ports';
+import { LoggedChild, spawnLogged, tailOf } from '../../../local/child';
+import { httpStatus } from '../../../local/node-process';
+import { freePort, waitFor } from '../../../local/ports';
 import { progress, Rootfs } from './rootfs';
 import { AwsApiStandIn } from '../../support/aws-api';
 import { ImdsStandIn, startImds } from '../../support/imds';
@@ -59,6 +59,8 @@ export interface UnitCommand {
   readonly execStart: string[];
   readonly user: string;
   readonly environmentFile: string;
+  /** `RuntimeDirectory=` and its mode, which systemd makes under /run for the unit's user. */
+  readonly runtimeDirectory?: { readonly name: string; readonly mode: number };
 }
 
 /** The `[Service]` keys of a unit file (the last one wins, as for systemd's single-value keys). */
@@ -78,7 +80,32 @@ export function readUnit(rootfs: Rootfs, unit: string): UnitCommand {
   const keys = serviceKeys(fs.readFileSync(rootfs.at(`${UNIT_DIR}/${unit}`), 'utf8'));
   const missing = ['ExecStart', 'User', 'EnvironmentFile'].filter((k) => !keys[k]);
   if (missing.length) throw new Error(`${unit} has no ${missing.join(', ')}`);
-  return { execStart: keys.ExecStart.split(/\s+/), user: keys.User, environmentFile: keys.EnvironmentFile };
+  return {
+    execStart: keys.ExecStart.split(/\s+/),
+    user: keys.User,
+    environmentFile: keys.EnvironmentFile,
+    runtimeDirectory: keys.RuntimeDirectory
+      ? { name: keys.RuntimeDirectory, mode: parseInt(keys.RuntimeDirectoryMode ?? '0755', 8) }
+      : undefined,
+  };
+}
+
+/** What systemd does for `RuntimeDirectory=` before it starts the unit: a fresh /run/NAME of its user's. */
+function makeRuntimeDirectory(rootfs: Rootfs, command: UnitCommand): void {
+  if (!command.runtimeDirectory) return;
+  const dir = `/run/${command.runtimeDirectory.name}`;
+  fs.rmSync(rootfs.at(dir), { recursive: true, force: true });
+  rootfs.chroot([
+    'install',
+    '-d',
+    '-m',
+    command.runtimeDirectory.mode.toString(8),
+    '-o',
+    command.user,
+    '-g',
+    command.user,
+    dir,
+  ]);
 }
 
 /** `NAME=value` lines, as systemd's EnvironmentFile reads the ones the script writes. */
@@ -114,6 +141,19 @@ export interface BootWorld {
 }
 
 const REGION = 'eu-west-1';
+/** Where MediaFleet tells the agent to write Janus's config: inside the unit's RuntimeDirectory. */
+const JANUS_CONFIG_DIR = '/run/rtc-ha/janus';
+/** The PATH systemd gives every unit. */
+const SYSTEMD_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin';
+
+/** A non-loopback IPv4 address of this machine (the chroot shares its network). */
+function hostIpv4(): string {
+  const address = Object.values(os.networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  if (!address) throw new Error('the media node image test needs a non-loopback IPv4 address for Janus');
+  return address;
+}
 const SECRET_ARN = (name: string) => `arn:aws:secretsmanager:${REGION}:123456789012:secret:${name}`;
 const INSTANCE_IDS: Record<NodeRole, string> = {
   master: 'i-0000000000000master',
@@ -131,16 +171,23 @@ export async function startBootWorld(): Promise<BootWorld> {
       `RTC_REDIS_URL=rediss://127.0.0.1:${redis.port}`,
       `RTC_PORT=${ports[role]}`,
       'RTC_KEY_PREFIX=imagetest',
+      // As MediaFleet sets them: Janus on, its config in the unit's RuntimeDirectory.
+      ...(role === 'media' ? ['RTC_JANUS=on', `RTC_JANUS_CONFIG_DIR=${JANUS_CONFIG_DIR}`] : []),
     ].join('\n');
   const aws = await startBootAwsApi(
     { '/rtc-ha/master': settings('master'), '/rtc-ha/media': settings('media') },
-    { [SECRET_ARN('redis-auth')]: { current: redis.authToken }, [SECRET_ARN('api')]: apiSecret },
+    {
+      [SECRET_ARN('redis-auth')]: { current: redis.authToken },
+      [SECRET_ARN('api')]: apiSecret,
+      [SECRET_ARN('media-control')]: { current: 'media-control-secret-of-the-image-test' },
+    },
   );
   const imds: Record<NodeRole, ImdsStandIn> = {
     master: await startImds({ 'instance-id': INSTANCE_IDS.master, 'local-ipv4': '127.0.0.1' }),
+    // Janus refuses to gather ICE on loopback: the media node's private address is the host's own.
     media: await startImds({
       'instance-id': INSTANCE_IDS.media,
-      'local-ipv4': '127.0.0.1',
+      'local-ipv4': hostIpv4(),
       'public-ipv4': publicIpv4,
     }),
   };
@@ -161,12 +208,14 @@ export async function startBootWorld(): Promise<BootWorld> {
       RTC_BOOT_SETTINGS_PARAMETER: `/rtc-ha/${role}`,
       RTC_BOOT_SECRETS: [
         `RTC_REDIS_AUTH_TOKEN=${SECRET_ARN('redis-auth')}`,
+        `RTC_MEDIA_CONTROL_SECRET=${SECRET_ARN('media-control')}`,
         ...(role === 'master' ? [`RTC_API_SECRET=${SECRET_ARN('api')}`] : []),
       ].join(','),
       RTC_BOOT_SIGNAL_STACK: signalTarget(role).stack,
       RTC_BOOT_SIGNAL_RESOURCE: signalTarget(role).resource,
     }),
     standInEnv: (role, caInside) => ({
+      PATH: SYSTEMD_PATH,
       AWS_EC2_METADATA_SERVICE_ENDPOINT: imds[role].endpoint,
       AWS_ENDPOINT_URL: aws.endpoint,
       AWS_ACCESS_KEY_ID: 'AKIAIMAGETEST',
@@ -208,6 +257,7 @@ export async function startInstalledUnit(
     ...readEnvironmentFile(rootfs, command.environmentFile),
     ...world.standInEnv(role, caInside),
   };
+  makeRuntimeDirectory(rootfs, command);
   const logFile = path.join(os.tmpdir(), `rtc-ha-image-${role}-${process.pid}.log`);
   fs.writeFileSync(logFile, '');
   const start = Date.now();

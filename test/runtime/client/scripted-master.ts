@@ -1,7 +1,7 @@
 import { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ClientFrame, JoinedFrame, ServerFrame } from '../../../runtime/contract/messages';
-import { waitFor } from '../../../runtime/local/ports';
+import { waitFor } from '../../../local/ports';
 
 /** One socket a client opened to the scripted master, with every frame it sent. */
 export interface ScriptedSocket {
@@ -76,6 +76,7 @@ export class ScriptedMaster {
       resumeToken: `resume-${++this.tokens}`,
       participants: [],
       mediaNode: null,
+      feeds: [],
       acceptedCseq: 0,
       ...(type === 'resumed' ? { replayed: 0, missed: 0 } : {}),
       ...extra,

@@ -1,5 +1,6 @@
 import Redis from 'ioredis';
 import {
+  Keys,
   NodeRegistration,
   RegistryReader,
   SessionStore,
@@ -8,7 +9,7 @@ import {
   numberedFrameSeq,
   untilReady,
 } from '../../../runtime/contract';
-import { RedisServer, startRedisServer } from '../../../runtime/local/redis-server';
+import { RedisServer, startRedisServer } from '../../../local/redis-server';
 
 let server: RedisServer;
 let redis: Redis;
@@ -43,14 +44,14 @@ describe('sessions', () => {
     expect(again.created).toBe(false);
     expect(again.session).toEqual(first.session);
     expect(again.session.metadata).toEqual({ topic: 'a' });
-    expect(await store.sessionsOnMediaNode('media-1')).toContain('room-1');
   });
 
   test('participants need an existing session, and are created once', async () => {
-    expect(await store.createParticipant('nope', 'alice')).toBe('no_session');
+    expect(await store.createParticipant('nope', 'alice')).toEqual({ outcome: 'no_session' });
     await store.createSession('room-2', undefined, null);
-    expect(await store.createParticipant('room-2', 'alice', { name: 'A' })).toBe('created');
-    expect(await store.createParticipant('room-2', 'alice')).toBe('exists');
+    const created = await store.createParticipant('room-2', 'alice', { name: 'A' });
+    expect(created).toEqual({ outcome: 'created', incarnation: expect.any(String) });
+    expect(await store.createParticipant('room-2', 'alice')).toEqual({ ...created, outcome: 'exists' });
     expect(await store.getParticipant('room-2', 'alice')).toMatchObject({
       state: 'pending',
       epoch: 0,
@@ -235,7 +236,7 @@ describe('mailboxes', () => {
     await store.deliverToOthers('room-9', undefined, { type: 'participantLeft', participantId: 'zed' });
     await new Promise((r) => setTimeout(r, 50));
     expect(got).toEqual([
-      { kind: 'deliver', frames: { hal: '{"seq":1,"type":"participantLeft","participantId":"zed"}' } },
+      { kind: 'deliver', frames: [['hal', '{"seq":1,"type":"participantLeft","participantId":"zed"}']] },
     ]);
     sub.disconnect();
   });
@@ -251,7 +252,7 @@ describe('registry', () => {
       version: '1',
       startedAt: 1,
     };
-    const registration = new NodeRegistration(redis, identity, 'test', 200);
+    const registration = new NodeRegistration(redis, identity, 'test');
     const reader = new RegistryReader(redis, 'test', 200);
     await registration.heartbeat({
       state: 'active',
@@ -274,23 +275,28 @@ describe('registry', () => {
     ]);
   });
 
-  test('the least-loaded ready media node is picked; draining and full nodes never are', async () => {
+  test('placement reserves the least-loaded ready media node; draining and full nodes never are', async () => {
     const reader = new RegistryReader(redis, 'pick');
-    const beat = (id: string, state: 'active' | 'draining', sessions: number) =>
+    const beat = (id: string, state: 'active' | 'draining') =>
       new NodeRegistration(
         redis,
         { nodeId: id, role: 'media', instanceId: id, address: id, version: '1', startedAt: 0 },
         'pick',
-      ).heartbeat({
-        state,
-        load: { cpu: 0, sessions, connections: 0, capacity: 4 },
-      });
-    await beat('busy', 'active', 3);
-    await beat('idle-but-draining', 'draining', 0);
-    await beat('full', 'active', 4);
-    await beat('quiet', 'active', 1);
-    expect((await reader.leastLoadedMedia())?.identity.nodeId).toBe('quiet');
-    expect((await reader.leastLoadedMedia(['quiet']))?.identity.nodeId).toBe('busy');
+      ).heartbeat({ state, load: { cpu: 0, sessions: 0, connections: 0, capacity: 4 } });
+    const keys = new Keys('pick');
+    await beat('busy', 'active');
+    await beat('idle-but-draining', 'draining');
+    await beat('full', 'active');
+    await beat('quiet', 'active');
+    await redis.sadd(keys.mediaSessions('busy'), 'b1', 'b2', 'b3');
+    await redis.sadd(keys.mediaSessions('full'), 'f1', 'f2', 'f3', 'f4');
+    await redis.sadd(keys.mediaSessions('quiet'), 'q1');
+    expect((await reader.reserveMedia('s1'))?.identity.nodeId).toBe('quiet');
+    expect((await reader.reserveMedia('s1'))?.identity.nodeId).toBe('quiet'); // idempotent
+    expect((await reader.reserveMedia('s2', ['quiet']))?.identity.nodeId).toBe('busy');
+    expect(await reader.reserveMedia('s3', ['quiet'])).toBeUndefined(); // busy is full now
+    await reader.releaseMedia('s2', 'busy');
+    expect((await reader.reserveMedia('s3', ['quiet']))?.identity.nodeId).toBe('busy');
   });
 
   test('an unreachable registry rejects instead of reporting every node stale', async () => {

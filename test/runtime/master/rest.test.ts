@@ -1,6 +1,6 @@
 import { LIMITS, tokenKeyFrom, verifyConnectionToken } from '../../../runtime/contract';
-import { waitFor } from '../../../runtime/local/ports';
-import { RedisServer, startRedisServer } from '../../../runtime/local/redis-server';
+import { waitFor } from '../../../local/ports';
+import { RedisServer, startRedisServer } from '../../../local/redis-server';
 import { API_SECRET, Api, inProcessMaster, sessionState, startTestMaster } from './support/harness';
 import { TestSocket } from './support/ws-client';
 
@@ -168,11 +168,19 @@ describe('bad input gets a clear error and changes nothing', () => {
       'invalid_body',
     ],
     ['an unknown route', () => world.api.call('GET', '/v1/rooms'), 404, 'not_found'],
+    ['an unknown route outside /v1', () => world.api.call('GET', '/admin'), 404, 'not_found'],
+    // Without the secret nothing tells routes or methods apart (no route discovery).
     [
-      'an unknown route outside /v1',
+      'no auth, an unknown route',
       () => world.api.call('GET', '/admin', undefined, { auth: null }),
-      404,
-      'not_found',
+      401,
+      'unauthorized',
+    ],
+    [
+      'no auth, a wrong method',
+      () => world.api.call('PUT', '/v1/sessions/rest-1', {}, { auth: null }),
+      401,
+      'unauthorized',
     ],
     ['a wrong method', () => world.api.call('PUT', '/v1/sessions/rest-1', {}), 405, 'method_not_allowed'],
     [

@@ -1,6 +1,6 @@
 import { Keys, RegistryReader } from '../../../runtime/contract';
-import { startNodeProcess } from '../../../runtime/local/node-process';
-import { freePort, waitFor } from '../../../runtime/local/ports';
+import { startNodeProcess } from '../../../local/node-process';
+import { freePort, waitFor } from '../../../local/ports';
 import { MediaAgentHandle, startMediaAgent } from '../../../runtime/media/agent';
 import { MediaConfig, mediaConfigFromEnv } from '../../../runtime/media/config';
 import { silentLogger } from '../../../runtime/node/log';
@@ -31,6 +31,7 @@ function config(overrides: Partial<MediaConfig> = {}): MediaConfig {
     capacity: 7,
     mediaPortMin: 40_000,
     mediaPortMax: 40_100,
+    janus: 'off',
     ...overrides,
   };
 }
@@ -73,7 +74,8 @@ test('registers as a media node with its capacity, public address and the sessio
   } finally {
     await agent.close();
   }
-  expect(await view(agent.nodeId)).toBeUndefined(); // a clean stop leaves the registry
+  // A clean stop removes its live record at once (its identity stays for the watchdog).
+  expect((await view(agent.nodeId))?.live).toBeUndefined();
 });
 
 test('without Redis it is live but not ready', async () => {
@@ -103,7 +105,7 @@ test('drain: draining at once, and it stops and leaves once no session is placed
   );
   await registry.redis.srem(keys.mediaSessions(agent.nodeId), 'busy');
   await drained;
-  expect(await view(agent.nodeId)).toBeUndefined();
+  expect((await view(agent.nodeId))?.live).toBeUndefined();
 });
 
 test('drain past its deadline with sessions left: it stops but stays in the registry to expire', async () => {
@@ -130,5 +132,5 @@ test('the process drains on SIGTERM and exits 0', async () => {
   expect(node.events().map((e) => e.event)).toEqual(
     expect.arrayContaining(['node_started', 'signal', 'drain_started', 'drain_done', 'node_stopped']),
   );
-  expect(await view(node.nodeId)).toBeUndefined();
+  expect((await view(node.nodeId))?.live).toBeUndefined();
 });

@@ -9,8 +9,8 @@ import type Redis from 'ioredis';
 import { Keys } from '../../../runtime/contract/keys';
 import { createRedis, untilReady } from '../../../runtime/contract/redis';
 import { NodeRegistration } from '../../../runtime/contract/registry';
-import { startNodeProcess, type NodeProcess } from '../../../runtime/local/node-process';
-import { startRedisServer, type RedisServer } from '../../../runtime/local/redis-server';
+import { startNodeProcess, type NodeProcess } from '../../../local/node-process';
+import { startRedisServer, type RedisServer } from '../../../local/redis-server';
 import { LocalFleet, type LocalNode } from '../../../runtime/watchdog/local';
 import { probeLive } from '../../../runtime/watchdog/probe';
 import {
@@ -27,7 +27,7 @@ let registry: RegistryConnection;
 beforeAll(async () => {
   server = await startRedisServer();
   writer = await untilReady(createRedis({ url: server.url }));
-  registry = await connectRegistry({ url: server.url, keyPrefix: 'wd' });
+  registry = await connectRegistry({ url: server.url, keyPrefix: 'wd', heartbeatTtlMs: 300 });
 });
 
 afterAll(async () => {
@@ -49,7 +49,7 @@ const beat = { state: 'active', load: { cpu: 0, sessions: 0, connections: 0, cap
 describe('the registry reader on a real redis-server', () => {
   test('reads back what NodeRegistration wrote, fresh, then expired once the TTL passed', async () => {
     const n1 = identity('n1');
-    const node = new NodeRegistration(writer, n1, 'wd', 300);
+    const node = new NodeRegistration(writer, n1, 'wd');
     await node.heartbeat(beat);
 
     const fresh = await observeRegistry(registry.reader);
@@ -190,9 +190,9 @@ describe('only registered nodes are judged, on a real redis-server', () => {
   const bootIdentity = { ...identity('boot'), address: '127.0.0.1:1' }; // nothing listens: /live fails
 
   beforeAll(async () => {
-    connection = await connectRegistry({ url: server.url, keyPrefix: prefix });
+    connection = await connectRegistry({ url: server.url, keyPrefix: prefix, heartbeatTtlMs: 300 });
     for (const id of ['a', 'b', 'c']) {
-      await new NodeRegistration(writer, identity(id), prefix, 60_000).heartbeat(beat);
+      await new NodeRegistration(writer, identity(id), prefix).heartbeat(beat);
       fleet.add({ instanceId: `i-${id}`, groupName: 'masters', launchedAt: Date.now() - 3_600_000 });
     }
     // Launched 15 minutes ago: past the grace and past the 600 s boot allowance.
@@ -213,16 +213,21 @@ describe('only registered nodes are judged, on a real redis-server', () => {
       dimensions: { Cluster: 'test' },
       sink: () => undefined,
     });
-    const booting = (await watchdog.cycle()).decisions;
-    expect(booting).toEqual([
+    // The others beat before every cycle (their TTL is short), so only the booted node can fall silent.
+    const cycle = async () => {
+      for (const id of ['a', 'b', 'c'])
+        await new NodeRegistration(writer, identity(id), prefix).heartbeat(beat);
+      return (await watchdog.cycle()).decisions;
+    };
+    expect(await cycle()).toEqual([
       expect.objectContaining({ action: 'ignore', reason: 'not-registered', node: expect.anything() }),
     ]);
 
-    await new NodeRegistration(writer, bootIdentity, prefix, 300).heartbeat(beat);
-    expect((await watchdog.cycle()).decisions).toEqual([]);
+    await new NodeRegistration(writer, bootIdentity, prefix).heartbeat(beat);
+    expect(await cycle()).toEqual([]);
 
     await sleep(400);
-    const [flag] = (await watchdog.cycle()).decisions;
+    const [flag] = await cycle();
     expect(flag).toMatchObject({ action: 'flag', node: { instanceId: bootIdentity.instanceId } });
     expect(flag.action === 'flag' && flag.signals.map((sig) => sig.kind)).toEqual([
       'heartbeat-expired',
@@ -237,7 +242,7 @@ describe('the run lock on a real redis-server', () => {
   const key = new Keys(prefix).watchdogLock();
   const connections: RegistryConnection[] = [];
   const connect = async () => {
-    const c = await connectRegistry({ url: server.url, keyPrefix: prefix });
+    const c = await connectRegistry({ url: server.url, keyPrefix: prefix, heartbeatTtlMs: 300 });
     connections.push(c);
     return c;
   };

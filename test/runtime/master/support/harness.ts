@@ -8,8 +8,8 @@ import {
   createRedis,
   untilReady,
 } from '../../../../runtime/contract';
-import { waitFor } from '../../../../runtime/local/ports';
-import { RedisServer, startRedisServer } from '../../../../runtime/local/redis-server';
+import { waitFor } from '../../../../local/ports';
+import { RedisServer, startRedisServer } from '../../../../local/redis-server';
 import type { MasterConfig } from '../../../../runtime/master/config';
 import { MasterHandle, startMaster } from '../../../../runtime/master/master';
 import { Logger, createLogger, silentLogger } from '../../../../runtime/node/log';
@@ -172,7 +172,6 @@ export class FakeMediaNode {
         startedAt: Date.now(),
       },
       prefix,
-      FAST.heartbeatTtlMs,
     );
   }
 
