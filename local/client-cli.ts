@@ -8,8 +8,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { RtcHaAdmin } from '../runtime/client';
 import { RtcHaNodeSession } from '../runtime/client/node';
-import type { RtcHaSession, RtcHaSessionEvents } from '../runtime/client/session';
 import { LOCAL_DEFAULTS, localApiSecret } from './defaults';
+import { printEvents } from './session-events';
 
 const USAGE = `usage: npm run client -- [--session ID] [--participant ID] [--url URL] [--send-every MS]
 
@@ -20,37 +20,6 @@ const USAGE = `usage: npm run client -- [--session ID] [--participant ID] [--url
   RTC_API_SECRET     the cluster's REST secret                         default: the local cluster's
 
 Lines typed on stdin are sent to everybody else in the session. Ctrl-C leaves.`;
-
-type Formatters = { readonly [K in keyof RtcHaSessionEvents]?: (payload: RtcHaSessionEvents[K]) => string };
-
-/** One line per SDK event worth showing to people watching a failover. */
-export const EVENT_LINES: Formatters = {
-  joined: (f) => {
-    const others = f.participants
-      .filter((x) => x.participantId !== f.participantId)
-      .map((x) => x.participantId);
-    return `joined ${f.sessionId} as ${f.participantId} (epoch ${f.epoch}; media ${f.mediaNode?.nodeId ?? 'none'}; others: ${others.join(', ') || 'none'})`;
-  },
-  reconnecting: (r) => `reconnecting (attempt ${r.attempt} in ${r.delayMs} ms): ${r.reason}`,
-  resumed: (r) =>
-    `resumed after ${r.downtimeMs} ms (epoch ${r.frame.epoch}; ${r.replayed} replayed, ${r.missed} missed)`,
-  failed: (f) => `failed: ${f.reason}${f.closeCode ? ` (close ${f.closeCode})` : ''}`,
-  message: (m) =>
-    `<${m.from}> ${typeof m.data === 'string' ? m.data : JSON.stringify(m.data)}   (seq ${m.seq})`,
-  participantJoined: (e) => `${e.participant.participantId} joined`,
-  participantLeft: (e) => `${e.participantId} left`,
-  participantReconnected: (e) => `${e.participantId} reconnected`,
-  mediaNodeChanged: (e) => `media node is now ${e.mediaNode?.nodeId ?? 'none'}`,
-  error: (e) => `error ${e.code}: ${e.message}`,
-};
-
-/** Prints each event of EVENT_LINES as a timestamped line. */
-export function printEvents(session: RtcHaSession, write: (line: string) => void): void {
-  for (const event of Object.keys(EVENT_LINES) as Array<keyof RtcHaSessionEvents>) {
-    const format = EVENT_LINES[event] as (payload: unknown) => string;
-    session.on(event, (payload) => write(`${new Date().toISOString().slice(11, 23)} ${format(payload)}\n`));
-  }
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

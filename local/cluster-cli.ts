@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { Cluster, ClusterStartError, startCluster } from './cluster';
 import { LOCAL_DEFAULTS } from './defaults';
 import { EventFilter } from './events';
+import { defaultIceAddress, janusInstalled } from './media';
 import { StatusView } from './status-table';
 
 const USAGE = `usage: npm run cluster -- [options]
@@ -17,6 +18,8 @@ const USAGE = `usage: npm run cluster -- [options]
                      instead of starting redis-server
   --port N           HAProxy frontend (signaling and REST)    default: ${LOCAL_DEFAULTS.port} (0: a free port)
   --stats-port N     HAProxy stats page                       default: ${LOCAL_DEFAULTS.statsPort} (0: a free port)
+  --web-port N       the web page (video, nodes, kill buttons) default: ${LOCAL_DEFAULTS.webPort} (0: a free port)
+  --ice-address IP   where Janus takes media (not loopback)   default: the first non-internal IPv4
   --logs DIR         write the logs there and keep them       default: a temporary folder, removed on exit
   --keep-logs        keep the temporary folder on exit
   --refresh-ms N     status refresh interval                  default: 1000
@@ -42,34 +45,55 @@ function parse(argv: string[]) {
       'redis-url': { type: 'string' },
       port: { type: 'string' },
       'stats-port': { type: 'string' },
+      'web-port': { type: 'string' },
+      'ice-address': { type: 'string' },
       logs: { type: 'string' },
       'keep-logs': { type: 'boolean', default: false },
       'refresh-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  const media = mediaSetting(values['ice-address']);
   return {
     help: values.help,
     refreshMs: integer('refresh-ms', values['refresh-ms'], 1_000, 100),
+    mediaOff: media.off,
     options: {
       masters: integer('masters', values.masters, LOCAL_DEFAULTS.masters, 1),
       media: integer('media', values.media, LOCAL_DEFAULTS.media, 0),
       redisUrl: values['redis-url'],
       port: integer('port', values.port, LOCAL_DEFAULTS.port, 0),
       statsPort: integer('stats-port', values['stats-port'], LOCAL_DEFAULTS.statsPort, 0),
+      webPort: integer('web-port', values['web-port'], LOCAL_DEFAULTS.webPort, 0),
+      iceAddress: media.iceAddress,
       logDir: values.logs,
       keepLogs: values['keep-logs'] || values.logs !== undefined,
     },
   };
 }
 
-function header(cluster: Cluster): string[] {
+/** The ICE address to run Janus with, or why media is off. */
+function mediaSetting(flag: string | undefined): { iceAddress?: string; off?: string } {
+  if (!janusInstalled()) return { off: 'janus not found: install it (Debian: apt-get install -y janus)' };
+  const iceAddress = flag ?? defaultIceAddress();
+  if (iceAddress === undefined)
+    return {
+      off: 'this machine has no non-loopback IPv4 address, and Janus never gathers ICE candidates on loopback (pass --ice-address)',
+    };
+  return { iceAddress };
+}
+
+function header(cluster: Cluster, mediaOff: string | undefined): string[] {
   const port = new URL(cluster.haproxy.url).port;
   return [
     'rtc-ha local cluster (Ctrl-C stops it)',
     `  signaling  ${cluster.urls.signaling}`,
     `  REST       ${cluster.urls.rest}`,
     `  HAProxy    ${cluster.urls.stats}`,
+    `  web page   ${cluster.urls.web} (join a session with your camera; kill, hang or drain nodes)`,
+    cluster.iceAddress
+      ? `  media      Janus beside each media agent, ICE on ${cluster.iceAddress}`
+      : `  media      OFF: ${mediaOff}`,
     `  Redis      ${cluster.redisUrl} (key prefix ${cluster.keyPrefix})`,
     `  logs       ${cluster.logDir}`,
     `  a client:  npm run client -- --session demo --participant alice${port === String(LOCAL_DEFAULTS.port) ? '' : ` --url ${cluster.haproxy.url}`}`,
@@ -78,7 +102,7 @@ function header(cluster: Cluster): string[] {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { help, refreshMs, options } = parse(argv);
+  const { help, refreshMs, mediaOff, options } = parse(argv);
   if (help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -109,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
     if (signalled) throw new ClusterStartError(`${signalled} while starting; stopped what had started`);
     throw err;
   });
-  const lines = header(cluster);
+  const lines = header(cluster, mediaOff);
   const draw = async () => view.render(lines, await cluster.status());
   await draw();
   const timer = setInterval(() => void draw().catch(() => undefined), refreshMs);

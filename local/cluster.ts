@@ -1,18 +1,20 @@
 /**
  * The whole HA cluster on one machine, with real parts: redis-server as ElastiCache (or a Redis
- * you name), HAProxy as the ALB, node processes as instances, and the watchdog with the local
- * fleet, which replaces a flagged node the way an Auto Scaling group replaces an instance.
- * Everything binds to loopback. `stop()` stops every child and removes what the cluster created.
+ * you name), HAProxy as the ALB, node processes as instances, Janus beside each media agent (given
+ * an ICE address), and the watchdog with the local fleet, which replaces a flagged node the way an
+ * Auto Scaling group replaces an instance. Everything binds to loopback but Janus's media.
+ * `stop()` stops every child and removes what the cluster created.
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, isIPv4 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Redis from 'ioredis';
+import { RtcHaAdmin } from '../runtime/client/admin';
 import { createRedis, untilReady } from '../runtime/contract/redis';
 import { RegistryReader, type NodeRole } from '../runtime/contract/registry';
-import { DEFAULT_TIMINGS } from '../runtime/contract/timings';
+import { DEFAULT_KEY_PREFIX, DEFAULT_TIMINGS } from '../runtime/contract/timings';
 import { DEFAULT_POLICY, type FleetPolicy } from '../runtime/watchdog/core';
 import { probeLive } from '../runtime/watchdog/probe';
 import { Watchdog } from '../runtime/watchdog/watchdog';
@@ -20,10 +22,12 @@ import { requireBinary } from './child';
 import { LOCAL_DEFAULTS, localApiSecret } from './defaults';
 import { ClusterFleet, type FleetEvent, type LaunchNode } from './fleet';
 import { Haproxy, startHaproxy } from './haproxy';
+import { ClusterMedia } from './media';
 import { startNodeProcess } from './node-process';
 import { freePort } from './ports';
 import { RedisServer, startRedisServer } from './redis-server';
 import { StatusRow, statusRows } from './status-table';
+import { startWebPage } from './web/server';
 
 /** Timings the cluster gives its nodes and its watchdog; the defaults are runtime/contract's. */
 export interface ClusterTimings {
@@ -56,6 +60,13 @@ export interface ClusterOptions {
   readonly statsPort?: number;
   /** @default RTC_API_SECRET, or the local default */
   readonly apiSecret?: string;
+  /**
+   * A non-loopback IPv4 of this machine: each media agent runs Janus, which gathers ICE candidates
+   * there (never on loopback). @default none: the media agents run without Janus and carry no media
+   */
+  readonly iceAddress?: string;
+  /** Port of the web page (join a session, see the nodes, kill them); 0 picks a free one. @default no page */
+  readonly webPort?: number;
   /** Where the logs go; a folder you name is kept. @default a `logs` folder in the run folder */
   readonly logDir?: string;
   /** Keep the run folder (logs, HAProxy config) after stop. @default false */
@@ -83,8 +94,16 @@ export interface WatchdogEvent {
 export type ClusterEvent = FleetEvent | WatchdogEvent;
 
 export interface Cluster {
-  readonly urls: { readonly signaling: string; readonly rest: string; readonly stats: string };
+  readonly urls: {
+    readonly signaling: string;
+    readonly rest: string;
+    readonly stats: string;
+    /** The web page, when asked for (`webPort`). */
+    readonly web?: string;
+  };
   readonly apiSecret: string;
+  /** Where Janus gathers ICE; undefined: no Janus, no media. */
+  readonly iceAddress?: string;
   readonly redisUrl: string;
   readonly keyPrefix: string;
   /** What the nodes and the watchdog run with. */
@@ -100,6 +119,11 @@ export interface Cluster {
   readonly registry: RegistryReader;
   /** One row per node: process, registry, HAProxy, sessions, heartbeat age. */
   status(): Promise<StatusRow[]>;
+  /**
+   * Signals a node of the fleet by its id (SIGKILL: crash, SIGSTOP/SIGCONT: hang, SIGTERM: drain);
+   * false when no node has that id.
+   */
+  signal(nodeId: string, signal: NodeJS.Signals): boolean;
   /** Stops every child and removes what the cluster created; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -112,11 +136,17 @@ export class ClusterStartError extends Error {
 /** Starts the cluster; on any failure stops what it started and throws a ClusterStartError. */
 export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const masters = options.masters ?? LOCAL_DEFAULTS.masters;
-  const media = options.media ?? LOCAL_DEFAULTS.media;
+  const mediaAgents = options.media ?? LOCAL_DEFAULTS.media;
   if (!Number.isInteger(masters) || masters < 1) throw new ClusterStartError('masters must be 1 or more');
-  if (!Number.isInteger(media) || media < 0) throw new ClusterStartError('media must be 0 or more');
+  if (!Number.isInteger(mediaAgents) || mediaAgents < 0)
+    throw new ClusterStartError('media must be 0 or more');
   const timings: ClusterTimings = { ...DEFAULT_CLUSTER_TIMINGS, ...options.timings };
   const apiSecret = options.apiSecret ?? localApiSecret();
+  const { iceAddress } = options;
+  if (iceAddress !== undefined && (!isIPv4(iceAddress) || iceAddress.startsWith('127.')))
+    throw new ClusterStartError(
+      `the ICE address must be a non-loopback IPv4 of this machine (Janus never gathers on loopback), got "${iceAddress}"`,
+    );
   const cleanup: Array<() => Promise<void> | void> = [];
   const runCleanup = async () => {
     for (const step of cleanup.splice(0).reverse())
@@ -138,6 +168,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       "HAProxy's stats page",
       '--stats-port',
     );
+    const webPort =
+      options.webPort === undefined
+        ? undefined
+        : await portFor(options.webPort, 'the web page', '--web-port');
 
     const { redisUrl, keyPrefix, redisServer } = await startRedis(options, logDir, cleanup);
     const redis = await connect(redisUrl, 'rtc-local-cluster');
@@ -156,7 +190,18 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     });
     cleanup.push(() => haproxy.stop());
 
-    const launch = options.launch ?? nodeLauncher({ redisUrl, keyPrefix, apiSecret, timings });
+    const media = iceAddress === undefined ? undefined : new ClusterMedia(iceAddress);
+    if (media) cleanup.push(() => media.remove());
+    const launch =
+      options.launch ??
+      nodeLauncher({
+        redisUrl,
+        keyPrefix,
+        apiSecret,
+        timings,
+        controlSecret: randomBytes(24).toString('hex'),
+        media,
+      });
     const fleet = new ClusterFleet({
       launch,
       haproxy,
@@ -165,14 +210,40 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       drainGraceMs: timings.drainDeadlineMs + 5_000,
     });
     cleanup.push(() => fleet.stop());
-    await fleet.start({ media, master: masters });
+    await fleet.start({ media: mediaAgents, master: masters });
 
     const stopWatchdog = runWatchdog(fleet, registry, timings, options, logDir);
     cleanup.push(stopWatchdog);
 
+    const status = async () =>
+      statusRows(
+        fleet.members(),
+        await registry.nodes().catch(() => undefined),
+        await haproxy.slots().catch(() => undefined),
+      );
+    const signal = (nodeId: string, sig: NodeJS.Signals) => {
+      const member = fleet.members().find((m) => m.nodeId === nodeId);
+      member?.handle.kill(sig);
+      return member !== undefined;
+    };
+    const urls = { signaling: haproxy.wsUrl, rest: `${haproxy.url}/v1`, stats: haproxy.statsUrl };
+    const web =
+      webPort === undefined
+        ? undefined
+        : await startWebPage({
+            port: webPort,
+            signalingUrl: haproxy.wsUrl,
+            admin: new RtcHaAdmin({ baseUrl: haproxy.url, secret: apiSecret }),
+            media: media !== undefined,
+            status,
+            signal,
+          });
+    if (web) cleanup.push(() => web.stop());
+
     const cluster: Cluster = {
-      urls: { signaling: haproxy.wsUrl, rest: `${haproxy.url}/v1`, stats: haproxy.statsUrl },
+      urls: { ...urls, web: web?.url },
       apiSecret,
+      iceAddress,
       redisUrl,
       keyPrefix,
       timings,
@@ -182,12 +253,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       haproxy,
       redisServer,
       registry,
-      status: async () =>
-        statusRows(
-          fleet.members(),
-          await registry.nodes().catch(() => undefined),
-          await haproxy.slots().catch(() => undefined),
-        ),
+      status,
+      signal,
       stop: async () => {
         await runCleanup();
         if (!options.keepLogs) rmSync(runDir, { recursive: true, force: true });
@@ -211,23 +278,39 @@ function nodeLauncher(settings: {
   readonly keyPrefix: string;
   readonly apiSecret: string;
   readonly timings: ClusterTimings;
+  /** Masters and media agents prove it to each other on the control channel. */
+  readonly controlSecret: string;
+  readonly media?: ClusterMedia;
 }): LaunchNode {
   const { timings } = settings;
-  return (spec) =>
-    startNodeProcess({
-      kind: spec.role,
-      logFile: spec.logFile,
-      env: {
-        RTC_NODE_ID: spec.nodeId,
-        RTC_INSTANCE_ID: spec.instanceId,
-        RTC_REDIS_URL: settings.redisUrl,
-        RTC_KEY_PREFIX: settings.keyPrefix,
-        RTC_API_SECRET: spec.role === 'master' ? settings.apiSecret : undefined,
-        RTC_HEARTBEAT_INTERVAL_MS: String(timings.heartbeatIntervalMs),
-        RTC_HEARTBEAT_TTL_MS: String(timings.heartbeatTtlMs),
-        RTC_DRAIN_DEADLINE_MS: String(timings.drainDeadlineMs),
-      },
-    });
+  return async (spec) => {
+    const media = spec.role === 'media' ? settings.media?.forAgent(spec.nodeId) : undefined;
+    try {
+      const node = await startNodeProcess({
+        kind: spec.role,
+        logFile: spec.logFile,
+        // Janus starts before the agent is ready.
+        startTimeoutMs: media ? 30_000 : undefined,
+        env: {
+          RTC_NODE_ID: spec.nodeId,
+          RTC_INSTANCE_ID: spec.instanceId,
+          RTC_REDIS_URL: settings.redisUrl,
+          RTC_KEY_PREFIX: settings.keyPrefix,
+          RTC_API_SECRET: spec.role === 'master' ? settings.apiSecret : undefined,
+          RTC_MEDIA_CONTROL_SECRET: settings.controlSecret,
+          RTC_HEARTBEAT_INTERVAL_MS: String(timings.heartbeatIntervalMs),
+          RTC_HEARTBEAT_TTL_MS: String(timings.heartbeatTtlMs),
+          RTC_DRAIN_DEADLINE_MS: String(timings.drainDeadlineMs),
+          ...media?.env,
+        },
+      });
+      if (media) void node.exited.then(() => media.release());
+      return node;
+    } catch (err) {
+      media?.release();
+      throw err;
+    }
+  };
 }
 
 function hasLogs(dir: string): boolean {
@@ -262,7 +345,7 @@ async function startRedis(
   const redisServer = await startRedisServer({ binary: options.redisBinary });
   cleanup.push(() => redisServer.stop());
   redisServer.process.stderr?.pipe(createWriteStream(join(logDir, 'redis-server.log')));
-  return { redisUrl: redisServer.url, keyPrefix: 'rtc', redisServer };
+  return { redisUrl: redisServer.url, keyPrefix: DEFAULT_KEY_PREFIX, redisServer };
 }
 
 async function connect(url: string, name: string): Promise<Redis> {

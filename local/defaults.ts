@@ -4,6 +4,8 @@ export const LOCAL_DEFAULTS = {
   port: 8080,
   /** HAProxy's stats page. */
   statsPort: 8404,
+  /** The runner's web page: a session with video, and the nodes with kill, hang and drain buttons. */
+  webPort: 8090,
   /**
    * The REST API secret of a local cluster when RTC_API_SECRET is unset. Everything binds to
    * loopback, so a well-known secret lets `npm run client` find the cluster with no setup; set

@@ -1,14 +1,16 @@
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
+import { tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExitInfo, describeExit, spawnLogged, tailOf } from './child';
 import { freePort, waitFor } from './ports';
 
 /**
  * Starts masters and media agents as real child processes, for tests, benchmarks and the local
- * cluster. Each entry is bundled once with esbuild into .tmp/ (rebuilt when a source file changed)
- * and run with plain `node`: a process starts in a fraction of the time tsx needs.
+ * cluster. Each entry is bundled once with esbuild into the OS temp folder (rebuilt when a source
+ * file changed) and run with plain `node`: a process starts in a fraction of the time tsx needs.
+ * Nothing is written into the checkout.
  */
 export type NodeKind = 'master' | 'media';
 
@@ -17,8 +19,10 @@ const ENTRIES: Record<NodeKind, string> = {
   master: 'runtime/master/main.ts',
   media: 'runtime/media/main.ts',
 };
-const BUNDLE_DIR = join(ROOT, '.tmp', 'node-bundles');
-const LOG_DIR = join(ROOT, '.tmp', 'logs');
+// Per user: another user's folder in a shared /tmp is not ours to write.
+const WORK_DIR = join(tmpdir(), `rtc-ha-${userInfo().uid}`);
+const BUNDLE_DIR = join(WORK_DIR, 'node-bundles');
+const LOG_DIR = join(WORK_DIR, 'logs');
 
 export interface NodeProcessOptions {
   readonly kind: NodeKind;
@@ -31,7 +35,7 @@ export interface NodeProcessOptions {
   readonly waitUntil?: 'ready' | 'live' | 'spawned';
   /** @default 15_000 */
   readonly startTimeoutMs?: number;
-  /** @default .tmp/logs/<nodeId>.log, truncated at start */
+  /** @default <OS temp folder>/rtc-ha-<uid>/logs/<nodeId>.log, truncated at start */
   readonly logFile?: string;
 }
 
@@ -122,7 +126,7 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
 const built = new Map<NodeKind, Promise<string>>();
 
 /**
- * The bundle of a node entry in .tmp/node-bundles/, rebuilt when any file it was built from
+ * The bundle of a node entry in BUNDLE_DIR, rebuilt when any file it was built from
  * changed since. Written under a temporary name and renamed, so parallel test workers never run
  * a half-written bundle.
  */

@@ -110,7 +110,8 @@ export function linuxProcessState(pid: number): string {
   }
 }
 
-const COLUMNS: ReadonlyArray<readonly [keyof StatusRow, string]> = [
+/** The table's columns and their titles (the terminal table and the web page). */
+export const COLUMNS: ReadonlyArray<readonly [keyof StatusRow, string]> = [
   ['nodeId', 'NODE'],
   ['role', 'ROLE'],
   ['pid', 'PID'],

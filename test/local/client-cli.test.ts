@@ -18,15 +18,7 @@ afterAll(async () => {
 test('npm run client joins through HAProxy, prints events and messages, sends typed lines, leaves on end of input', async () => {
   const child = spawn(
     join(ROOT, 'node_modules', '.bin', 'tsx'),
-    [
-      'local/client-cli.ts',
-      '--url',
-      cluster.haproxy.url,
-      '--session',
-      'cli',
-      '--participant',
-      'alice',
-    ],
+    ['local/client-cli.ts', '--url', cluster.haproxy.url, '--session', 'cli', '--participant', 'alice'],
     { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let out = '';

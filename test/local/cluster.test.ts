@@ -54,6 +54,8 @@ describe('npm run cluster', () => {
       '0',
       '--stats-port',
       '0',
+      '--web-port',
+      '0',
       '--refresh-ms',
       '200',
     ]);
@@ -69,6 +71,9 @@ describe('npm run cluster', () => {
     const rest = /REST\s+(http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(out)![1];
     expect(out).toMatch(/signaling\s+ws:\/\/127\.0\.0\.1:\d+\/ws/);
     const stats = /HAProxy\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
+    const web = /web page\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
+    // Janus runs when this machine has an address for it and janus is installed; else the header says why not.
+    expect(out).toMatch(/media\s+(Janus beside each media agent, ICE on \S+|OFF: .+)/);
     const logDir = /logs\s+(\S+)/.exec(out)![1];
     const pids = [...out.matchAll(/^\s+(?:master|media)-\d+\s+\w+\s+(\d+)/gm)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(3);
@@ -77,6 +82,10 @@ describe('npm run cluster', () => {
     const session = await admin.createSession('cli-test');
     expect(session.mediaNode?.nodeId).toBe('media-1');
     expect((await fetch(stats)).status).toBe(200);
+    const { nodes } = (await (await fetch(`${web}api/status`)).json()) as {
+      nodes: Array<{ nodeId: string }>;
+    };
+    expect(nodes.map((n) => n.nodeId)).toEqual(['master-1', 'master-2', 'media-1']);
 
     c.child.kill('SIGTERM');
     expect(await c.exited).toBe(0);
