@@ -25,7 +25,7 @@ export const DEFAULT_TIMINGS = {
   connectionTokenTtlMs: 2 * 60_000,
   /**
    * A participant that never connected is removed this long after its last connection token was
-   * issued (by default the token lifetime: after it, no token of it can join any more).
+   * issued (longer than the token lifetime: after it, no token of it can join any more).
    */
   pendingParticipantTimeoutMs: 5 * 60_000,
   /** A session with no participant connected (or within its reconnect window) is deleted after this long. */
@@ -34,6 +34,11 @@ export const DEFAULT_TIMINGS = {
   sweepIntervalMs: 1_000,
   /** A swept session is due for its next sweep this long after. */
   sessionSweepEveryMs: 5_000,
+  /**
+   * The sweeper takes a master for dead only after this long without a heartbeat: far longer than the
+   * TTL, because a live master that misses a few beats under load must not lose its participants.
+   */
+  sweeperOwnerSilenceMs: 15_000,
   /** A new socket must send join/resume within this long; then it is dropped, even if it keeps sending. */
   joinTimeoutMs: 5_000,
   /**

@@ -1,4 +1,5 @@
 import type Redis from 'ioredis';
+import { DEFAULT_TIMINGS } from '../contract/timings';
 import { RegistryReader, SessionStore } from '../contract';
 import type { Logger } from '../node/log';
 import type { Departures } from './departures';
@@ -60,8 +61,14 @@ export class Sweeper {
       const due = await this.store.dueSessions(this.options.maxSessions);
       if (due.length === 0) return 0;
       const nodes = await this.registry.nodes();
+      // This master is alive by definition; another one only after a long silence (a loaded master misses
+      // beats; its participants must not be swept from under its open sockets).
       const liveMasters = nodes
-        .filter((n) => n.identity.role === 'master' && !n.expired)
+        .filter(
+          (n) =>
+            n.identity.role === 'master' &&
+            (n.identity.nodeId === this.nodeId || n.heartbeatAgeMs < DEFAULT_TIMINGS.sweeperOwnerSilenceMs),
+        )
         .map((n) => n.identity.nodeId);
       const mediaNodes = nodes.filter((n) => n.identity.role === 'media').map((n) => n.identity.nodeId);
       for (const sessionId of due) await this.sweep(sessionId, liveMasters, mediaNodes);

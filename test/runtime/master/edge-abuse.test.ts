@@ -132,33 +132,7 @@ describe('forged resumes', () => {
       client.disconnect();
     }
   });
-
-  test('REST latency stays flat under a flood of forged resumes', async () => {
-    const p90 = async () => {
-      const times: number[] = [];
-      for (let i = 0; i < 30; i++) {
-        const t0 = performance.now();
-        expect((await world.api.call('GET', `/v1/sessions/${ROOM}`)).status).toBe(200);
-        times.push(performance.now() - t0);
-      }
-      return times.sort((a, b) => a - b)[26];
-    };
-    const atRest = await p90();
-    let flooding = true;
-    let forged = 0;
-    const flood = Promise.all(
-      Array.from({ length: 8 }, async (_, w) => {
-        while (flooding) {
-          await forge(newResumeToken(ROOM, `member-${(forged++ + w) % MEMBERS}`).token);
-        }
-      }),
-    );
-    const underFlood = await p90();
-    flooding = false;
-    await flood;
-    expect(forged).toBeGreaterThan(30);
-    expect(underFlood).toBeLessThan(Math.max(3 * atRest, 50));
-  });
+  // REST latency under a forged-resume flood is a figure, not an assertion: bench/abuse.ts.
 });
 
 describe('join limits', () => {
