@@ -522,7 +522,10 @@ export class SessionMedia {
     const recovery = this.recovery;
     if (!recovery || recovery.waiting.size > 0 || recovery.mediaNodeId === null) return;
     this.recovery = undefined;
-    this.host.emit('mediaRestored', { gapMs: Date.now() - recovery.since, mediaNodeId: recovery.mediaNodeId });
+    this.host.emit('mediaRestored', {
+      gapMs: Date.now() - recovery.since,
+      mediaNodeId: recovery.mediaNodeId,
+    });
   }
 
   /**

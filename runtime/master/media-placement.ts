@@ -87,7 +87,8 @@ export async function moveMediaSessions(
     if (!(await store.replaceMediaNode(sessionId, deadId, mediaNode))) {
       // Moved by another master or ended: keep the place only if it is the session's now.
       const now = await store.getSession(sessionId);
-      if (now?.mediaNode?.nodeId !== mediaNode.nodeId) await registry.releaseMedia(sessionId, mediaNode.nodeId);
+      if (now?.mediaNode?.nodeId !== mediaNode.nodeId)
+        await registry.releaseMedia(sessionId, mediaNode.nodeId);
       continue;
     }
     await store.deliverToOthers(sessionId, undefined, { type: 'mediaNodeChanged', mediaNode });

@@ -43,7 +43,8 @@ export async function startMediaAgent(
       (event) => control.push(event),
       log,
       // Lost: to every master (each can move the rooms, the registry lets one win); restarted: to one.
-      (state, reason) => control.tellMasters({ type: 'janus', state, ...(reason && { reason }) }, state === 'lost'),
+      (state, reason) =>
+        control.tellMasters({ type: 'janus', state, ...(reason && { reason }) }, state === 'lost'),
     );
   } else {
     log.warn('janus_off', {

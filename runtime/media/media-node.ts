@@ -51,6 +51,8 @@ export class MediaNode {
   readonly rooms: MediaRooms;
   private client?: JanusClient;
   private startError?: string;
+  /** The session being opened after the last `up`. */
+  private opening?: Promise<void>;
 
   private constructor(
     private readonly supervisor: JanusSupervisor,
@@ -60,7 +62,7 @@ export class MediaNode {
   ) {
     this.rooms = new MediaRooms(emit, log);
     supervisor.on((event) => {
-      if (event.type === 'up') void this.open(event.restarts > 0);
+      if (event.type === 'up') this.opening = this.open(event.restarts > 0);
       else {
         // Said first: the masters move the rooms while the supervisor restarts Janus.
         this.onJanus('lost', event.reason);
@@ -104,6 +106,9 @@ export class MediaNode {
       node.startError = (err as Error).message.split('\n')[0];
       log.error('janus_start_failed', { error: err });
     });
+    // The first heartbeat must see the session open: else it publishes no headroom while /ready
+    // already says yes, and a session created then finds no media node with room.
+    await node.opening;
     return node;
   }
 
@@ -142,9 +147,11 @@ export class MediaNode {
     try {
       const client = await this.supervisor.connectClient();
       this.client = client;
+      // First of the close listeners: the rooms must be gone before the session's handles hear
+      // `detached`, or each feed would be announced gone to its room while the masters move it.
+      client.onClose(() => this.rooms.lost());
       const session = await client.createSession();
       const manager = await session.attachVideoRoom();
-      client.onClose(() => this.rooms.lost());
       this.rooms.attach({ session, manager });
       this.log.info('janus_session_open', { session: session.id });
       if (restarted) this.onJanus('restarted');

@@ -39,6 +39,8 @@ const MEDIA_EVENTS = [
   'trackAdded',
   'trackRemoved',
   'mediaError',
+  'mediaReconnecting',
+  'mediaRestored',
   'error',
 ] as const;
 
@@ -392,5 +394,138 @@ describe('RtcHaSession media', () => {
     expect(FakePeerConnection.created.map((pc) => pc.closed)).toEqual([true, true]);
     expect(of('trackRemoved')).toEqual([{ participantId: 'p2', feedId: 'p2' }]);
     await expect(s.publish(camera())).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  test('mediaNodeChanged: publishes the same tracks again, re-subscribes once the feed is back, then mediaRestored', async () => {
+    // GIVEN a participant publishing (feed p1) and receiving p2's feed
+    const m = await master([P2_FEED]);
+    const { s, of, until, events } = await joined(m);
+    await frames(m).wait('subscribe');
+    m.last.send({
+      type: 'subscribeOffer',
+      requestId: m.received('subscribe')[0].requestId,
+      subscriptionId: 'sub-old',
+      sdp: JANUS_OFFER,
+    });
+    await frames(m).wait('subscribeAnswer');
+    m.last.send({ type: 'subscribed', subscriptionId: 'sub-old' });
+    await until('trackAdded');
+    const stream = camera();
+    const publishing = s.publish(stream);
+    await frames(m).wait('publish');
+    m.last.send({
+      type: 'publishAnswer',
+      requestId: m.received('publish')[0].requestId,
+      feedId: 'p1',
+      sdp: 'answer',
+    });
+    const publication = await publishing;
+    const [oldSub, oldPub] = FakePeerConnection.created;
+
+    // WHEN the session's media node dies and the platform moves it
+    const mediaNode = { nodeId: 'media-b', address: '10.0.0.9' };
+    m.last.send({ type: 'mediaNodeChanged', seq: 1, mediaNode });
+
+    // THEN at once: mediaReconnecting, the old connections closed, the same tracks offered again
+    await until('mediaReconnecting');
+    expect(of('mediaReconnecting')).toEqual([{ mediaNodeId: 'media-b' }]);
+    expect([oldSub.closed, oldPub.closed]).toEqual([true, true]);
+    await frames(m).wait('publish', 2);
+    const newPub = FakePeerConnection.created[2];
+    expect(newPub.transceivers.map((t) => t.track)).toEqual(oldPub.transceivers.map((t) => t.track));
+    m.last.send({
+      type: 'publishAnswer',
+      requestId: m.received('publish')[1].requestId,
+      feedId: 'p1',
+      sdp: 'answer-b',
+    });
+    // no subscribe before p2's feed is up on the new node, and nothing told about the old subscription
+    expect(m.received('subscribe')).toHaveLength(1);
+    expect(m.received('unsubscribe')).toEqual([]);
+    newPub.setConnectionState('connected');
+    expect(of('mediaRestored')).toEqual([]); // the subscription is not back yet
+
+    // WHEN p2's feed is up on the new node
+    m.last.send({ type: 'trackPublished', seq: 2, ...P2_FEED });
+    await frames(m).wait('subscribe', 2);
+    m.last.send({
+      type: 'subscribeOffer',
+      requestId: m.received('subscribe')[1].requestId,
+      subscriptionId: 'sub-new',
+      sdp: JANUS_OFFER,
+    });
+    await frames(m).wait('subscribeAnswer', 2);
+    const newSub = FakePeerConnection.created[3];
+    newSub.setConnectionState('connected');
+    await until('mediaRestored');
+
+    // THEN the feed is added again (a new stream), announced once only, and media is restored
+    expect(of('trackAdded').map((e) => e.feedId)).toEqual(['p2', 'p2']);
+    expect(of('trackPublished').map((e) => e.feedId)).toEqual(['p2']);
+    expect(of('mediaRestored')).toEqual([{ gapMs: expect.any(Number), mediaNodeId: 'media-b' }]);
+    expect(events.map((e) => e.name).filter((n) => n.startsWith('media'))).toEqual([
+      'mediaReconnecting',
+      'mediaRestored',
+    ]);
+    expect(of('trackRemoved')).toEqual([]);
+    // AND the app's Publication still works
+    publication.unpublish();
+    await frames(m).wait('unpublish');
+    expect(newPub.closed).toBe(true);
+  });
+
+  test('a move naming no media node waits for the next; a publisher that left is not waited for', async () => {
+    // GIVEN a participant publishing and receiving p2's feed
+    const m = await master([P2_FEED]);
+    const { s, of, until } = await joined(m);
+    await frames(m).wait('subscribe');
+    m.last.send({
+      type: 'subscribeOffer',
+      requestId: m.received('subscribe')[0].requestId,
+      subscriptionId: 'sub-old',
+      sdp: JANUS_OFFER,
+    });
+    await frames(m).wait('subscribeAnswer');
+    m.last.send({ type: 'subscribed', subscriptionId: 'sub-old' });
+    await until('trackAdded');
+    const publishing = s.publish(camera());
+    await frames(m).wait('publish');
+    m.last.send({
+      type: 'publishAnswer',
+      requestId: m.received('publish')[0].requestId,
+      feedId: 'p1',
+      sdp: 'a',
+    });
+    await publishing;
+
+    // WHEN the media node is lost and no other has room yet
+    m.last.send({ type: 'mediaNodeChanged', seq: 1, mediaNode: null });
+    await until('mediaReconnecting');
+
+    // THEN nothing is published until a node is named
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(m.received('publish')).toHaveLength(1);
+    expect(of('mediaReconnecting')).toEqual([{ mediaNodeId: null }]);
+
+    // WHEN one is, and p2 leaves the session before publishing there
+    m.last.send({ type: 'mediaNodeChanged', seq: 2, mediaNode: { nodeId: 'media-c', address: '10.0.0.7' } });
+    await frames(m).wait('publish', 2);
+    m.last.send({
+      type: 'publishAnswer',
+      requestId: m.received('publish')[1].requestId,
+      feedId: 'p1',
+      sdp: 'c',
+    });
+    m.last.send({ type: 'participantLeft', seq: 3, participantId: 'p2' });
+    await until('trackRemoved');
+    expect(of('mediaRestored')).toEqual([]);
+    FakePeerConnection.created[2].setConnectionState('connected');
+
+    // THEN media is restored with the publisher alone, announced once
+    await until('mediaRestored');
+    expect(of('mediaReconnecting')).toHaveLength(1);
+    expect(of('mediaRestored')).toEqual([{ gapMs: expect.any(Number), mediaNodeId: 'media-c' }]);
+    expect(of('trackUnpublished')).toEqual([{ participantId: 'p2', feedId: 'p2' }]);
+    expect(m.received('subscribe')).toHaveLength(1);
   });
 });

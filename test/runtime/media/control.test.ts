@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import {
   CONTROL_UNAUTHORIZED,
@@ -17,7 +19,7 @@ import {
 import { MediaControlChannel, PendingRequests } from '../../../runtime/master/media-control';
 import { MediaAgentHandle, startMediaAgent } from '../../../runtime/media/agent';
 import { mediaConfigFromEnv } from '../../../runtime/media/config';
-import { eventRecipient } from '../../../runtime/media/control-server';
+import { ControlServer, eventRecipient } from '../../../runtime/media/control-server';
 import { mediaHeadroom } from '../../../runtime/media/media-node';
 import { offerKinds } from '../../../runtime/media/rooms';
 import { Lanes } from '../../../runtime/node/lanes';
@@ -293,5 +295,86 @@ describe('the control channel against a media agent without Janus', () => {
     ws.send(JSON.stringify({ type: 'auth', nodeId: 'x', nonce: newControlNonce(), proof: 'forged' }));
     expect(await closed).toBe(CONTROL_UNAUTHORIZED);
     expect(frames).toHaveLength(1);
+  });
+});
+
+describe('a master notices when an agent loses its media', () => {
+  /** An agent's end of the control channel alone, whose sockets the test can pause or cut. */
+  async function agentEnd() {
+    const control = new ControlServer({
+      nodeId: 'agent-x',
+      secret: SECRET,
+      execute: () => Promise.resolve({}),
+      log: silentLogger,
+    });
+    const sockets: Socket[] = [];
+    const server = createServer();
+    server.on('upgrade', (req, socket, head) => {
+      sockets.push(socket as Socket);
+      control.handleUpgrade(req, socket, head);
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const lost: string[] = [];
+    let restarted = 0;
+    const channel = new MediaControlChannel({
+      nodeId: 'master-test',
+      secret: SECRET,
+      agentId: 'agent-x',
+      address: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+      onEvent: () => undefined,
+      onLost: (reason) => lost.push(reason),
+      onRestarted: () => restarted++,
+      log: silentLogger,
+      // Short, but not so short that a loaded 2-core runner looks silent.
+      pingIntervalMs: 50,
+      deadAfterMs: 750,
+    });
+    await channel.request({ op: 'feeds', sessionId: 's1' }); // up and authenticated
+    const stop = async () => {
+      channel.close();
+      control.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((done) => server.close(done));
+    };
+    return { control, sockets, lost, restarted: () => restarted, stop };
+  }
+
+  test('its Janus died or came back: said on the channel, to every master', async () => {
+    const agent = await agentEnd();
+    try {
+      agent.control.tellMasters({ type: 'janus', state: 'lost', reason: 'exited' }, true);
+      await waitFor('janus-lost', () => agent.lost.length === 1);
+      agent.control.tellMasters({ type: 'janus', state: 'restarted' }, false);
+      await waitFor('restarted', () => agent.restarted() === 1);
+      expect(agent.lost).toEqual(['janus-lost']);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('the agent died: its channel closed under the master, reported once', async () => {
+    const agent = await agentEnd();
+    try {
+      for (const socket of agent.sockets) socket.destroy();
+      await waitFor('closed', () => agent.lost.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(agent.lost).toEqual(['closed']);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  test('the agent went silent (no pong, no reset): reported once, as silent', async () => {
+    const agent = await agentEnd();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // pongs keep it alive meanwhile
+      expect(agent.lost).toEqual([]);
+      for (const socket of agent.sockets) socket.pause(); // it reads nothing, so answers no ping
+      await waitFor('silent', () => agent.lost.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(agent.lost).toEqual(['silent']);
+    } finally {
+      await agent.stop();
+    }
   });
 });
