@@ -9,17 +9,12 @@ import {
   type InputLogEvent,
   type RejectedLogEventsInfo,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { retrying, type RetryOptions as AwsRetryOptions } from '../aws/retry';
 import type { StreamGroup } from './core';
 
-export interface RetryOptions {
-  /** @default 3 */
-  readonly attempts?: number;
-  /** First backoff; it doubles each attempt, with jitter. @default 200 */
-  readonly baseDelayMs?: number;
-  /** @default 2000 */
-  readonly maxDelayMs?: number;
-}
+/** Retries of each call; unset fields keep the defaults. */
+export type RetryOptions = Partial<AwsRetryOptions>;
+const DEFAULT_RETRY: AwsRetryOptions = { attempts: 3, baseDelayMs: 200, maxDelayMs: 2_000 };
 
 export interface CloudWatchSinkOptions {
   readonly client: CloudWatchLogsClient;
@@ -38,31 +33,6 @@ export function createCloudWatchLogsClient(region: string): CloudWatchLogsClient
     maxAttempts: 1,
     requestHandler: { connectionTimeout: 2_000, requestTimeout: 10_000 },
   });
-}
-
-const THROTTLING_ERRORS = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException']);
-const NETWORK_ERRORS = new Set([
-  'TimeoutError',
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-]);
-
-/** Throttling, a 429/5xx answer (ServiceUnavailableException is a 503), or a network failure. */
-export function isRetryable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const e = err as Error & { code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  return (
-    THROTTLING_ERRORS.has(e.name) ||
-    NETWORK_ERRORS.has(e.name) ||
-    NETWORK_ERRORS.has(e.code ?? '') ||
-    e.$retryable !== undefined ||
-    status === 429 ||
-    status >= 500
-  );
 }
 
 /** CloudWatch refuses the batch itself: sending it again cannot help, so it is dropped, not retried forever. */
@@ -115,15 +85,7 @@ export class CloudWatchSink {
     }
   }
 
-  private async retrying<T>(call: () => Promise<T>): Promise<T> {
-    const { attempts = 3, baseDelayMs = 200, maxDelayMs = 2_000 } = this.options.retry ?? {};
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call();
-      } catch (err) {
-        if (attempt >= attempts || !isRetryable(err)) throw err;
-        await sleep(Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
-      }
-    }
+  private retrying<T>(call: () => Promise<T>): Promise<T> {
+    return retrying(call, { ...DEFAULT_RETRY, ...this.options.retry });
   }
 }

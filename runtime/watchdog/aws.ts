@@ -9,7 +9,7 @@ import {
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { DescribeReplicationGroupsCommand, ElastiCacheClient } from '@aws-sdk/client-elasticache';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { retrying, type RetryOptions as AwsRetryOptions } from '../aws/retry';
 import type { NodeRole } from '../contract/registry';
 import type { FleetObservation, InstanceObservation, NodeRef } from './core';
 import type { Fleet, FleetSnapshot } from './watchdog';
@@ -29,14 +29,9 @@ export interface AwsClients {
   readonly elastiCache: ElastiCacheClient;
 }
 
-export interface RetryOptions {
-  /** @default 4 */
-  readonly attempts?: number;
-  /** First backoff; it doubles each attempt, with jitter. @default 100 */
-  readonly baseDelayMs?: number;
-  /** @default 1000 */
-  readonly maxDelayMs?: number;
-}
+/** Retries of each call; unset fields keep the defaults. */
+export type RetryOptions = Partial<AwsRetryOptions>;
+const DEFAULT_RETRY: AwsRetryOptions = { attempts: 4, baseDelayMs: 100, maxDelayMs: 1_000 };
 
 export interface AwsFleetOptions {
   readonly groups: readonly AwsGroup[];
@@ -62,30 +57,6 @@ export function createAwsClients(region?: string): AwsClients {
     elbv2: new ElasticLoadBalancingV2Client(config),
     elastiCache: new ElastiCacheClient(config),
   };
-}
-
-const THROTTLING_ERRORS = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'TooManyRequestsException',
-]);
-const NETWORK_ERRORS = new Set(['TimeoutError', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE']);
-
-/** Throttling, a 429/5xx answer, or a network failure: worth another attempt. */
-export function isRetryable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const e = err as Error & { code?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  return (
-    THROTTLING_ERRORS.has(e.name) ||
-    NETWORK_ERRORS.has(e.name) ||
-    NETWORK_ERRORS.has(e.code ?? '') ||
-    e.$retryable !== undefined ||
-    status === 429 ||
-    status >= 500
-  );
 }
 
 /** Auto Scaling groups, EC2 instance state, target health and the replication group, read-only, plus SetInstanceHealth. */
@@ -203,15 +174,7 @@ export class AwsFleet implements Fleet {
     return all;
   }
 
-  private async retrying<T>(call: () => Promise<T>): Promise<T> {
-    const { attempts = 4, baseDelayMs = 100, maxDelayMs = 1_000 } = this.options.retry ?? {};
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await call();
-      } catch (err) {
-        if (attempt >= attempts || !isRetryable(err)) throw err;
-        await sleep(Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
-      }
-    }
+  private retrying<T>(call: () => Promise<T>): Promise<T> {
+    return retrying(call, { ...DEFAULT_RETRY, ...this.options.retry });
   }
 }

@@ -1,3 +1,4 @@
+import { isRetryable } from '../../../runtime/aws/retry';
 import {
   CloudWatchLogsClient,
   CreateLogStreamCommand,
@@ -5,12 +6,7 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import {
-  CloudWatchSink,
-  isRejectedBatch,
-  isRetryable,
-  rejectedCount,
-} from '../../../runtime/log-shipper/cloudwatch';
+import { CloudWatchSink, isRejectedBatch, rejectedCount } from '../../../runtime/log-shipper/cloudwatch';
 
 const logs = mockClient(CloudWatchLogsClient);
 const logGroupName = '/rtc-ha/cluster/nodes';

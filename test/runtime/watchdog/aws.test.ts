@@ -13,7 +13,8 @@ import {
 import { DescribeReplicationGroupsCommand, ElastiCacheClient } from '@aws-sdk/client-elasticache';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { AwsFleet, isRetryable, type AwsGroup } from '../../../runtime/watchdog/aws';
+import { isRetryable } from '../../../runtime/aws/retry';
+import { AwsFleet, type AwsGroup } from '../../../runtime/watchdog/aws';
 
 const autoScaling = mockClient(AutoScalingClient);
 const ec2 = mockClient(EC2Client);
