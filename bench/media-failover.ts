@@ -22,13 +22,9 @@
  *
  * Run: npx tsx bench/media-failover.ts [--quick]
  */
-import { spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
 import type { Page } from 'puppeteer-core';
 import { RtcHaAdmin } from '../runtime/client';
 import { DEFAULT_TIMINGS } from '../runtime/contract';
@@ -36,17 +32,13 @@ import { startNodeProcess, type NodeProcess } from '../local/node-process';
 import { waitFor } from '../local/ports';
 import { startRedisServer, type RedisServer } from '../local/redis-server';
 import { launchBrowser, type TestBrowser } from '../test/support/browser';
+import { serveSdkPage } from '../test/support/sdk-page';
+import { runInTestNamespace } from './support/netns';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
 const ROOT = resolve(__dirname, '..');
 
-if (!process.env.RTC_TEST_NETNS) {
-  // As bench/media.ts: Janus never gathers ICE candidates on loopback.
-  const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
-  const args = [join(ROOT, 'scripts', 'netns-run.sh'), tsx, __filename, ...process.argv.slice(2)];
-  const run = spawnSync('bash', args, { stdio: 'inherit', cwd: ROOT });
-  process.exit(run.status ?? 1);
-}
+runInTestNamespace(__filename);
 
 const ICE_ADDRESS = process.env.RTC_TEST_ICE_ADDRESS ?? '10.77.0.1';
 const API_SECRET = 'rtc-ha-media-failover-api-secret-01';
@@ -152,28 +144,6 @@ function readMonitor(page: Page, stop = false): Promise<GapReading> {
 
 const pageEvents = (page: Page) =>
   page.evaluate(() => (window as unknown as { events(): PageEvent[] }).events());
-
-async function servePage(): Promise<{ server: Server; url: string }> {
-  const sdk = await build({
-    entryPoints: [join(ROOT, 'runtime/client/index.ts')],
-    bundle: true,
-    platform: 'browser',
-    format: 'iife',
-    globalName: 'RtcHa',
-    write: false,
-  });
-  const files: Record<string, [string, string | Buffer]> = {
-    '/': ['text/html', await readFile(join(ROOT, 'test/media/fixtures/sdk-media.html'))],
-    '/sdk.js': ['text/javascript', sdk.outputFiles[0].text],
-  };
-  const server = createServer((req, res) => {
-    const file = files[req.url ?? ''];
-    if (file) res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 // ---- the platform ------------------------------------------------------------------------------------
 
@@ -433,7 +403,8 @@ const SCENARIOS: Scenario[] = ['baseline', 'masterKill', 'janusKill', 'nodeStop'
 
 async function main(): Promise<boolean> {
   const startedAt = Date.now();
-  const { server, url } = await servePage();
+  const site = await serveSdkPage(await readFile(join(ROOT, 'test/media/fixtures/sdk-media.html')));
+  const { url } = site;
   const browser = await launchBrowser();
   let platform: Platform | undefined;
   const runs: Run[] = [];
@@ -463,7 +434,7 @@ async function main(): Promise<boolean> {
   } finally {
     await platform?.stop();
     await browser.close();
-    await new Promise((done) => server.close(done));
+    await site.close();
   }
   report(runs, Date.now() - startedAt);
   return SCENARIOS.every((s) => runs.some((r) => r.scenario === s && !r.error));

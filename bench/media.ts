@@ -17,14 +17,10 @@
  *
  * Run: npx tsx bench/media.ts [--quick]
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { RtcHaAdmin, type RtcImplementation } from '../runtime/client';
 import { RtcHaNodeSession } from '../runtime/client/node';
@@ -36,19 +32,12 @@ import { startNodeProcess, type NodeProcess } from '../local/node-process';
 import { freePort, waitFor } from '../local/ports';
 import { startRedisServer, type RedisServer } from '../local/redis-server';
 import { launchBrowser, type TestBrowser } from '../test/support/browser';
+import { serveSdkPage } from '../test/support/sdk-page';
 import { LightPeerConnection, lightRtc, type RtpCount } from './support/light-subscriber';
+import { runInTestNamespace } from './support/netns';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
-const ROOT = resolve(__dirname, '..');
-
-if (!process.env.RTC_TEST_NETNS) {
-  // Janus never gathers ICE candidates on loopback: run again inside a namespace with a veth pair
-  // (scripts/netns-run.sh, as root), which it removes afterwards whatever happens.
-  const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
-  const args = [join(ROOT, 'scripts', 'netns-run.sh'), tsx, __filename, ...process.argv.slice(2)];
-  const run = spawnSync('bash', args, { stdio: 'inherit', cwd: ROOT });
-  process.exit(run.status ?? 1);
-}
+runInTestNamespace(__filename);
 
 const ICE_ADDRESS = process.env.RTC_TEST_ICE_ADDRESS ?? '10.77.0.1';
 const API_SECRET = 'rtc-ha-media-bench-api-secret-01';
@@ -169,29 +158,6 @@ const call: PageCall = (page, method, ...args) =>
     method,
     args as unknown[],
   ) as never;
-
-async function servePage(): Promise<{ server: Server; url: string }> {
-  const sdk = await build({
-    entryPoints: [join(ROOT, 'runtime/client/index.ts')],
-    bundle: true,
-    platform: 'browser',
-    format: 'iife',
-    globalName: 'RtcHa',
-    write: false,
-  });
-  const files: Record<string, [string, string]> = {
-    '/': ['text/html', PAGE],
-    '/sdk.js': ['text/javascript', sdk.outputFiles[0].text],
-  };
-  // 127.0.0.1 is a secure context: getUserMedia works over plain HTTP.
-  const server = createServer((req, res) => {
-    const file = files[req.url ?? ''];
-    if (file) res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 // ---- CPU from /proc ----------------------------------------------------------------------------
 
@@ -744,7 +710,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 async function main(): Promise<boolean> {
   const startedAt = Date.now();
-  const { server, url } = await servePage();
+  const site = await serveSdkPage(PAGE);
+  const { url } = site;
   const browser = await launchBrowser();
   let rtcha: RtcHa | undefined;
   try {
@@ -763,7 +730,7 @@ async function main(): Promise<boolean> {
   } finally {
     await rtcha?.stop();
     await browser.close();
-    await new Promise((done) => server.close(done));
+    await site.close();
   }
 }
 

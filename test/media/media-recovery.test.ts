@@ -6,10 +6,7 @@
 // left behind), never timings: the measured gaps are logged.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import type Redis from 'ioredis';
 import type { Page } from 'puppeteer-core';
 import { RtcHaAdmin } from '../../runtime/client';
@@ -19,8 +16,8 @@ import { waitFor } from '../../local/ports';
 import { startRedisServer, type RedisServer } from '../../local/redis-server';
 import { launchBrowser, type TestBrowser } from '../support/browser';
 import { testNetwork } from '../support/netns';
+import { serveSdkPage, type SdkPageServer } from '../support/sdk-page';
 
-const ROOT = resolve(__dirname, '..', '..');
 const API_SECRET = `test-api-${randomBytes(8).toString('hex')}`;
 const CONTROL_SECRET = `test-control-${randomBytes(16).toString('hex')}`;
 
@@ -61,8 +58,7 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
   let registryRedis: Redis;
   let registry: RegistryReader;
   let browser: TestBrowser;
-  let server: Server;
-  let pageUrl: string;
+  let site: SdkPageServer | undefined;
   let nextPorts = 40_000;
   const gaps: Record<string, number[]> = {};
 
@@ -113,25 +109,7 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
     registryRedis = await untilReady(createRedis({ url: redis.url }));
     registry = new RegistryReader(registryRedis);
 
-    const sdk = await build({
-      entryPoints: [join(ROOT, 'runtime/client/index.ts')],
-      bundle: true,
-      platform: 'browser',
-      format: 'iife',
-      globalName: 'RtcHa',
-      write: false,
-    });
-    const files: Record<string, { type: string; body: string | Buffer }> = {
-      '/': { type: 'text/html', body: await readFile(join(__dirname, 'fixtures', 'sdk-media.html')) },
-      '/sdk.js': { type: 'text/javascript', body: sdk.outputFiles[0].text },
-    };
-    server = createServer((req, res) => {
-      const file = files[req.url ?? ''];
-      if (file) res.writeHead(200, { 'content-type': file.type }).end(file.body);
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-    pageUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    site = await serveSdkPage(await readFile(join(__dirname, 'fixtures', 'sdk-media.html')));
     browser = await launchBrowser();
   });
 
@@ -145,7 +123,7 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
       await writeFile(process.env.RTC_RECOVERY_DEBUG, lines.map((l) => JSON.stringify(l)).join('\n'));
     }
     await browser?.close();
-    if (server) await new Promise((done) => server.close(done));
+    await site?.close();
     registryRedis?.disconnect();
     for (const node of nodes) if (!node.hasExited()) node.kill('SIGCONT');
     await Promise.all(nodes.map((node) => node.stop()));
@@ -159,7 +137,7 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
   async function participant(sessionId: string, participantId: string, via: NodeProcess): Promise<Page> {
     const page = await browser.newPage();
     page.on('pageerror', (err) => console.error(`${participantId}: ${String(err)}`));
-    await page.goto(pageUrl);
+    await page.goto(site!.url);
     const { token } = await admin.createConnection(sessionId, participantId);
     await page.evaluate((url, t) => (window as unknown as SdkPage).join(url, t), wsUrl(via), token);
     return page;

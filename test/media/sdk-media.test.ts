@@ -3,10 +3,7 @@
 // requests to a media agent running real Janus, and the media flows between the pages through it.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
+import { join } from 'node:path';
 import type Redis from 'ioredis';
 import type { Page } from 'puppeteer-core';
 import { RtcHaAdmin } from '../../runtime/client';
@@ -16,8 +13,8 @@ import { waitFor } from '../../local/ports';
 import { startRedisServer, type RedisServer } from '../../local/redis-server';
 import { iceRoutes, launchBrowser, waitForMedia, type TestBrowser } from '../support/browser';
 import { testNetwork } from '../support/netns';
+import { serveSdkPage, type SdkPageServer } from '../support/sdk-page';
 
-const ROOT = resolve(__dirname, '..', '..');
 const API_SECRET = `test-api-${randomBytes(8).toString('hex')}`;
 const CONTROL_SECRET = `test-control-${randomBytes(16).toString('hex')}`;
 
@@ -48,8 +45,7 @@ describe('the SDK publishes and subscribes through the masters and a Janus media
   let registryRedis: Redis;
   let registry: RegistryReader;
   let browser: TestBrowser;
-  let server: Server;
-  let pageUrl: string;
+  let site: SdkPageServer | undefined;
 
   beforeAll(async () => {
     redis = await startRedisServer();
@@ -73,33 +69,13 @@ describe('the SDK publishes and subscribes through the masters and a Janus media
     registryRedis = await untilReady(createRedis({ url: redis.url }));
     registry = new RegistryReader(registryRedis);
 
-    // The SDK as a browser app gets it: runtime/client in one bundle, built for the browser.
-    const sdk = await build({
-      entryPoints: [join(ROOT, 'runtime/client/index.ts')],
-      bundle: true,
-      platform: 'browser',
-      format: 'iife',
-      globalName: 'RtcHa',
-      write: false,
-    });
-    const files: Record<string, { type: string; body: string | Buffer }> = {
-      '/': { type: 'text/html', body: await readFile(join(__dirname, 'fixtures', 'sdk-media.html')) },
-      '/sdk.js': { type: 'text/javascript', body: sdk.outputFiles[0].text },
-    };
-    // Served from 127.0.0.1: a secure context, so getUserMedia is allowed over plain HTTP.
-    server = createServer((req, res) => {
-      const file = files[req.url ?? ''];
-      if (file) res.writeHead(200, { 'content-type': file.type }).end(file.body);
-      else res.writeHead(404).end();
-    });
-    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-    pageUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    site = await serveSdkPage(await readFile(join(__dirname, 'fixtures', 'sdk-media.html')));
     browser = await launchBrowser();
   });
 
   afterAll(async () => {
     await browser?.close();
-    if (server) await new Promise((done) => server.close(done));
+    await site?.close();
     registryRedis?.disconnect();
     await Promise.all(nodes.map((node) => node.stop()));
     await redis?.stop();
@@ -116,7 +92,7 @@ describe('the SDK publishes and subscribes through the masters and a Janus media
   ): Promise<Page> {
     const page = await browser.newPage();
     page.on('pageerror', (err) => console.error(`${participantId}: ${String(err)}`));
-    await page.goto(pageUrl);
+    await page.goto(site!.url);
     const { token } = await admin.createConnection(sessionId, participantId);
     const urls = Array.isArray(via) ? via.map(wsUrl) : wsUrl(via);
     await page.evaluate((url, t) => (window as unknown as SdkPage).join(url, t), urls, token);
