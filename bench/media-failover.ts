@@ -15,7 +15,9 @@
  * - Janus SIGKILL on the media node hosting the room: the platform moves the room to another agent.
  * - the whole media node SIGSTOPped (agent and Janus): detected by the master-agent ping, the room
  *   moves; then the node is resumed.
- * - drain (make-before-break): not built, reported as null.
+ * - drain (make-before-break): the agent hosting the room gets SIGTERM (what the termination
+ *   lifecycle hook and an instance refresh do); the masters move the room while it still flows, the
+ *   SDK switches each connection once the new one decodes; a new agent replaces it for the next run.
  *
  * Media needs a non-loopback address: re-runs itself inside a network namespace
  * (scripts/netns-run.sh, as root) unless RTC_TEST_NETNS says it is in one.
@@ -63,6 +65,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface PageEvent {
   name: string;
   gapMs?: number;
+  tookMs?: number;
   mediaNodeId?: string | null;
 }
 interface GapReading {
@@ -232,7 +235,7 @@ function janusPid(agent: NodeProcess): number | undefined {
 
 // ---- one run -----------------------------------------------------------------------------------------
 
-type Scenario = 'baseline' | 'masterKill' | 'janusKill' | 'nodeStop';
+type Scenario = 'baseline' | 'masterKill' | 'janusKill' | 'nodeStop' | 'drain';
 
 interface Run {
   scenario: Scenario;
@@ -240,7 +243,7 @@ interface Run {
   gapMs: number;
   /** Per subscriber: viewer-0, viewer-1, and the publisher (it subscribes to nothing: not counted). */
   subscriberGapsMs: number[];
-  /** Fault -> every subscriber's mediaRestored (disruptive scenarios). */
+  /** Fault -> every subscriber's mediaRestored (mediaMoved for a drain). */
   restoredMs?: number;
   /** The SDK's own gapMs in mediaRestored, per subscriber. */
   sdkGapMs?: number[];
@@ -322,20 +325,24 @@ async function oneRun(
         process.kill(pid, 'SIGCONT');
         hosting.kill('SIGCONT');
       };
+    } else if (scenario === 'drain') {
+      if (!hosting) throw new Error(`no agent hosts ${fromNode}`);
+      hosting.kill('SIGTERM');
     }
 
     let restoredMs: number | undefined;
     let sdkGapMs: number[] | undefined;
     let error: string | undefined;
     try {
-      if (scenario === 'janusKill' || scenario === 'nodeStop') {
+      if (scenario === 'janusKill' || scenario === 'nodeStop' || scenario === 'drain') {
         const restored: PageEvent[] = [];
+        const done = scenario === 'drain' ? 'mediaMoved' : 'mediaRestored';
         await waitFor(
-          `${scenario}: mediaRestored at every subscriber`,
+          `${scenario}: ${done} at every subscriber`,
           async () => {
             restored.length = 0;
             for (const v of viewers) {
-              const e = (await pageEvents(v)).find((x) => x.name === 'mediaRestored');
+              const e = (await pageEvents(v)).find((x) => x.name === done);
               if (!e) return false;
               restored.push(e);
             }
@@ -345,7 +352,7 @@ async function oneRun(
           20,
         );
         restoredMs = Date.now() - faultAt;
-        sdkGapMs = restored.map((e) => e.gapMs ?? NaN);
+        sdkGapMs = restored.map((e) => e.gapMs ?? e.tookMs ?? NaN);
         // Decoding again at every subscriber, then AFTER_MS more.
         await waitFor(
           `${scenario}: frames again`,
@@ -376,6 +383,12 @@ async function oneRun(
       await waitFor('Janus restarted', async () => janusPid(hosting) !== killedJanus, 30_000, 100).catch(
         () => undefined,
       );
+    } else if (scenario === 'drain' && hosting) {
+      await waitFor('the drained agent exits', async () => hosting.hasExited(), 30_000, 100).catch(
+        () => undefined,
+      );
+      platform.agents = platform.agents.filter((a) => a !== hosting);
+      await platform.startAgent();
     }
     return {
       scenario,
@@ -399,7 +412,7 @@ async function oneRun(
 
 // ---- main --------------------------------------------------------------------------------------------
 
-const SCENARIOS: Scenario[] = ['baseline', 'masterKill', 'janusKill', 'nodeStop'];
+const SCENARIOS: Scenario[] = ['baseline', 'masterKill', 'janusKill', 'nodeStop', 'drain'];
 
 async function main(): Promise<boolean> {
   const startedAt = Date.now();
@@ -448,6 +461,7 @@ function report(runs: Run[], elapsedMs: number): void {
   const master = stats('masterKill');
   const janus = stats('janusKill');
   const stop = stats('nodeStop');
+  const drain = stats('drain');
   const restored = (s: Scenario) =>
     percentiles(of(s).flatMap((r) => (r.restoredMs === undefined ? [] : [r.restoredMs])));
   const sampling = percentiles(
@@ -457,12 +471,12 @@ function report(runs: Run[], elapsedMs: number): void {
     masterKillGapMs: master.max,
     janusKillRecoverMs: { p50: janus.p50, p99: janus.p99 },
     silentDeathRecoverMs: { p99: stop.p99 },
-    drainGapMs: null,
+    drainGapMs: drain.max,
     baselineGapMs: baseline.max,
-    drain: 'not built',
-    gapsMs: { baseline, masterKill: master, janusKill: janus, nodeStop: stop },
+    gapsMs: { baseline, masterKill: master, janusKill: janus, nodeStop: stop, drain },
     failedRuns: Object.fromEntries(SCENARIOS.map((s) => [s, failed(s)])),
     faultToMediaRestoredMs: { janusKill: restored('janusKill'), nodeStop: restored('nodeStop') },
+    drainToMediaMovedMs: restored('drain'),
     mediaControlPingIntervalMs: DEFAULT_TIMINGS.mediaControlPingIntervalMs,
     sampleMs: SAMPLE_MS,
     longestSampleIntervalMs: sampling,
@@ -490,7 +504,7 @@ ${row('undisturbed (baseline)', baseline, 'baseline', 'the frame interval itself
 ${row('master SIGKILL while media flows', master, 'masterKill', 'should equal the baseline: masters hold no media')}
 ${row('Janus SIGKILL on the hosting media node (room moves)', janus, 'janusKill', 'OpenVidu ~5 s; feasibility run 330 ms; browser alone 6.5 s')}
 ${row('whole media node SIGSTOPped (agent + Janus; ping detection)', stop, 'nodeStop', 'Jitsi 10-15 s detection; browser alone 16.5 s')}
-| drain (make-before-break) | not built | null | null | null | |
+${row('drain of the hosting media node (SIGTERM; make-before-break)', drain, 'drain', 'OpenVidu and LiveKit wait for rooms to end; should equal the baseline')}
 
 - Fault -> \`mediaRestored\` at every viewer, p50 / p99: Janus SIGKILL ${result.faultToMediaRestoredMs.janusKill.p50} / ${result.faultToMediaRestoredMs.janusKill.p99};
   node SIGSTOP ${result.faultToMediaRestoredMs.nodeStop.p50} / ${result.faultToMediaRestoredMs.nodeStop.p99} (master-agent ping every ${DEFAULT_TIMINGS.mediaControlPingIntervalMs} ms).
@@ -500,7 +514,12 @@ ${row('whole media node SIGSTOPped (agent + Janus; ping detection)', stop, 'node
   replaces the dead one before the next run. Janus SIGKILL: the agent restarts its Janus (empty, out of placement for a
   while) and the room is rebuilt on another agent. Node SIGSTOP: the agent and its Janus stopped; resumed once every
   viewer recovered.
-- Drain (make-before-break) is not built: no figure.
+- Drain: the agent hosting the room gets SIGTERM; it tells the masters, who move the room to another agent with a
+  handover; each viewer subscribes there, plays the new connection until it decodes, then switches and closes the old
+  one; the publisher keeps sending to the old node ${DEFAULT_TIMINGS.mediaHandoverMs / 1000} s after its new connection is up. SIGTERM ->
+  \`mediaMoved\` at every viewer, p50 / p99: ${result.drainToMediaMovedMs.p50} / ${result.drainToMediaMovedMs.p99}. The drained agent then exits
+  (its drain complete) and a new one replaces it. \`framesDecoded\` counts the SDK's own sink too, which plays a new
+  stream before the switch (browsers decode only what a sink consumes).
 
 Total run time ${Math.round(elapsedMs / 1000)} s; load average at the end ${result.loadAverage.join(', ')}.
 `,

@@ -7,6 +7,7 @@ import type {
   PublishedFeed,
   ServerFrame,
 } from '../contract/messages';
+import { DEFAULT_TIMINGS } from '../contract/timings';
 
 /**
  * Media for RtcHaSession: publishing and subscribing through the session's media node (Janus's
@@ -20,7 +21,10 @@ import type {
 
 export type MediaClientFrame = Extract<
   ClientFrame,
-  { type: 'publish' | 'unpublish' | 'subscribe' | 'subscribeAnswer' | 'unsubscribe' | 'trickle' }
+  {
+    type:
+      'publish' | 'unpublish' | 'subscribe' | 'subscribeAnswer' | 'unsubscribe' | 'trickle' | 'mediaStalled';
+  }
 >;
 type Reply = Extract<ServerFrame, { type: 'publishAnswer' | 'subscribeOffer' | 'subscribed' }>;
 
@@ -36,7 +40,17 @@ export interface PeerConnectionLike {
   createAnswer(): Promise<{ type?: string; sdp?: string }>;
   setLocalDescription(description: { type: 'offer' | 'answer'; sdp: string }): Promise<void>;
   setRemoteDescription(description: { type: 'offer' | 'answer'; sdp: string }): Promise<void>;
+  /** The standard getStats (a Map-like RTCStatsReport); without it, only connection states are watched. */
+  getStats?(): Promise<{ forEach(callback: (stat: StatLike) => void): void }>;
   close(): void;
+}
+/** The fields of an `inbound-rtp` stat the SDK reads. */
+export interface StatLike {
+  readonly type: string;
+  readonly kind?: string;
+  readonly bytesReceived?: number;
+  readonly packetsReceived?: number;
+  readonly framesDecoded?: number;
 }
 export interface IceCandidateLike {
   readonly candidate: string;
@@ -107,6 +121,12 @@ export interface MediaEvents {
    * the SDK heard of the loss) to now. A re-subscribed feed gets a new `trackAdded` (a new stream).
    */
   mediaRestored: { gapMs: number; mediaNodeId: string | null };
+  /**
+   * The session's media node drained and every connection switched to `mediaNodeId` without a
+   * gap (make-before-break: each new subscription got its `trackAdded` once its media decoded,
+   * then the old one closed). `tookMs`: from mediaNodeChanged to the last switch.
+   */
+  mediaMoved: { tookMs: number; mediaNodeId: string };
 }
 
 export type MediaErrorCode =
@@ -227,6 +247,7 @@ interface Publisher {
   /** Its publish request: an unpublish that overtakes the answer ends it. */
   requestId?: string;
   feedId?: string;
+  readonly watch: StallWatch;
 }
 
 interface Subscription {
@@ -240,11 +261,43 @@ interface Subscription {
   ready?: Promise<RemoteFeed>;
   /** Its subscribe request, while its offer is awaited. */
   requestId?: string;
-  /** The media node was lost: subscribe again once the feed is up on the new one (trackPublished). */
+  /** The media node was lost or drains: subscribe again once the feed is up on the new one (trackPublished). */
   waiting?: boolean;
+  /** The connection this one replaces, still playing until this one's media decodes (make-before-break). */
+  previous?: Previous;
+  readonly watch: StallWatch;
 }
 
-/** A media node lost: what must come back before mediaRestored. */
+/** A subscription's old connection during a handover or an in-place renegotiation. */
+interface Previous {
+  readonly pc: PeerConnectionLike;
+  /** On the same media node (a renegotiation): unsubscribed there once replaced. */
+  readonly sameNode?: { readonly subscriptionId: string };
+}
+
+/** The safety net's view of one connection: when media last arrived, when it last reported. */
+export interface StallWatch {
+  /** It was connected once: only then can it stall. */
+  live?: boolean;
+  bytes: number;
+  changedAt: number;
+  /** When it may report again (doubling back-off while the stall lasts). */
+  reportAfter: number;
+  backoffMs: number;
+}
+
+export function newStallWatch(): StallWatch {
+  return { bytes: -1, changedAt: Date.now(), reportAfter: 0, backoffMs: DEFAULT_TIMINGS.mediaStallMs };
+}
+
+/** The connection is up: its stall clock starts now. */
+function goLive(watch: StallWatch): void {
+  if (watch.live) return;
+  watch.live = true;
+  watch.changedAt = Date.now();
+}
+
+/** A media node lost (or draining: `handover`): what must come back before mediaRestored (mediaMoved). */
 interface Recovery {
   readonly since: number;
   mediaNodeId: string | null;
@@ -252,6 +305,8 @@ interface Recovery {
   readonly waiting: Set<string>;
   /** To publish again once a media node is named (the move named none). */
   republish?: Publisher;
+  /** The old node still carries the media: switch make-before-break, nothing is lost. */
+  readonly handover?: boolean;
 }
 
 /**
@@ -272,6 +327,11 @@ export class SessionMedia {
   private nextRequest = 1;
   private closed = false;
   private recovery: Recovery | undefined;
+  /** The publisher connection a handover keeps sending to the old node until subscribers switched. */
+  private retiringPublisher: PeerConnectionLike | undefined;
+  /** Old connections still carrying media during a handover, closed once replaced. */
+  private readonly retiring = new Set<PeerConnectionLike>();
+  private stallTimer: ReturnType<typeof setInterval> | undefined;
   private readonly autoSubscribe: boolean;
   private readonly timeoutMs: number;
 
@@ -321,6 +381,7 @@ export class SessionMedia {
       tracks,
       stream,
       token,
+      watch: newStallWatch(),
       trickle: new Trickle(
         pc,
         () => 'publisher',
@@ -328,8 +389,16 @@ export class SessionMedia {
       ),
     };
     this.watchConnection(pc, undefined, () => {
-      if (this.publisher === publisher) this.connectionBack('publisher');
+      goLive(publisher.watch);
+      if (this.publisher !== publisher) return;
+      const old = this.retiringPublisher;
+      if (old) {
+        this.retiringPublisher = undefined;
+        setTimeout(() => this.closeRetired(old), DEFAULT_TIMINGS.mediaHandoverMs);
+      }
+      this.connectionBack('publisher');
     });
+    this.watchStalls();
     return publisher;
   }
 
@@ -392,7 +461,7 @@ export class SessionMedia {
     const feed = this.known.get(feedId);
     if (!feed) throw new RtcHaMediaError('unknown_feed', `no feed ${feedId} in the session`);
     this.declined.delete(feedId);
-    const sub: Subscription = { feed, added: false };
+    const sub: Subscription = { feed, added: false, watch: newStallWatch() };
     this.subscriptions.set(feedId, sub);
     return this.startSubscription(sub);
   }
@@ -431,7 +500,11 @@ export class SessionMedia {
         this.onUnpublished(frame.feedId);
         return;
       case 'mediaNodeChanged':
-        this.onMoved(frame.mediaNode);
+        if (frame.handover && frame.mediaNode) this.handOver(frame.mediaNode);
+        else this.onMoved(frame.mediaNode);
+        return;
+      case 'renegotiate':
+        this.renegotiate(frame.target);
         return;
       case 'participantLeft':
         // Its feed may never have come back after a move: nothing would say it ended.
@@ -453,27 +526,36 @@ export class SessionMedia {
     const subs = [...this.subscriptions.values()];
     if (!publisher && subs.length === 0 && !this.recovery) return;
     const mediaNodeId = mediaNode?.nodeId ?? null;
-    const first = this.recovery === undefined;
-    const recovery: Recovery = this.recovery ?? { since: Date.now(), mediaNodeId, waiting: new Set() };
+    // A handover cut short (the node it moved to died too) is a loss from here on.
+    const first = this.recovery === undefined || this.recovery.handover === true;
+    const publisherWaited = this.recovery?.waiting.has('publisher') ?? false;
+    const recovery: Recovery =
+      this.recovery && !first ? this.recovery : { since: Date.now(), mediaNodeId, waiting: new Set() };
     recovery.mediaNodeId = mediaNodeId;
     this.recovery = recovery;
     if (first) this.host.emit('mediaReconnecting', { mediaNodeId });
+    this.closeRetiring();
     for (const sub of subs) {
       // The old node's offers and answers are void; its subscriptions died with it.
       sub.pc?.close();
+      sub.previous?.pc.close();
       if (sub.requestId !== undefined)
         this.fail(sub.requestId, new RtcHaMediaError('closed', 'the media node was lost'));
       if (sub.subscriptionId !== undefined)
         this.fail(answerKey(sub.subscriptionId), new RtcHaMediaError('closed', 'the media node was lost'));
-      const next: Subscription = { feed: sub.feed, added: sub.added, stream: undefined, waiting: true };
+      const next: Subscription = {
+        feed: sub.feed,
+        added: sub.added,
+        stream: undefined,
+        waiting: true,
+        watch: newStallWatch(),
+      };
       this.subscriptions.set(sub.feed.feedId, next);
       recovery.waiting.add(sub.feed.feedId);
     }
     // An established publisher, or one being published again after an earlier move.
     const old =
-      publisher && (publisher.feedId !== undefined || recovery.waiting.has('publisher'))
-        ? publisher
-        : recovery.republish;
+      publisher && (publisher.feedId !== undefined || publisherWaited) ? publisher : recovery.republish;
     if (old) {
       old.pc.close();
       if (old.requestId !== undefined)
@@ -484,6 +566,111 @@ export class SessionMedia {
       if (mediaNode) this.republish(old);
     }
     this.maybeRestored();
+  }
+
+  /**
+   * The session's media node drains (mediaNodeChanged with handover) and the platform moved the
+   * session to `mediaNode`, while the old node still carries every connection: make-before-break.
+   * The publisher publishes the same tracks there on a new connection and keeps the old one
+   * sending for DEFAULT_TIMINGS.mediaHandoverMs after the new one is up (subscribers switch
+   * meanwhile); each subscription subscribes again once its feed is up there, keeps playing the
+   * old connection until the new one's media decodes, then gets `trackAdded` with the new stream
+   * and closes the old one. `mediaMoved` says when all switched; no `mediaReconnecting`: no gap.
+   */
+  private handOver(mediaNode: MediaNodeSummary): void {
+    if (this.closed) return;
+    if (this.recovery && !this.recovery.handover) return this.onMoved(mediaNode); // nothing flows to keep
+    const publisher = this.publisher;
+    const subs = [...this.subscriptions.values()];
+    if (!publisher && subs.length === 0) return;
+    const recovery: Recovery = {
+      since: this.recovery?.since ?? Date.now(),
+      mediaNodeId: mediaNode.nodeId,
+      waiting: new Set(),
+      handover: true,
+    };
+    this.recovery = recovery;
+    for (const sub of subs) {
+      // The connection that plays now is kept: the one already replaced, else the current one.
+      const previous = sub.previous ?? (sub.pc && { pc: sub.pc });
+      if (sub.previous) sub.pc?.close(); // a switch under way to the node that drains too: void
+      if (sub.requestId !== undefined)
+        this.fail(sub.requestId, new RtcHaMediaError('closed', 'the session moved to another media node'));
+      if (previous) this.retire(previous.pc);
+      this.subscriptions.set(sub.feed.feedId, {
+        feed: sub.feed,
+        added: sub.added,
+        waiting: true,
+        ...(previous && { previous: { pc: previous.pc } }),
+        watch: newStallWatch(),
+      });
+      recovery.waiting.add(sub.feed.feedId);
+    }
+    if (publisher) {
+      this.publisher = undefined;
+      if (publisher.requestId !== undefined && publisher.feedId === undefined) {
+        this.fail(
+          publisher.requestId,
+          new RtcHaMediaError('closed', 'the session moved to another media node'),
+        );
+        publisher.pc.close();
+      } else {
+        this.retire(publisher.pc);
+        this.retiringPublisher = publisher.pc;
+      }
+      recovery.waiting.add('publisher');
+      this.republish(publisher);
+    }
+  }
+
+  /**
+   * Keeps `pc` carrying media while its replacement comes up: its state no longer reports (the
+   * old node will hang it up), and it closes with closeRetired, a loss, or the session.
+   */
+  private retire(pc: PeerConnectionLike): void {
+    pc.onconnectionstatechange = null;
+    this.retiring.add(pc);
+  }
+
+  private closeRetired(pc: PeerConnectionLike): void {
+    if (this.retiring.delete(pc)) pc.close();
+  }
+
+  private closeRetiring(): void {
+    for (const pc of this.retiring) pc.close();
+    this.retiring.clear();
+    this.retiringPublisher = undefined;
+  }
+
+  /**
+   * The master found the media node healthy after this client reported `target` stalled: the
+   * path is broken, so that connection is negotiated again on the same node. A subscription is
+   * replaced make-before-break (the old one is unsubscribed once the new one plays); the
+   * publisher publishes again (the media node replaces its feed).
+   */
+  private renegotiate(target: string): void {
+    if (this.closed || this.recovery) return;
+    if (target === 'publisher') {
+      const old = this.publisher;
+      if (!old || old.feedId === undefined) return;
+      this.publisher = undefined;
+      old.pc.close();
+      this.republish(old);
+      return;
+    }
+    const sub = [...this.subscriptions.values()].find((s) => s.subscriptionId === target);
+    if (!sub?.pc || sub.previous) return;
+    this.retire(sub.pc);
+    const next: Subscription = {
+      feed: sub.feed,
+      added: sub.added,
+      previous: { pc: sub.pc, sameNode: { subscriptionId: target } },
+      watch: newStallWatch(),
+    };
+    this.subscriptions.set(sub.feed.feedId, next);
+    this.startSubscription(next).catch((err: RtcHaMediaError) => {
+      if (err.code !== 'closed') this.reportError(err, sub.feed.feedId);
+    });
   }
 
   private republish(old: Publisher): void {
@@ -522,10 +709,9 @@ export class SessionMedia {
     const recovery = this.recovery;
     if (!recovery || recovery.waiting.size > 0 || recovery.mediaNodeId === null) return;
     this.recovery = undefined;
-    this.host.emit('mediaRestored', {
-      gapMs: Date.now() - recovery.since,
-      mediaNodeId: recovery.mediaNodeId,
-    });
+    const tookMs = Date.now() - recovery.since;
+    if (recovery.handover) this.host.emit('mediaMoved', { tookMs, mediaNodeId: recovery.mediaNodeId });
+    else this.host.emit('mediaRestored', { gapMs: tookMs, mediaNodeId: recovery.mediaNodeId });
   }
 
   /**
@@ -580,6 +766,8 @@ export class SessionMedia {
     this.publisher?.pc.close();
     this.publisher = undefined;
     for (const sub of [...this.subscriptions.values()]) this.dropSubscription(sub, false);
+    this.closeRetiring();
+    clearInterval(this.stallTimer);
     this.outbox.length = 0;
   }
 
@@ -644,6 +832,7 @@ export class SessionMedia {
       () => sub.subscriptionId,
       (f) => this.host.send(f),
     );
+    this.watchStalls();
     const tracks: MediaStreamTrack[] = [];
     pc.ontrack = ({ track, streams }) => {
       tracks.push(track);
@@ -652,8 +841,9 @@ export class SessionMedia {
     const { subscriptionId } = offer;
     // Up means the media node has the answer, whether or not its `subscribed` got through.
     this.watchConnection(pc, feedId, () => {
+      goLive(sub.watch);
       this.settle(answerKey(subscriptionId), { type: 'subscribed', subscriptionId });
-      if (current()) this.connectionBack(feedId);
+      if (current() && !sub.previous) this.connectionBack(feedId);
     });
     await negotiate(() => pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp }));
     const answer = await negotiate(() => pc.createAnswer());
@@ -669,15 +859,34 @@ export class SessionMedia {
     this.assertCurrent(current());
     const stream = sub.stream ?? this.buildStream(tracks);
     sub.stream = stream;
+    if (sub.previous) {
+      // Make-before-break: the old connection plays until this one's media decodes.
+      const release = preroll(stream);
+      await decoding(pc, DEFAULT_TIMINGS.mediaHandoverMs).finally(() => setTimeout(release, PREROLL_HOLD_MS));
+      this.assertCurrent(current());
+    }
     sub.added = true;
     this.host.emit('trackAdded', { participantId, feedId, stream });
+    if (sub.previous) this.switched(sub);
     return { participantId, feedId, stream };
+  }
+
+  /** The new connection plays: the old one closes (and, on the same node, is unsubscribed). */
+  private switched(sub: Subscription): void {
+    const previous = sub.previous;
+    if (!previous) return;
+    sub.previous = undefined;
+    this.closeRetired(previous.pc);
+    if (previous.sameNode)
+      this.sendOrQueue({ type: 'unsubscribe', subscriptionId: previous.sameNode.subscriptionId });
+    this.connectionBack(sub.feed.feedId);
   }
 
   private dropSubscription(sub: Subscription, tellMaster: boolean): void {
     const { feedId, participantId } = sub.feed;
     this.subscriptions.delete(feedId);
     sub.pc?.close();
+    if (sub.previous) this.closeRetired(sub.previous.pc);
     this.connectionGone(feedId);
     if (tellMaster && sub.subscriptionId !== undefined) {
       this.sendOrQueue({ type: 'unsubscribe', subscriptionId: sub.subscriptionId });
@@ -745,6 +954,39 @@ export class SessionMedia {
       const what = feedId === undefined ? 'the publisher connection' : `the connection of feed ${feedId}`;
       this.reportError(new RtcHaMediaError('connection_failed', `${what} failed (ICE or DTLS)`), feedId);
     };
+  }
+
+  /** The safety net: one timer looks at every connection (started with the first one). */
+  private watchStalls(): void {
+    if (this.stallTimer !== undefined) return;
+    this.stallTimer = setInterval(() => void this.checkStalls(), STALL_CHECK_MS);
+    (this.stallTimer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * A live connection that turned `disconnected` or `failed`, or a subscription that received no
+   * byte for DEFAULT_TIMINGS.mediaStallMs, is reported to the master (mediaStalled), which checks
+   * the media node: it moves the session or answers `renegotiate`. Not while a move is under way.
+   */
+  private async checkStalls(): Promise<void> {
+    if (this.closed || this.recovery) return;
+    const watched: { watch: StallWatch; pc: PeerConnectionLike; target: string; media: boolean }[] = [];
+    const publisher = this.publisher;
+    if (publisher?.feedId !== undefined)
+      watched.push({ watch: publisher.watch, pc: publisher.pc, target: 'publisher', media: false });
+    for (const sub of this.subscriptions.values()) {
+      if (sub.pc && sub.subscriptionId !== undefined && !sub.previous)
+        watched.push({ watch: sub.watch, pc: sub.pc, target: sub.subscriptionId, media: true });
+    }
+    await Promise.all(
+      watched.map(async ({ watch, pc, target, media }) => {
+        if (!watch.live) return;
+        const bytes = media ? await receivedBytes(pc) : undefined;
+        const reason = stallOf(watch, bytes, pc.connectionState, Date.now());
+        if (reason && !this.closed && !this.recovery)
+          this.host.send({ type: 'mediaStalled', target, reason });
+      }),
+    );
   }
 
   private reportError(error: RtcHaMediaError, feedId: string | undefined): void {
@@ -826,4 +1068,105 @@ async function negotiate<T>(step: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw new RtcHaMediaError('negotiation_failed', err instanceof Error ? err.message : String(err));
   }
+}
+
+/**
+ * Resolves once `pc` has decoded a video frame (or, audio only, received a packet), polling its
+ * stats; at `withinMs` at the latest (the stall watch takes over), and at once without getStats.
+ */
+async function decoding(pc: PeerConnectionLike, withinMs: number): Promise<void> {
+  if (!pc.getStats) return;
+  const until = Date.now() + withinMs;
+  while (Date.now() < until && pc.connectionState !== 'closed') {
+    const flowing = await pc.getStats().then(
+      (report) => {
+        let video = false;
+        let audio = false;
+        let hasVideo = false;
+        report.forEach((stat) => {
+          if (stat.type !== 'inbound-rtp') return;
+          if (stat.kind === 'video') {
+            hasVideo = true;
+            video ||= (stat.framesDecoded ?? 0) > 0;
+          } else audio ||= (stat.packetsReceived ?? 0) > 0;
+        });
+        return hasVideo ? video : audio;
+      },
+      () => true,
+    );
+    if (flowing) return;
+    await new Promise((resolve) => setTimeout(resolve, DECODING_POLL_MS));
+  }
+}
+
+/** How often a switch looks at the new connection's stats. */
+const DECODING_POLL_MS = 40;
+
+/** How long the SDK's own sink keeps decoding after trackAdded: the app's sink takes over meanwhile. */
+const PREROLL_HOLD_MS = 1_000;
+
+/**
+ * Browsers decode a video only while a sink consumes it: before a switch, a detached muted video
+ * element plays the new stream, so that it decodes before the app swaps its element to it (no
+ * frame gap). Returns its release; nothing to do without a DOM (Node).
+ */
+function preroll(stream: MediaStream): () => void {
+  const doc = (globalThis as { document?: Document }).document;
+  if (!doc) return () => undefined;
+  const video = doc.createElement('video');
+  video.muted = true;
+  video.playsInline = true;
+  video.srcObject = stream;
+  video.play().catch(() => undefined);
+  return () => {
+    video.pause();
+    video.srcObject = null;
+  };
+}
+
+/** How often the safety net looks at the connections. */
+const STALL_CHECK_MS = 500;
+/** Longest pause between two reports of a connection that stays stalled. */
+const STALL_REPORT_MAX_BACKOFF_MS = 30_000;
+
+/**
+ * The safety net's decision for one connection (pure): a report reason, or none. `bytes`: what it
+ * received so far (undefined: not measured); a change resets its stall and its back-off; a
+ * report moves its next allowed report out, doubling.
+ */
+export function stallOf(
+  watch: StallWatch,
+  bytes: number | undefined,
+  state: string | undefined,
+  now: number,
+): 'no_media' | 'disconnected' | undefined {
+  if (bytes !== undefined && bytes !== watch.bytes) {
+    watch.bytes = bytes;
+    watch.changedAt = now;
+    watch.backoffMs = DEFAULT_TIMINGS.mediaStallMs;
+    watch.reportAfter = 0;
+  }
+  const reason =
+    state === 'disconnected' || state === 'failed'
+      ? 'disconnected'
+      : bytes !== undefined && now - watch.changedAt >= DEFAULT_TIMINGS.mediaStallMs
+        ? 'no_media'
+        : undefined;
+  if (!reason || now < watch.reportAfter) return undefined;
+  watch.reportAfter = now + watch.backoffMs;
+  watch.backoffMs = Math.min(2 * watch.backoffMs, STALL_REPORT_MAX_BACKOFF_MS);
+  return reason;
+}
+
+/** Bytes `pc` received on all its inbound RTP streams; undefined without stats. */
+async function receivedBytes(pc: PeerConnectionLike): Promise<number | undefined> {
+  if (!pc.getStats) return undefined;
+  const report = await pc.getStats().catch(() => undefined);
+  if (!report) return undefined;
+  let bytes: number | undefined;
+  report.forEach((stat) => {
+    if (stat.type === 'inbound-rtp' && typeof stat.bytesReceived === 'number')
+      bytes = (bytes ?? 0) + stat.bytesReceived;
+  });
+  return bytes;
 }

@@ -492,6 +492,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
       case 'publishAnswer':
       case 'subscribeOffer':
       case 'subscribed':
+      case 'renegotiate':
         this.media.onFrame(frame); // replies are not numbered: no mailbox holds them
         return;
       default:

@@ -92,6 +92,11 @@ export const MediaRequestSchema = z.discriminatedUnion('op', [
   /** The participant left: its publisher and subscriptions go. */
   z.object({ op: z.literal('leave'), ...Participant }),
   z.object({ op: z.literal('feeds'), sessionId: IdSchema }),
+  /**
+   * A client reported its connection `target` stalled: is Janus answering (a hung one is
+   * restarted, and the request fails), and does the connection still exist there?
+   */
+  z.object({ op: z.literal('check'), ...Participant, target: TrickleTargetSchema }),
 ]);
 export type MediaRequest = z.infer<typeof MediaRequestSchema>;
 export type MediaOp = MediaRequest['op'];
@@ -101,6 +106,7 @@ export interface MediaResults {
   publish: { feedId: string; sdp: string };
   subscribe: { subscriptionId: string; sdp: string };
   feeds: { feeds: PublishedFeed[] };
+  check: { exists: boolean };
   unpublish: Record<string, never>;
   answer: Record<string, never>;
   trickle: Record<string, never>;
@@ -154,6 +160,8 @@ export const AgentFrameSchema = z.discriminatedUnion('type', [
     state: z.enum(['lost', 'restarted']),
     reason: z.string().max(200).optional(),
   }),
+  /** To every master: this node drains; move its sessions make-before-break (mediaNodeChanged handover). */
+  z.object({ type: z.literal('draining') }),
 ]);
 export type AgentFrame = z.infer<typeof AgentFrameSchema>;
 

@@ -35,6 +35,8 @@ export type Candidate = z.infer<typeof CandidateSchema>;
 export const TrickleTargetSchema = z.union([z.literal('publisher'), IdSchema]);
 export const MEDIA_KINDS = ['audio', 'video'] as const;
 export type MediaKind = (typeof MEDIA_KINDS)[number];
+/** Why a client reports a connection (mediaStalled). */
+export const MEDIA_STALL_REASONS = ['no_media', 'disconnected'] as const;
 /** A feed published in a session: one per publishing participant, its id the participant's. */
 export interface PublishedFeed {
   participantId: string;
@@ -93,6 +95,16 @@ export const ClientFrameSchema = z.discriminatedUnion('type', [
     target: TrickleTargetSchema,
     candidate: CandidateSchema.nullable(),
   }),
+  /**
+   * The client's PeerConnection `target` received nothing for DEFAULT_TIMINGS.mediaStallMs, or
+   * turned `disconnected`: the master checks the media node and moves the session
+   * (mediaNodeChanged) or answers `renegotiate`.
+   */
+  z.object({
+    type: z.literal('mediaStalled'),
+    target: TrickleTargetSchema,
+    reason: z.enum(MEDIA_STALL_REASONS),
+  }),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrameSchema>;
 
@@ -119,7 +131,12 @@ export type DeliveredFrame =
   | { type: 'participantJoined'; seq: number; participant: ParticipantSummary }
   | { type: 'participantLeft'; seq: number; participantId: string }
   | { type: 'participantReconnected'; seq: number; participantId: string }
-  | { type: 'mediaNodeChanged'; seq: number; mediaNode: MediaNodeSummary | null }
+  /**
+   * The session's media moved to `mediaNode` (null: no media node has room yet). `handover`: the
+   * old node drains and still carries the media, so open the new connections, switch to each once
+   * it flows, then close the old one (make-before-break); without it the old node is gone.
+   */
+  | { type: 'mediaNodeChanged'; seq: number; mediaNode: MediaNodeSummary | null; handover?: boolean }
   /** `participantId` publishes feed `feedId`: its media flows into the media node (subscribe to it). */
   | { type: 'trackPublished'; seq: number; participantId: string; feedId: string; kinds: MediaKind[] }
   | { type: 'trackUnpublished'; seq: number; participantId: string; feedId: string };
@@ -199,6 +216,12 @@ export type ServerFrame =
   /** The media node's offer for `subscribe`: answer it with `subscribeAnswer`. */
   | { type: 'subscribeOffer'; requestId: RequestId; subscriptionId: string; sdp: string }
   | { type: 'subscribed'; subscriptionId: string }
+  /**
+   * The answer to `mediaStalled` when the media node is healthy: the connection `target`
+   * ('publisher' or a subscription id) is broken on the way, so negotiate it again (a new
+   * PeerConnection on the same node).
+   */
+  | { type: 'renegotiate'; target: string }
   /**
    * With `cseq`: the sender's frame `cseq` was refused and is not stored. With `requestId` or
    * `subscriptionId`: the media request it names failed.

@@ -81,6 +81,17 @@ export const DEFAULT_TIMINGS = {
   mediaControlPingIntervalMs: 500,
   /** ...and counts an agent silent this long (no pong, no frame) as dead: its rooms move at once. */
   mediaControlDeadAfterMs: 1_500,
+  /**
+   * A drain's handover (make-before-break): a participant keeps publishing into the draining node
+   * this long after its new publisher connection is up, so that every subscriber switches first.
+   */
+  mediaHandoverMs: 5_000,
+  /** A draining node drops a room moved away this long after the move, whoever did not switch. */
+  mediaHandoverGraceMs: 15_000,
+  /** A client connection that receives nothing this long asks its master to check (mediaStalled). */
+  mediaStallMs: 2_000,
+  /** A master's `check` of a media agent after mediaStalled; Janus must answer its ping within half. */
+  mediaCheckTimeoutMs: 1_000,
   /** Local HAProxy check on /ready. */
   localCheck: { path: '/ready', interMs: 1_000, fall: 2, rise: 2 },
   /** ALB target group check on /ready (ALB minimums). */
@@ -132,6 +143,12 @@ export const LIMITS = {
    */
   joinBurstPerAddress: 200,
   joinRatePerAddressPerSecond: 50,
+  /**
+   * mediaStalled reports one participant may make on one master: a burst (each of its connections
+   * at once), then this many per second; more are ignored (each costs the media node a check).
+   */
+  mediaStallReportBurst: 8,
+  mediaStallReportsPerSecond: 1,
   /** Addresses (or participants) a master tracks for those limits; the longest idle are forgotten first. */
   maxTrackedRateKeys: 10_000,
   /** Largest REST request body. */

@@ -9,6 +9,7 @@ import {
   ClientFrame,
   DEFAULT_TIMINGS,
   ErrorCode,
+  LIMITS,
   MediaEvent,
   MediaNodeSummary,
   MediaRequest,
@@ -23,6 +24,7 @@ import { Lanes } from '../node/lanes';
 import type { Logger } from '../node/log';
 import { MediaControlChannel } from './media-control';
 import { mediaNodeSummaryOf, moveMediaSessions } from './media-placement';
+import { RateLimiter } from './rate-limit';
 
 export const MEDIA_FRAME_TYPES = [
   'publish',
@@ -31,6 +33,7 @@ export const MEDIA_FRAME_TYPES = [
   'subscribeAnswer',
   'unsubscribe',
   'trickle',
+  'mediaStalled',
 ] as const;
 export type MediaFrame = Extract<ClientFrame, { type: (typeof MEDIA_FRAME_TYPES)[number] }>;
 
@@ -70,6 +73,8 @@ export function toMediaRequest(sessionId: string, participantId: string, frame: 
       return { op: 'unsubscribe', ...who, subscriptionId: frame.subscriptionId };
     case 'trickle':
       return { op: 'trickle', ...who, target: frame.target, candidate: frame.candidate };
+    case 'mediaStalled':
+      return { op: 'check', ...who, target: frame.target };
   }
 }
 
@@ -107,6 +112,8 @@ export function failureFrame(frame: MediaFrame, err: unknown): ServerFrame {
   return { type: 'error', code, message, ...names };
 }
 
+type RecoveryReason = 'closed' | 'silent' | 'janus-lost' | 'janus-restarted' | 'draining' | 'client-stalled';
+
 export class MediaBroker {
   private readonly channels = new Map<string, MediaControlChannel>();
   /** Media node id -> its control address (host:port); an agent's never changes. */
@@ -115,12 +122,18 @@ export class MediaBroker {
   private readonly lanes = new Lanes();
   /** Agent id -> its recovery under way (one at a time per agent on this master). */
   private readonly recovering = new Map<string, Promise<void>>();
+  private readonly stallReports = new RateLimiter({
+    burst: LIMITS.mediaStallReportBurst,
+    perSecond: LIMITS.mediaStallReportsPerSecond,
+    maxKeys: LIMITS.maxTrackedRateKeys,
+  });
 
   constructor(private readonly options: MediaBrokerOptions) {}
 
   /** Forwards a client's media frame; the answer (or the error) reaches the client when it comes. */
   handle(client: MediaClient, frame: MediaFrame): void {
     const { sessionId, participantId } = client;
+    if (frame.type === 'mediaStalled') return void this.stalled(client, frame);
     this.forward(sessionId, participantId, toMediaRequest(sessionId, participantId, frame)).then(
       (result) => {
         const answer = answerFrame(frame, result);
@@ -138,6 +151,44 @@ export class MediaBroker {
         client.send(failureFrame(frame, err));
       },
     );
+  }
+
+  /**
+   * A client's connection received nothing for a while, or turned `disconnected` (mediaStalled):
+   * the session's agent probes its Janus. A node that answers is healthy, so the path is broken:
+   * the client negotiates that connection again (`renegotiate`). One that does not (down, silent,
+   * its Janus hung and now restarting) loses its sessions to another node, as if its channel had
+   * dropped: a failure the platform missed still heals.
+   */
+  private async stalled(
+    client: MediaClient,
+    frame: Extract<MediaFrame, { type: 'mediaStalled' }>,
+  ): Promise<void> {
+    const { sessionId, participantId } = client;
+    const { log, store, secret } = this.options;
+    if (!this.stallReports.take(`${sessionId}/${participantId}`)) return;
+    log.info('media_stalled_report', {
+      sessionId,
+      participantId,
+      target: frame.target,
+      reason: frame.reason,
+    });
+    if (!secret) return;
+    const session = await store.getSession(sessionId).catch(() => undefined);
+    const agentId = session?.mediaNode?.nodeId;
+    if (!agentId) return;
+    try {
+      const channel = await this.channel(agentId);
+      const { exists } = await channel.request(
+        { op: 'check', sessionId, participantId, target: frame.target },
+        DEFAULT_TIMINGS.mediaCheckTimeoutMs,
+      );
+      log.info('media_renegotiate', { sessionId, participantId, target: frame.target, exists });
+      client.send({ type: 'renegotiate', target: frame.target });
+    } catch (err) {
+      log.warn('media_check_failed', { sessionId, agent: agentId, error: err });
+      await this.recover(agentId, 'client-stalled');
+    }
   }
 
   /** Feeds published in the session, for a joined frame; empty when its media node does not answer soon. */
@@ -208,6 +259,7 @@ export class MediaBroker {
       onEvent: (event) => void this.tellRoom(agentId, event),
       onLost: (reason) => void this.recover(agentId, reason),
       onRestarted: () => void this.recover(agentId, 'janus-restarted'),
+      onDraining: () => void this.recover(agentId, 'draining'),
       log: this.options.log,
     });
     this.channels.set(agentId, channel);
@@ -227,13 +279,16 @@ export class MediaBroker {
   }
 
   /**
-   * The media of `agentId` is gone (its channel closed, it went silent, its Janus died): every
-   * session placed on it moves at once to the ready media node with the most room, and its
-   * participants hear mediaNodeChanged (the SDK publishes and subscribes again there). Every master
-   * with a channel to the agent does this; the registry lets one move each session. When its Janus
-   * came back (`janus-restarted`), sessions still on it (no other node had room) are rebuilt there.
+   * The media of `agentId` is gone (its channel closed, it went silent, its Janus died, a client's
+   * check failed): every session placed on it moves at once to the ready media node with the most
+   * room, and its participants hear mediaNodeChanged (the SDK publishes and subscribes again
+   * there). Every master with a channel to the agent does this; the registry lets one move each
+   * session. When its Janus came back (`janus-restarted`), sessions still on it (no other node had
+   * room) are rebuilt there. A `draining` agent still carries its media: the move is a handover
+   * (make-before-break), and sessions no node has room for stay until the heartbeat's backstop
+   * (MediaPlacement.replaceExpired) finds room or the drain's deadline passes.
    */
-  private recover(agentId: string, reason: string): Promise<void> {
+  private recover(agentId: string, reason: RecoveryReason): Promise<void> {
     const running = this.recovering.get(agentId);
     if (running) return running;
     const started = Date.now();
@@ -246,7 +301,10 @@ export class MediaBroker {
         const node = (await registry.nodes('media')).find((n) => n.identity.nodeId === agentId);
         inPlace = node && mediaNodeSummaryOf(node);
       }
-      const moved = await moveMediaSessions(store, registry, agentId, sessions, log, inPlace);
+      const moved = await moveMediaSessions(store, registry, agentId, sessions, log, {
+        inPlace,
+        handover: reason === 'draining',
+      });
       log.warn('media_rooms_moved', {
         agent: agentId,
         reason,

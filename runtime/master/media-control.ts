@@ -40,6 +40,8 @@ export interface MediaControlOptions {
   readonly onLost?: (reason: 'closed' | 'silent' | 'janus-lost') => void;
   /** The agent's Janus is back after a restart, with a session open. */
   readonly onRestarted?: () => void;
+  /** The agent drains: its sessions move make-before-break. */
+  readonly onDraining?: () => void;
   readonly log: Logger;
   /** @default DEFAULT_TIMINGS.mediaControlPingIntervalMs */
   readonly pingIntervalMs?: number;
@@ -274,7 +276,10 @@ export class MediaControlChannel {
     }
     const data = frame.data;
     if (data.type === 'event') this.options.onEvent(data.event);
-    else if (data.type === 'janus') {
+    else if (data.type === 'draining') {
+      this.options.log.info('media_agent_draining', { agent: this.options.agentId });
+      this.options.onDraining?.();
+    } else if (data.type === 'janus') {
       this.options.log.warn('media_janus_state', { agent: this.options.agentId, ...data });
       if (data.state === 'lost') this.options.onLost?.('janus-lost');
       else this.options.onRestarted?.();

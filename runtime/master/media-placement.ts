@@ -35,21 +35,30 @@ export class MediaPlacement {
     return this.registry.releaseMedia(sessionId, mediaNodeId);
   }
 
-  /** Moves the sessions of expired media nodes and tells their participants (mediaNodeChanged). */
+  /**
+   * Moves the sessions of expired media nodes, and of draining ones make-before-break (the drain's
+   * backstop: the agent also tells every master with a control channel at once), and tells their
+   * participants (mediaNodeChanged).
+   */
   async replaceExpired(): Promise<void> {
-    for (const dead of (await this.registry.nodes('media')).filter((n) => n.expired)) {
-      const deadId = dead.identity.nodeId;
-      const sessions = await this.store.sessionsOnMediaNode(deadId);
+    for (const node of await this.registry.nodes('media')) {
+      const handover = node.live?.state === 'draining';
+      if (!node.expired && !handover) continue;
+      const nodeId = node.identity.nodeId;
+      const sessions = await this.store.sessionsOnMediaNode(nodeId);
       if (sessions.length === 0) continue;
-      const lock = this.store.keys.mediaReplacementLock(deadId);
+      const lock = this.store.keys.mediaReplacementLock(nodeId);
       if ((await this.redis.set(lock, this.nodeId, 'PX', this.lockMs, 'NX')) !== 'OK') continue;
-      await this.move(deadId, sessions);
+      await moveMediaSessions(this.store, this.registry, nodeId, sessions, this.log, { handover });
     }
   }
+}
 
-  private async move(deadId: string, sessions: string[]): Promise<void> {
-    await moveMediaSessions(this.store, this.registry, deadId, sessions, this.log);
-  }
+export interface MoveOptions {
+  /** No other node has room: rebuild the sessions on `deadId` (its Janus restarted empty). */
+  readonly inPlace?: MediaNodeSummary;
+  /** `deadId` drains and still carries the media: its participants switch make-before-break. */
+  readonly handover?: boolean;
 }
 
 /**
@@ -57,7 +66,8 @@ export class MediaPlacement {
  * (reserved there first) and tells its participants (mediaNodeChanged): safe to run on several
  * masters at once, `replaceMediaNode` is conditional. `inPlace`: when no other node has room, the
  * sessions stay on `deadId` and hear mediaNodeChanged naming it (its Janus restarted empty: the
- * participants publish and subscribe again there). Returns how many moved (or were rebuilt).
+ * participants publish and subscribe again there). `handover`: `deadId` drains, the participants
+ * switch make-before-break. Returns how many moved (or were rebuilt).
  */
 export async function moveMediaSessions(
   store: SessionStore,
@@ -65,8 +75,9 @@ export async function moveMediaSessions(
   deadId: string,
   sessions: readonly string[],
   log: Logger,
-  inPlace?: MediaNodeSummary,
+  how: MoveOptions = {},
 ): Promise<number> {
+  const { inPlace, handover } = how;
   let moved = 0;
   for (const sessionId of sessions) {
     const next = await registry.reserveMedia(sessionId, [deadId]);
@@ -79,7 +90,7 @@ export async function moveMediaSessions(
         log.info('media_room_rebuilt_in_place', { sessionId, mediaNode: deadId });
         continue;
       }
-      // Keep them on the dead node's index: a later tick moves them once a media node has room.
+      // Keep them on the node's index: a later tick moves them once a media node has room.
       log.warn('media_replacement_pending', { deadNode: deadId, sessions: sessions.length - moved });
       return moved;
     }
@@ -91,9 +102,13 @@ export async function moveMediaSessions(
         await registry.releaseMedia(sessionId, mediaNode.nodeId);
       continue;
     }
-    await store.deliverToOthers(sessionId, undefined, { type: 'mediaNodeChanged', mediaNode });
+    await store.deliverToOthers(sessionId, undefined, {
+      type: 'mediaNodeChanged',
+      mediaNode,
+      ...(handover && { handover }),
+    });
     moved++;
-    log.info('media_node_replaced', { sessionId, deadNode: deadId, mediaNode: mediaNode.nodeId });
+    log.info('media_node_replaced', { sessionId, from: deadId, mediaNode: mediaNode.nodeId, handover });
   }
   return moved;
 }

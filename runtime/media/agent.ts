@@ -8,10 +8,12 @@ import { startLoadMetric } from './load-metric';
 import { MediaNode } from './media-node';
 
 /**
- * A running media agent. `drain()` (SIGTERM): not ready and `draining` at once (masters place no
- * new session here); resolves once no session is placed here any more, or at the drain deadline,
- * after stopping. Past the deadline with sessions left, it stays in the registry so that it
- * expires and the masters move those sessions to another media node.
+ * A running media agent. `drain()` (SIGTERM, the termination lifecycle hook): not ready and
+ * `draining` at once (masters place no new session here) and it tells the masters, who move each
+ * session to another node make-before-break (mediaNodeChanged with handover: the participants
+ * switch while this node still carries their media). It resolves once no session is placed here
+ * and no room is left, or at the drain deadline, after stopping. Past the deadline with sessions
+ * left, it stays in the registry so that it expires and the masters move those sessions anyway.
  */
 export type MediaAgentHandle = NodeHandle;
 
@@ -34,7 +36,10 @@ export async function startMediaAgent(
   const control = new ControlServer({
     nodeId: config.nodeId,
     secret: config.controlSecret,
-    execute: (request) => (media ? media.rooms.run(request) : Promise.reject(janusOff())),
+    execute: (request) => {
+      if (!media) return Promise.reject(janusOff());
+      return request.op === 'check' ? media.check(request) : media.rooms.run(request);
+    },
     log,
   });
   if (config.janus === 'on') {
@@ -55,11 +60,16 @@ export async function startMediaAgent(
   runtime.server.on('upgrade', (req, socket, head) => control.handleUpgrade(req, socket, head));
   const forgetLeft =
     media && setInterval(() => void dropDeparted(), DEFAULT_TIMINGS.mediaReconcileIntervalMs);
+  /** While draining: session -> when it was first seen moved away (its handover under way). */
+  const handedOver = new Map<string, number>();
+  let draining = false;
 
   /**
    * Participants the registry no longer has (removed, swept, session deleted) lose their media
    * here, and so do sessions no longer placed here (moved to another media node while this one
-   * was thought dead: stopped, say): their rooms go without a word to the room.
+   * was thought dead: stopped, say): their rooms go without a word to the room. While draining,
+   * a moved room still carries the media its participants switch away from (make-before-break):
+   * it goes when they have closed their connections to it, or mediaHandoverGraceMs after the move.
    */
   async function dropDeparted(): Promise<void> {
     const known = media?.rooms.participants() ?? [];
@@ -75,6 +85,11 @@ export async function startMediaAgent(
       const [err, member] = replies[i] ?? [];
       if (err || member !== 0 || !media) return;
       movedAway.add(sessionId);
+      if (draining) {
+        const since = handedOver.get(sessionId) ?? Date.now();
+        handedOver.set(sessionId, since);
+        if (Date.now() - since < DEFAULT_TIMINGS.mediaHandoverGraceMs) return;
+      }
       log.info('media_session_moved_away', { sessionId });
       void media.rooms.moved(sessionId);
     });
@@ -115,9 +130,15 @@ export async function startMediaAgent(
   };
   return runtime.handle({
     drain: async () => {
+      draining = true;
       runtime.startDraining();
+      // Every master moves the sessions make-before-break at once; their heartbeats are the backstop.
+      control.tellMasters({ type: 'draining' }, true);
       const outcome = await untilEmptyOrDeadline(
-        async () => (await sessionsPlaced()) === 0,
+        async () => {
+          await dropDeparted();
+          return (await sessionsPlaced()) === 0 && (media?.rooms.sessions().length ?? 0) === 0;
+        },
         config.drainDeadlineMs,
         config.heartbeatIntervalMs,
       );

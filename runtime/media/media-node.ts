@@ -8,7 +8,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import type { MediaEvent, NodeLoad } from '../contract';
+import {
+  DEFAULT_TIMINGS,
+  MediaRequestError,
+  type MediaEvent,
+  type MediaRequest,
+  type MediaResults,
+  type NodeLoad,
+} from '../contract';
 import type { Logger } from '../node/log';
 import type { MediaConfig } from './config';
 import { JanusClient, JanusSupervisor, debianJanusLibDir, newJanusSecret } from './janus';
@@ -118,6 +125,18 @@ export class MediaNode {
     const reasons = this.supervisor.readiness();
     if (reasons.length === 0 && !this.rooms.attached) reasons.push('janus session not open');
     return reasons;
+  }
+
+  /**
+   * A client reported a connection stalled: a Janus that does not answer its ping in half the
+   * master's check timeout is restarted (the masters then move the rooms) and the check fails;
+   * else it says whether the connection still exists here.
+   */
+  async check(request: Extract<MediaRequest, { op: 'check' }>): Promise<MediaResults['check']> {
+    if (!(await this.supervisor.probe(DEFAULT_TIMINGS.mediaCheckTimeoutMs / 2))) {
+      throw new MediaRequestError('media_unavailable', 'Janus does not answer: restarting it');
+    }
+    return { exists: this.rooms.has(request.sessionId, request.participantId, request.target) };
   }
 
   /** The figures the heartbeat publishes (zeros and no headroom while Janus is down). */

@@ -46,6 +46,9 @@ interface Room {
   pending: number;
 }
 
+/** The requests the rooms carry out (`check` is the node's: it probes Janus first). */
+export type RoomRequest = Exclude<MediaRequest, { op: 'check' }>;
+
 type Done = Record<string, never>;
 const DONE: Done = {};
 
@@ -107,6 +110,13 @@ export class MediaRooms {
     this.log.info('media_room_moved_away', { sessionId, handles: handles.length });
   }
 
+  /** Whether the participant's publisher (up) or its subscription `target` exists here. */
+  has(sessionId: string, participantId: string, target: string): boolean {
+    const room = this.rooms.get(sessionId);
+    if (target === 'publisher') return room?.publishers.get(participantId)?.up === true;
+    return room?.subscriptions.get(target)?.participantId === participantId;
+  }
+
   /** Every participant with a publisher or a subscription here. */
   participants(): { sessionId: string; participantId: string }[] {
     const found: { sessionId: string; participantId: string }[] = [];
@@ -121,9 +131,10 @@ export class MediaRooms {
   }
 
   /** Carries out a master's request, after the same participant's earlier ones. */
-  run<R extends MediaRequest>(request: R): Promise<MediaResults[R['op']]> {
+  run<R extends RoomRequest>(request: R): Promise<MediaResults[R['op']]> {
     if (request.op === 'feeds')
       return Promise.resolve({ feeds: this.feeds(request.sessionId) } as MediaResults[R['op']]);
+
     const key = `${request.sessionId}/${request.participantId}`;
     return this.lanes
       .run(key, () => this.execute(request))
@@ -132,7 +143,7 @@ export class MediaRooms {
       }) as Promise<MediaResults[R['op']]>;
   }
 
-  private async execute(request: Exclude<MediaRequest, { op: 'feeds' }>): Promise<unknown> {
+  private async execute(request: Exclude<RoomRequest, { op: 'feeds' }>): Promise<unknown> {
     const { sessionId, participantId } = request;
     switch (request.op) {
       case 'publish':

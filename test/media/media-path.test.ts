@@ -2,15 +2,14 @@
 // a master process, a media agent process running Janus, and Chromium pages speaking the client <->
 // master media frames of docs/contract.md ("Media") over the master's WebSocket. The page-side
 // client below is the least that drives the protocol; the SDK replaces it later.
-import { chmod, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { waitFor } from '../../local/ports';
 import { type NodeProcess, startNodeProcess } from '../../local/node-process';
-import { JanusAdmin } from '../../runtime/media/janus';
 import { API_SECRET, Api, TestRegistry, startRegistry } from '../runtime/master/support/harness';
+import { agentJanusAdmin } from './support/agent-janus';
 import { launchBrowser, mediaStats, waitForMedia, type TestBrowser } from '../support/browser';
 import { testNetwork } from '../support/netns';
 
@@ -150,16 +149,6 @@ const rtc = (page: Page) => ({
     ) as Promise<Awaited<ReturnType<PageClient[K]>>>,
 });
 
-/** The agent's Janus admin API, found through the configuration the agent wrote (the test runs as root). */
-async function janusAdmin(agentTmp: string): Promise<JanusAdmin> {
-  const [dir] = (await readdir(agentTmp)).filter((name) => name.startsWith('rtc-ha-janus-'));
-  const janus = await readFile(join(agentTmp, dir, 'janus.jcfg'), 'utf8');
-  const transport = await readFile(join(agentTmp, dir, 'janus.transport.websockets.jcfg'), 'utf8');
-  const secret = /admin_secret = "([^"]+)"/.exec(janus)![1];
-  const port = /admin_ws_port = (\d+)/.exec(transport)![1];
-  return JanusAdmin.connect(`ws://127.0.0.1:${port}`, secret);
-}
-
 describe('media path: publish and subscribe through a master and a media agent running Janus', () => {
   const network = testNetwork();
   let registry: TestRegistry;
@@ -280,7 +269,8 @@ describe('media path: publish and subscribe through a master and a media agent r
     for (const page of [alice, bob]) await rtc(page).call('leave');
 
     // Nothing left in Janus but the agent's own session and its room-managing handle.
-    const admin = await janusAdmin(agentTmp);
+    const janusUp = agent.events().filter((e) => e.event === 'janus_up');
+    const admin = await agentJanusAdmin(janusUp[janusUp.length - 1]?.pid as number);
     try {
       await waitFor('no room left', async () => (await admin.listRooms()).length === 0, 10_000, 100);
       const sessions = await admin.listSessions();

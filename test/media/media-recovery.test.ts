@@ -17,6 +17,7 @@ import { startRedisServer, type RedisServer } from '../../local/redis-server';
 import { launchBrowser, type TestBrowser } from '../support/browser';
 import { testNetwork } from '../support/netns';
 import { serveSdkPage, type SdkPageServer } from '../support/sdk-page';
+import { agentJanusAdmin } from './support/agent-janus';
 
 const API_SECRET = `test-api-${randomBytes(8).toString('hex')}`;
 const CONTROL_SECRET = `test-control-${randomBytes(16).toString('hex')}`;
@@ -27,6 +28,7 @@ interface PageEvent {
   feedId?: string;
   code?: string;
   gapMs?: number;
+  tookMs?: number;
   mediaNodeId?: string | null;
 }
 interface SdkPage {
@@ -301,6 +303,28 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
     return now as string;
   }
 
+  /** Decoded frames of each feed's video element on the page (the app's sinks). */
+  const playing = (page: Page): Promise<Record<string, number>> =>
+    page.evaluate(() =>
+      Object.fromEntries(
+        Array.from(document.querySelectorAll('video')).map((v) => [
+          v.id,
+          v.getVideoPlaybackQuality().totalVideoFrames,
+        ]),
+      ),
+    );
+
+  /** Every one of the page's `feeds` video elements shows new frames. */
+  async function allPlaying(page: Page, feeds: number, label: string): Promise<void> {
+    const before = await playing(page);
+    await until(
+      `${label}: ${feeds} video element(s) playing`,
+      async () => [before, await playing(page)] as const,
+      ([was, now]) =>
+        Object.keys(now).length === feeds && Object.entries(now).every(([id, n]) => n >= (was[id] ?? 0) + 5),
+    );
+  }
+
   async function end(r: Awaited<ReturnType<typeof room>>): Promise<void> {
     await Promise.all(r.pages.map((p) => p.evaluate(() => (window as unknown as SdkPage).leave())));
     await Promise.all(r.pages.map((p) => p.close()));
@@ -373,6 +397,94 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
       const list = await events(page);
       expect(list.filter((e) => e.name === 'trackUnpublished' || e.name === 'trackRemoved')).toEqual([]);
     }
+    await end(r);
+  });
+
+  it('(e) the media node drains (SIGTERM): the room moves make-before-break, nobody reconnects, the node leaves empty', async () => {
+    const r = await room('drain');
+
+    r.hosting.kill('SIGTERM');
+
+    // Every page switched every connection: mediaMoved, never mediaReconnecting, no feed lost.
+    for (const page of r.pages) {
+      const seen = await until(
+        'drain: mediaMoved',
+        () => events(page),
+        (list) => list.some((e) => e.name === 'mediaMoved'),
+      );
+      const names = seen.map((e) => e.name).filter((n) => n.startsWith('media') || n === 'resumed');
+      expect(names).toEqual(['mediaMoved']);
+      expect(seen.filter((e) => e.name === 'trackUnpublished' || e.name === 'trackRemoved')).toEqual([]);
+      (gaps['drain (mediaMoved tookMs)'] ??= []).push(
+        seen.find((e) => e.name === 'mediaMoved')?.tookMs as number,
+      );
+    }
+    const now = await mediaNodeOf(r.sessionId);
+    expect(now).toBeDefined();
+    expect(now).not.toBe(r.mediaNode);
+    for (const [i, [page, feeds]] of r.expected.entries()) {
+      await decoding(page, feeds, 'drain after', r.peersBefore[i]);
+      await allPlaying(page, feeds, 'drain after');
+    }
+    // The drained node completed its drain empty (no room left behind) and exited.
+    await until(
+      'the drained agent exits',
+      async () => r.hosting.hasExited(),
+      (gone) => gone,
+      30_000,
+    );
+    expect(r.hosting.events().find((e) => e.event === 'drain_done')?.outcome).toBe('empty');
+    // No duplicate publisher, nobody rejoined.
+    await until(
+      'drain: the new node holds 2 publishers, 4 subscribers',
+      () => loadOf(now as string),
+      (l) => l !== undefined && l.rooms === 1 && l.publishers === 2 && l.subscribers === 4,
+    );
+    const session = await admin.getSession(r.sessionId);
+    expect(session.participants.map((p) => p.participantId).sort()).toEqual(['alice', 'bob', 'carol']);
+    await end(r);
+    await startAgent(); // a node with room again for the next test
+  });
+
+  it('(f) a subscription Janus hung up behind the client: the client reports it, the node is healthy, the SDK renegotiates', async () => {
+    const r = await room('stall');
+    const janus = await agentJanusAdmin(janusPid(r.hosting));
+    let hungUp = false;
+    try {
+      for (const session of await janus.listSessions()) {
+        for (const handle of await janus.listHandles(session)) {
+          const info = await janus.handleInfo(session, handle);
+          if (hungUp || info.plugin_specific?.type !== 'subscriber') continue;
+          await janus.hangUp(session, handle);
+          hungUp = true;
+        }
+      }
+    } finally {
+      janus.close();
+    }
+    expect(hungUp).toBe(true);
+
+    // Nobody told the client: its own watch notices, the master checks the node and answers renegotiate.
+    const logged = (event: string) => masters.flatMap((m) => m.events()).filter((e) => e.event === event);
+    const renegotiated = await until(
+      'stall: a master answered renegotiate',
+      async () => logged('media_renegotiate'),
+      (list) => list.length > 0,
+    );
+    expect(logged('media_stalled_report').length).toBeGreaterThan(0);
+    expect(renegotiated[0].exists).toBe(false);
+    for (const [page, feeds] of r.expected) await allPlaying(page, feeds, 'stall after');
+    // Not a move: the node was healthy. The old subscription is gone, none left behind.
+    expect(await mediaNodeOf(r.sessionId)).toBe(r.mediaNode);
+    for (const page of r.pages) {
+      const names = (await events(page)).map((e) => e.name).filter((n) => n.startsWith('media'));
+      expect(names).toEqual([]);
+    }
+    await until(
+      'stall: the node holds 2 publishers, 4 subscribers',
+      () => loadOf(r.mediaNode),
+      (l) => l !== undefined && l.rooms === 1 && l.publishers === 2 && l.subscribers === 4,
+    );
     await end(r);
   });
 

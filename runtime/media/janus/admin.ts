@@ -94,6 +94,11 @@ export class JanusAdmin {
   }
 
   /** Every handle's info, session by session; those that went away meanwhile are skipped. */
+  /** Hangs a handle's PeerConnection up (`hangup_webrtc`), as an operator does with a stuck one. */
+  async hangUp(sessionId: number, handleId: number): Promise<void> {
+    await this.connection.request({ janus: 'hangup_webrtc', session_id: sessionId, handle_id: handleId });
+  }
+
   async allHandles(): Promise<HandleInfo[]> {
     const infos: HandleInfo[] = [];
     for (const session of await this.listSessions()) {

@@ -150,6 +150,23 @@ export class JanusSupervisor {
     }
   }
 
+  /**
+   * Pings Janus now, outside the periodic checks (a client saw its media stall): one that does not
+   * answer within `timeoutMs` is taken for hung at once, killed and restarted. False then, or while down.
+   */
+  async probe(timeoutMs: number): Promise<boolean> {
+    const run = this.run;
+    if (!run?.up || run.down) return false;
+    try {
+      await run.up.client.ping(timeoutMs);
+      return true;
+    } catch (err) {
+      this.options.log.warn('janus_probe_failed', { pid: run.pid, error: err });
+      this.wentDown(run, 'unresponsive');
+      return false;
+    }
+  }
+
   /** The load figures now; undefined while Janus is down. */
   async load(): Promise<JanusLoad | undefined> {
     const up = this.isUp ? this.run?.up : undefined;
