@@ -41,6 +41,7 @@ const MEDIA_EVENTS = [
   'mediaError',
   'mediaReconnecting',
   'mediaRestored',
+  'mediaMoved',
   'error',
 ] as const;
 
@@ -472,6 +473,114 @@ describe('RtcHaSession media', () => {
     publication.unpublish();
     await frames(m).wait('unpublish');
     expect(newPub.closed).toBe(true);
+  });
+
+  test('mediaNodeChanged with handover: make-before-break, the old connections close only once replaced', async () => {
+    // GIVEN a participant publishing (feed p1) and receiving p2's feed
+    const m = await master([P2_FEED]);
+    const { s, of, until, events } = await joined(m);
+    await frames(m).wait('subscribe');
+    m.last.send({
+      type: 'subscribeOffer',
+      requestId: m.received('subscribe')[0].requestId,
+      subscriptionId: 'sub-old',
+      sdp: JANUS_OFFER,
+    });
+    await frames(m).wait('subscribeAnswer');
+    m.last.send({ type: 'subscribed', subscriptionId: 'sub-old' });
+    await until('trackAdded');
+    const publishing = s.publish(camera());
+    await frames(m).wait('publish');
+    m.last.send({
+      type: 'publishAnswer',
+      requestId: m.received('publish')[0].requestId,
+      feedId: 'p1',
+      sdp: 'a',
+    });
+    await publishing;
+    const [oldSub, oldPub] = FakePeerConnection.created;
+
+    // WHEN the media node drains and the platform hands the session over
+    m.last.send({
+      type: 'mediaNodeChanged',
+      seq: 1,
+      mediaNode: { nodeId: 'media-b', address: '10.0.0.9' },
+      handover: true,
+    });
+
+    // THEN the same tracks are offered again while the old connections stay open
+    await frames(m).wait('publish', 2);
+    expect([oldSub.closed, oldPub.closed]).toEqual([false, false]);
+    m.last.send({
+      type: 'publishAnswer',
+      requestId: m.received('publish')[1].requestId,
+      feedId: 'p1',
+      sdp: 'b',
+    });
+    const newPub = FakePeerConnection.created[2];
+    newPub.setConnectionState('connected');
+    // the old publisher keeps sending for mediaHandoverMs: subscribers elsewhere switch meanwhile
+    expect(oldPub.closed).toBe(false);
+
+    // WHEN p2's feed is up on the new node and the new subscription comes up
+    m.last.send({ type: 'trackPublished', seq: 2, ...P2_FEED });
+    await frames(m).wait('subscribe', 2);
+    m.last.send({
+      type: 'subscribeOffer',
+      requestId: m.received('subscribe')[1].requestId,
+      subscriptionId: 'sub-new',
+      sdp: JANUS_OFFER,
+    });
+    await frames(m).wait('subscribeAnswer', 2);
+    expect(oldSub.closed).toBe(false);
+    m.last.send({ type: 'subscribed', subscriptionId: 'sub-new' });
+    FakePeerConnection.created[3].setConnectionState('connected');
+    await until('mediaMoved');
+
+    // THEN the feed is added again with the new stream, the old subscription closed (not unsubscribed:
+    // the draining node drops its room itself), and no loss was ever announced
+    expect(oldSub.closed).toBe(true);
+    expect(m.received('unsubscribe')).toEqual([]);
+    expect(of('trackAdded').map((e) => e.feedId)).toEqual(['p2', 'p2']);
+    expect(of('mediaMoved')).toEqual([{ tookMs: expect.any(Number), mediaNodeId: 'media-b' }]);
+    expect(events.map((e) => e.name).filter((n) => n.startsWith('media'))).toEqual(['mediaMoved']);
+    expect(of('trackRemoved')).toEqual([]);
+  });
+
+  test('renegotiate: a subscription is replaced on the same node, the old one unsubscribed once replaced', async () => {
+    const m = await master([P2_FEED]);
+    const { of, until, events } = await joined(m);
+    await frames(m).wait('subscribe');
+    m.last.send({
+      type: 'subscribeOffer',
+      requestId: m.received('subscribe')[0].requestId,
+      subscriptionId: 'sub-stuck',
+      sdp: JANUS_OFFER,
+    });
+    await frames(m).wait('subscribeAnswer');
+    m.last.send({ type: 'subscribed', subscriptionId: 'sub-stuck' });
+    await until('trackAdded');
+    const [stuck] = FakePeerConnection.created;
+
+    // WHEN the master answers a stall report with renegotiate
+    m.last.send({ type: 'renegotiate', target: 'sub-stuck' });
+
+    // THEN a new subscription is made while the old plays, and the old one goes once it is up
+    await frames(m).wait('subscribe', 2);
+    m.last.send({
+      type: 'subscribeOffer',
+      requestId: m.received('subscribe')[1].requestId,
+      subscriptionId: 'sub-fresh',
+      sdp: JANUS_OFFER,
+    });
+    await frames(m).wait('subscribeAnswer', 2);
+    expect(stuck.closed).toBe(false);
+    m.last.send({ type: 'subscribed', subscriptionId: 'sub-fresh' });
+    await frames(m).wait('unsubscribe');
+    expect(m.received('unsubscribe')).toMatchObject([{ subscriptionId: 'sub-stuck' }]);
+    expect(stuck.closed).toBe(true);
+    expect(of('trackAdded').map((e) => e.feedId)).toEqual(['p2', 'p2']);
+    expect(events.map((e) => e.name).filter((n) => n.startsWith('media'))).toEqual([]);
   });
 
   test('a move naming no media node waits for the next; a publisher that left is not waited for', async () => {

@@ -120,3 +120,24 @@ test("a dead media node's sessions wait until a media node is ready", async () =
   await media('media-rescue');
   expect(await s.next({ type: 'mediaNodeChanged' })).toMatchObject({ mediaNode: { nodeId: 'media-rescue' } });
 });
+
+test("a draining media node's sessions are handed over (make-before-break) to a ready one", async () => {
+  const { masters, api, media, store } = await world('draining');
+  const old = await media('media-old');
+  await api.createSession('handover');
+  const s = await TestSocket.open(masters[0].url);
+  cleanups.push(() => s.terminate());
+  s.send({ type: 'join', token: await api.token('handover', 'alice') });
+  expect((await s.next({ type: 'joined' })).mediaNode.nodeId).toBe('media-old');
+  await media('media-new');
+
+  // The heartbeat's pass is the backstop of the agent's own word to the masters.
+  old.state = 'draining';
+  expect(await s.next({ type: 'mediaNodeChanged' })).toMatchObject({
+    mediaNode: { nodeId: 'media-new' },
+    handover: true,
+  });
+  expect(await store.sessionsOnMediaNode('media-old')).toEqual([]);
+  await new Promise((r) => setTimeout(r, 4 * FAST.heartbeatIntervalMs));
+  expect(s.ofType('mediaNodeChanged')).toHaveLength(1);
+});
