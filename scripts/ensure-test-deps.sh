@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real servers the tests start (redis-server, haproxy, janus; chromium and iproute2 for the
+# Installs the real servers the tests start (redis-server, haproxy, janus, coturn; chromium and iproute2 for the
 # media tests' browser and network namespace), shellcheck, and what the node
 # image test builds a Debian 12 root file system with (debootstrap, openssl, systemd-analyze), when missing.
 # Runs before `npm test` (the npm "pretest" hook), so a fresh Debian machine needs nothing by hand.
@@ -13,6 +13,7 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v janus >/dev/null 2>&1 || missing+=(janus)
+command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 [ ${#missing[@]} -eq 0 ] && exit 0
@@ -26,7 +27,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packages start their own services; the tests start private instances on free ports instead.
-for service in redis-server haproxy janus; do
+for service in redis-server haproxy janus coturn; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$service" >/dev/null 2>&1 || true; fi
 done
 echo "installed: ${missing[*]}" >&2

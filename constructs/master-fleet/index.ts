@@ -32,6 +32,23 @@ export interface ResolvedMasterFleetOptions extends ResolvedNodeFleetOptions {
   readonly port: number;
 }
 
+/** TURN on the media nodes, as the masters hand it to clients: credentials signed with its secret. */
+export interface MasterTurnProps {
+  /** The shared secret the media nodes' coturn checks credentials with (`RTC_TURN_SECRET`). */
+  readonly secret: secretsmanager.ISecret;
+
+  /** The media nodes' TURN port, UDP and TCP (`RTC_TURN_PORT`). */
+  readonly port: number;
+
+  /**
+   * The name clients reach a media node's TURN over TLS at (`RTC_TURN_TLS_HOST`); `{ip}` stands for the
+   * node's public IPv4 with dashes.
+   *
+   * @default - no TLS: clients get `turn:` URLs over UDP and TCP
+   */
+  readonly tlsHostName?: string;
+}
+
 /** Props of {@link MasterFleet}. */
 export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
   /** The REST API secret (`RTC_API_SECRET`); only masters read it, its previous version too. */
@@ -42,6 +59,14 @@ export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
    * Masters broker clients' media requests to the media agents over that channel.
    */
   readonly mediaControlSecret: secretsmanager.ISecret;
+
+  /**
+   * TURN on the media nodes: with it, the masters hand each participant TURN credentials with its join,
+   * resume and media moves.
+   *
+   * @default - no TURN: clients get no relay from the masters
+   */
+  readonly turn?: MasterTurnProps;
 
   /**
    * Target group the masters register in.
@@ -92,12 +117,21 @@ export class MasterFleet extends NodeFleet {
   constructor(scope: Construct, id: string, props: MasterFleetProps) {
     throwIfProblems('MasterFleet props', checkMasterFleetOptions(props));
     const options = resolveMasterFleetOptions(props);
+    const { turn } = props;
     super(scope, id, props, {
       role: 'master',
       port: options.port,
       options,
       floor: options.minCapacity,
-      secrets: { RTC_API_SECRET: props.apiSecret, RTC_MEDIA_CONTROL_SECRET: props.mediaControlSecret },
+      environment: turn && {
+        RTC_TURN_PORT: String(turn.port),
+        ...(turn.tlsHostName ? { RTC_TURN_TLS_HOST: turn.tlsHostName } : {}),
+      },
+      secrets: {
+        RTC_API_SECRET: props.apiSecret,
+        RTC_MEDIA_CONTROL_SECRET: props.mediaControlSecret,
+        ...(turn ? { RTC_TURN_SECRET: turn.secret } : {}),
+      },
     });
     // The group keeps EC2 health checks although it sits behind the load balancer (docs/architecture.md
     // rule 2): when the registry fails every master turns not-ready at once, and ELB health checks would

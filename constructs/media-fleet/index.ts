@@ -7,6 +7,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DEFAULT_MEDIA_PORT_RANGE, DEFAULT_PORTS } from '../../runtime/contract/timings';
+import { DEFAULT_TURN_PORT, TURN_RELAY_PORT_RANGE, TURN_TLS_HOST_PATTERN } from '../../runtime/contract/turn';
 import {
   LOAD_METRIC_DIMENSION,
   LOAD_METRIC_INTERVAL_MS,
@@ -63,6 +64,49 @@ export interface MediaScalingOptions {
 }
 
 /**
+ * TURN on every media node: coturn, run by the media agent, relays media between clients behind NATs
+ * and firewalls and the node's own Janus, with short-lived credentials the masters sign with a shared
+ * secret (runtime/contract/turn.ts).
+ */
+export interface MediaTurnOptions {
+  /**
+   * Run TURN on every node and open its port to clients.
+   *
+   * @default true
+   */
+  readonly enabled?: boolean;
+
+  /**
+   * TURN's port, UDP and TCP (and TLS on the TCP port, with a certificate), open to clients.
+   *
+   * @default DEFAULT_TURN_PORT of runtime/contract (443)
+   */
+  readonly port?: number;
+
+  /**
+   * Complete ARN of a Secrets Manager secret whose string value is the PEM certificate chain and its
+   * private key, for TURN over TLS (`turns:`) on `port`. Needs `tlsHostName`.
+   *
+   * @default - no TLS: TURN over UDP and TCP
+   */
+  readonly tlsCertificateSecretArn?: string;
+
+  /**
+   * The name clients reach a node's TURN over TLS at, which the certificate covers; `{ip}` in it stands
+   * for the node's public IPv4 with dashes for dots (`{ip}.turn.example.com`).
+   *
+   * @default - none; required with `tlsCertificateSecretArn`
+   */
+  readonly tlsHostName?: string;
+}
+
+/** {@link MediaTurnOptions} with every default filled in. */
+export interface ResolvedMediaTurnOptions extends MediaTurnOptions {
+  readonly enabled: boolean;
+  readonly port: number;
+}
+
+/**
  * The part of {@link MediaFleetProps} that deployment config sets. Capacity defaults: `minCapacity` 1,
  * `maxCapacity` three times `minCapacity + spareCapacity` (at most 1000), `instanceType` c7g.large.
  */
@@ -97,12 +141,11 @@ export interface MediaFleetOptions extends NodeFleetOptions {
   readonly mediaPortMax?: number;
 
   /**
-   * TURN ports open to clients on UDP and TCP (3478 for TURN, 5349 for TURN over TLS/DTLS). The nodes run
-   * no TURN server yet, so none is open unless listed.
+   * TURN (coturn) on every node.
    *
-   * @default []
+   * @default - on, UDP and TCP on port 443, no TLS
    */
-  readonly turnPorts?: number[];
+  readonly turn?: MediaTurnOptions;
 
   /**
    * Scaling on the agents' load metric.
@@ -118,7 +161,7 @@ export interface ResolvedMediaFleetOptions extends ResolvedNodeFleetOptions {
   readonly controlPort: number;
   readonly mediaPortMin: number;
   readonly mediaPortMax: number;
-  readonly turnPorts: number[];
+  readonly turn: ResolvedMediaTurnOptions;
   readonly scaling: Required<MediaScalingOptions>;
 }
 
@@ -129,6 +172,14 @@ export interface MediaFleetProps extends NodeFleetProps, MediaFleetOptions {
    * both ends of the channel prove they know it.
    */
   readonly controlSecret: secretsmanager.ISecret;
+
+  /**
+   * TURN's shared secret (`RTC_TURN_SECRET`), which the masters sign clients' TURN credentials with.
+   * Required while `turn.enabled`.
+   *
+   * @default - none (TURN off)
+   */
+  readonly turnSecret?: secretsmanager.ISecret;
 }
 
 /** Minutes of average load a step scaling decision looks at. */
@@ -155,7 +206,11 @@ export function resolveMediaFleetOptions(options: MediaFleetOptions = {}): Resol
     controlPort: options.controlPort ?? DEFAULT_PORTS.media,
     mediaPortMin: options.mediaPortMin ?? DEFAULT_MEDIA_PORT_RANGE.min,
     mediaPortMax: options.mediaPortMax ?? DEFAULT_MEDIA_PORT_RANGE.max,
-    turnPorts: options.turnPorts ?? [],
+    turn: {
+      ...options.turn,
+      enabled: options.turn?.enabled ?? true,
+      port: options.turn?.port ?? DEFAULT_TURN_PORT,
+    },
     scaling: {
       mode: scaling.mode ?? 'step',
       scaleOutLoadPercent: scaling.scaleOutLoadPercent ?? 70,
@@ -181,24 +236,18 @@ export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''):
     mediaPortMin: [1024, 65535],
     mediaPortMax: [1024, 65535],
   });
-  const { controlPort: control, mediaPortMin: low, mediaPortMax: high, turnPorts, scaling } = resolved;
-  const inMediaRange = (port: number) => concrete(port, low, high) && port >= low && port <= high;
+  const { controlPort: control, mediaPortMin: low, mediaPortMax: high, scaling } = resolved;
   problems.require(
     !concrete(low, high) || low <= high,
     'mediaPortMin',
     `must not exceed mediaPortMax (${low} > ${high})`,
   );
-  problems.require(!inMediaRange(control), 'controlPort', `must lie outside the media range ${low}-${high}`);
-  for (const port of turnPorts) {
-    problems.integer('turnPorts', port, 1, 65535);
-    problems.require(
-      !inMediaRange(port),
-      'turnPorts',
-      `must lie outside the media range ${low}-${high} (got ${port})`,
-    );
-    problems.require(port !== control, 'turnPorts', `must not include the control port ${control}`);
-  }
-  problems.require(new Set(turnPorts).size === turnPorts.length, 'turnPorts', 'must not repeat a port');
+  problems.require(
+    !within(control, low, high),
+    'controlPort',
+    `must lie outside the media range ${low}-${high}`,
+  );
+  checkTurnOptions(problems, resolved);
 
   problems.require(
     scaling.mode === 'step' || scaling.mode === 'target-tracking',
@@ -220,13 +269,68 @@ export function checkMediaFleetOptions(options: MediaFleetOptions, prefix = ''):
   return [...problems.messages, ...checkNodeFleetOptions(resolved, floor, prefix)];
 }
 
+/** TURN's port must be free of Janus's, the control port and TURN's relays, and TLS fully given or not at all. */
+function checkTurnOptions(problems: Problems, options: ResolvedMediaFleetOptions): void {
+  const { turn, controlPort: control, mediaPortMin: low, mediaPortMax: high } = options;
+  const relays = TURN_RELAY_PORT_RANGE;
+  if (!turn.enabled) {
+    for (const field of ['tlsCertificateSecretArn', 'tlsHostName'] as const) {
+      problems.require(turn[field] === undefined, `turn.${field}`, 'needs turn.enabled');
+    }
+    return;
+  }
+  problems.integer('turn.port', turn.port, 1, 65535);
+  problems.require(
+    !within(turn.port, low, high),
+    'turn.port',
+    `must lie outside the media range ${low}-${high}`,
+  );
+  problems.require(turn.port !== control, 'turn.port', `must not be the control port ${control}`);
+  problems.require(
+    !within(turn.port, relays.min, relays.max),
+    'turn.port',
+    `must lie outside TURN's relay ports ${relays.min}-${relays.max}`,
+  );
+  problems.require(
+    !concrete(low, high) || high < relays.min || low > relays.max,
+    'mediaPortMin',
+    `to mediaPortMax (${low}-${high}) must not overlap TURN's relay ports ${relays.min}-${relays.max}`,
+  );
+  problems.matches(
+    'turn.tlsCertificateSecretArn',
+    turn.tlsCertificateSecretArn,
+    SECRET_COMPLETE_ARN,
+    'the complete ARN of a Secrets Manager secret (ending in -XXXXXX)',
+  );
+  problems.matches(
+    'turn.tlsHostName',
+    turn.tlsHostName,
+    TURN_TLS_HOST_PATTERN,
+    'a lowercase DNS name, {ip} standing for the public IPv4 with dashes',
+  );
+  problems.require(
+    (turn.tlsCertificateSecretArn === undefined) === (turn.tlsHostName === undefined),
+    'turn.tlsHostName',
+    'and turn.tlsCertificateSecretArn go together: clients need the name the certificate covers',
+  );
+}
+
+/** Whether `port` is known to lie from `min` to `max`. */
+function within(port: number, min: number, max: number): boolean {
+  return concrete(port, min, max) && port >= min && port <= max;
+}
+
+/** A Secrets Manager secret's complete ARN: with the 6 characters Secrets Manager appends to its name. */
+const SECRET_COMPLETE_ARN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+
 /**
  * The media nodes: an Auto Scaling group in public subnets with public IPv4 addresses (media needs
- * direct UDP reachability), each running Janus under its media agent. Open to clients: exactly the UDP
- * range Janus uses, and the TURN ports if any are listed; the control port only to whom
- * {@link allowControlFrom} names. The agents publish their load ({@link metricLoadPercent}) and the fleet
- * scales on it (step or target tracking), never below a spare-capacity floor of `minCapacity +
- * spareCapacity` nodes (N+M).
+ * direct UDP reachability), each running Janus and TURN (coturn) under its media agent. Open to clients:
+ * exactly the UDP range Janus uses, and TURN's port on UDP and TCP; the control port only to whom
+ * {@link allowControlFrom} names. TURN's relay ports stay closed: a relay's only peer is the node's Janus.
+ * The agents publish their load ({@link metricLoadPercent}) and the fleet scales on it (step or target
+ * tracking), never below a spare-capacity floor of `minCapacity + spareCapacity` nodes (N+M).
  */
 export class MediaFleet extends NodeFleet {
   /** Control and health port of the media agent. */
@@ -238,10 +342,18 @@ export class MediaFleet extends NodeFleet {
   /** The control channel's shared secret (`RTC_MEDIA_CONTROL_SECRET`); the masters need it too. */
   public readonly controlSecret: secretsmanager.ISecret;
 
+  /** TURN on the nodes, as they run it; undefined when `turn.enabled` is false. */
+  public readonly turn?: ResolvedMediaTurnOptions;
+
   constructor(scope: Construct, id: string, props: MediaFleetProps) {
-    throwIfProblems('MediaFleet props', checkMediaFleetOptions(props));
     const options = resolveMediaFleetOptions(props);
-    const { mediaPortMin: low, mediaPortMax: high, scaling } = options;
+    const { mediaPortMin: low, mediaPortMax: high, scaling, turn } = options;
+    throwIfProblems('MediaFleet props', [
+      ...checkMediaFleetOptions(props),
+      ...(turn.enabled && !props.turnSecret
+        ? ['turnSecret is required while turn.enabled (the default)']
+        : []),
+    ]);
     super(scope, id, props, {
       role: 'media',
       port: options.controlPort,
@@ -253,11 +365,20 @@ export class MediaFleet extends NodeFleet {
         RTC_MEDIA_PORT_MAX: String(high),
         RTC_JANUS: 'on',
         RTC_JANUS_CONFIG_DIR: JANUS_CONFIG_DIR,
+        ...(turn.enabled ? { RTC_TURN_PORT: String(turn.port) } : {}),
       },
-      secrets: { RTC_MEDIA_CONTROL_SECRET: props.controlSecret },
+      secrets: {
+        RTC_MEDIA_CONTROL_SECRET: props.controlSecret,
+        ...(turn.enabled && props.turnSecret ? { RTC_TURN_SECRET: props.turnSecret } : {}),
+      },
+      secretArns:
+        turn.enabled && turn.tlsCertificateSecretArn
+          ? { RTC_TURN_TLS_PEM: turn.tlsCertificateSecretArn }
+          : {},
     });
     this.controlPort = this.port;
     this.controlSecret = props.controlSecret;
+    this.turn = turn.enabled ? turn : undefined;
 
     const clients = ec2.Peer.anyIpv4();
     this.securityGroup.addIngressRule(
@@ -265,15 +386,21 @@ export class MediaFleet extends NodeFleet {
       ec2.Port.udpRange(low, high),
       'WebRTC media from clients: ICE, RTP and RTCP to Janus (UDP)',
     );
-    for (const port of options.turnPorts) {
+    if (this.turn) {
+      const port = this.turn.port;
       this.securityGroup.addIngressRule(clients, ec2.Port.udp(port), `TURN from clients (UDP ${port})`);
-      this.securityGroup.addIngressRule(clients, ec2.Port.tcp(port), `TURN from clients (TCP ${port})`);
+      this.securityGroup.addIngressRule(
+        clients,
+        ec2.Port.tcp(port),
+        `TURN from clients, TLS too (TCP ${port})`,
+      );
     }
     Validations.of(this.securityGroup).acknowledge({
       id: 'AwsSolutions-EC23',
       reason:
         "WebRTC media must reach Janus from any client address (its ICE candidates carry the node's public " +
-        'IPv4); only the media range Janus uses (UDP) and any configured TURN ports are open, the control port is not.',
+        "IPv4), and clients behind NATs and firewalls TURN; only the media range Janus uses (UDP) and TURN's " +
+        'port (UDP and TCP) are open, the control port and the TURN relay ports are not.',
     });
 
     this.grantPutLoadMetric();

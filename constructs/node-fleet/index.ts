@@ -117,6 +117,8 @@ export interface NodeFleetSpec {
   readonly environment?: Record<string, string>;
   /** Role-specific secret `RTC_*` settings. */
   readonly secrets?: Record<string, secretsmanager.ISecret>;
+  /** Role-specific secret `RTC_*` settings in secrets made outside the stack: their complete ARNs. */
+  readonly secretArns?: Record<string, string>;
 }
 
 /**
@@ -293,7 +295,16 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
         RTC_LIFECYCLE_HOOK_NAME: DRAIN_HOOK_NAME,
         ...spec.environment,
       },
-      secrets: { RTC_REDIS_AUTH_TOKEN: props.sessionStore.authToken, ...spec.secrets },
+      secrets: {
+        RTC_REDIS_AUTH_TOKEN: props.sessionStore.authToken,
+        ...spec.secrets,
+        ...Object.fromEntries(
+          Object.entries(spec.secretArns ?? {}).map(([name, arn]) => [
+            name,
+            secretsmanager.Secret.fromSecretCompleteArn(this, name, arn),
+          ]),
+        ),
+      },
     });
 
     this.instanceRole = new iam.Role(this, 'InstanceRole', {

@@ -73,7 +73,15 @@ const media = z
     controlPort: integer().optional(),
     mediaPortMin: integer().optional(),
     mediaPortMax: integer().optional(),
-    turnPorts: z.array(integer()).optional(),
+    turn: z
+      .object({
+        enabled: z.boolean().optional(),
+        port: integer().optional(),
+        tlsCertificateSecretArn: z.string().optional(),
+        tlsHostName: z.string().optional(),
+      })
+      .strict()
+      .optional(),
     scaling: z
       .object({
         mode: z.enum(['step', 'target-tracking']).optional(),

@@ -71,7 +71,17 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
     return [...checkSignalingLoadBalancerOptions(lb, 'loadBalancer.'), ...problems.messages];
   },
   masters: (masters) => checkMasterFleetOptions(fleetOptions(masters), 'masters.'),
-  media: (media) => checkMediaFleetOptions(fleetOptions(media), 'media.'),
+  media: (media, valid) => {
+    const problems = new Problems('media.');
+    const region = valid.env?.region;
+    const secretRegion = media.turn?.tlsCertificateSecretArn?.split(':')[3];
+    problems.require(
+      region === undefined || secretRegion === undefined || secretRegion === region,
+      'turn.tlsCertificateSecretArn',
+      `must be a secret in env.region ${region}, where the nodes read it (got one in ${secretRegion})`,
+    );
+    return [...checkMediaFleetOptions(fleetOptions(media), 'media.'), ...problems.messages];
+  },
   runtime: (runtime) => checkNodeSoftwareOptions(runtime, 'runtime.'),
   watchdog: (watchdog) =>
     checkFleetWatchdogOptions(watchdogOptions(watchdog), 'watchdog.', WATCHDOG_FIELD_NAMES),

@@ -5,7 +5,7 @@ import { Construct } from 'constructs';
 import { ClusterAlarms } from '../../constructs/alarms';
 import { FleetWatchdog } from '../../constructs/fleet-watchdog';
 import { MasterFleet } from '../../constructs/master-fleet';
-import { MediaFleet } from '../../constructs/media-fleet';
+import { MediaFleet, resolveMediaFleetOptions } from '../../constructs/media-fleet';
 import { Network } from '../../constructs/network';
 import { drainTimeout } from '../../constructs/node-software';
 import { SessionStoreCluster } from '../../constructs/session-store-cluster';
@@ -41,6 +41,12 @@ export class ClusterStack extends Stack {
 
   /** The media control channel's secret (`RTC_MEDIA_CONTROL_SECRET`): masters and media agents hold it. */
   public readonly mediaControlSecret: secretsmanager.Secret;
+
+  /**
+   * TURN's shared secret (`RTC_TURN_SECRET`): the media nodes' coturn checks the credentials masters sign
+   * with it. Absent when `media.turn.enabled` is false.
+   */
+  public readonly turnSecret?: secretsmanager.Secret;
 
   /** The session registry (ElastiCache). */
   public readonly sessionStore: SessionStoreCluster;
@@ -92,6 +98,21 @@ export class ClusterStack extends Stack {
         'value, so a rotation is a coordinated runbook step (docs/deploying.md) rather than a scheduled Lambda.',
     });
 
+    const media = fleetOptions(config.media);
+    const turn = resolveMediaFleetOptions(media).turn;
+    if (turn.enabled) {
+      this.turnSecret = new secretsmanager.Secret(this, 'TurnSecret', {
+        description: 'rtc-ha TURN shared secret (masters sign credentials, media nodes check them)',
+        generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      });
+      Validations.of(this.turnSecret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Both fleets read the TURN secret at boot and must hold the same value, so a rotation is a ' +
+          'coordinated runbook step (docs/deploying.md) rather than a scheduled Lambda.',
+      });
+    }
+
     this.sessionStore = new SessionStoreCluster(this, 'SessionStore', {
       ...config.sessionStore,
       vpc: this.vpc,
@@ -117,12 +138,14 @@ export class ClusterStack extends Stack {
       ...shared,
       apiSecret: this.apiSecret,
       mediaControlSecret: this.mediaControlSecret,
+      turn: this.turnSecret && { secret: this.turnSecret, port: turn.port, tlsHostName: turn.tlsHostName },
       targetGroup: this.loadBalancer.targetGroup,
     });
     this.mediaFleet = new MediaFleet(this, 'Media', {
-      ...fleetOptions(config.media),
+      ...media,
       ...shared,
       controlSecret: this.mediaControlSecret,
+      turnSecret: this.turnSecret,
     });
     this.mediaFleet.allowControlFrom(this.masterFleet);
 
@@ -166,6 +189,14 @@ export class ClusterStack extends Stack {
         this.mediaControlSecret.secretArn,
         "Secrets Manager secret holding the media control channel's secret",
       ],
+      ...(this.turnSecret
+        ? {
+            TurnSecretArn: [
+              this.turnSecret.secretArn,
+              "Secrets Manager secret holding TURN's shared secret",
+            ] as [string, string],
+          }
+        : {}),
       SessionStoreAuthTokenArn: [
         this.sessionStore.authToken.secretArn,
         'Secrets Manager secret holding the AUTH token',

@@ -3,12 +3,14 @@
  * numbered messages, the scenario breaks something, the cluster recovers (or the watchdog holds),
  * traffic goes on, then the run settles and counts: sessions lost, messages lost or duplicated,
  * how long clients went without hearing from the cluster, time to flag, time until the
- * replacement was ready, and flags of nodes nothing happened to.
+ * replacement was ready, and flags of nodes nothing happened to. A media scenario adds real media
+ * (local/chaos/media.ts): a camera per session, the clients subscribed to it counting frames.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, ClusterEvent, ClusterTimings, DEFAULT_CLUSTER_TIMINGS, startCluster } from '../cluster';
 import type { FleetMember } from '../fleet';
 import { waitFor } from '../ports';
+import { MediaRun, type MediaFigures, type MediaTools } from './media';
 import { Workload, WorkloadReport } from './workload';
 
 /** The timings a run uses: the cluster's (nodes, watchdog) and the SDK's (ping, dead socket). */
@@ -44,6 +46,8 @@ export interface ScenarioContext {
   readonly cluster: Cluster;
   readonly workload: Workload;
   readonly profile: ChaosProfile;
+  /** A media scenario's media: the cameras, the subscribers' frames, the failed node's Janus. */
+  readonly media?: MediaRun;
   /** Records that `targets` are hit now: their flags are expected, their replacements timed. */
   fault(targets: readonly FleetMember[]): void;
   /** The master with the most client connections (HAProxy's count). */
@@ -62,6 +66,12 @@ export interface Scenario {
   readonly masters?: number;
   /** @default 2 */
   readonly media?: number;
+  /**
+   * Real media: Janus beside every media agent (RunOptions.media), every session's room on one
+   * agent (the others start once the rooms are placed), a camera per session and every client
+   * subscribed to it. @default false
+   */
+  readonly withMedia?: boolean;
   /** Whether the targets must be flagged by the watchdog (false: replaced some other way, or held). */
   readonly expectFlags: boolean;
   /** Whether every target must be replaced. */
@@ -101,6 +111,8 @@ export interface ScenarioResult {
   /** Flags of nodes no fault touched: must be 0. */
   readonly falseFlags: number;
   readonly holds: number;
+  /** A media scenario's frames, recoveries, duplicate feeds and what the failed node's Janus kept. */
+  readonly mediaFigures?: MediaFigures;
   readonly durationMs: number;
   /** Every must-be-zero figure is zero and every expected flag and replacement happened. */
   readonly passed: boolean;
@@ -116,6 +128,8 @@ export interface RunOptions {
   readonly log?: (message: string) => void;
   /** Keep each cluster's logs (their folder is logged). */
   readonly keepLogs?: boolean;
+  /** What media scenarios publish and subscribe with (needs a network namespace's address). */
+  readonly media?: MediaTools;
 }
 
 interface Timed {
@@ -126,6 +140,8 @@ interface Timed {
 /** A client that hears nothing (message, accepted) for longer than this, its socket up, was interrupted. */
 export const GAP_THRESHOLD_MS = 1_000;
 const SETTLE_TIMEOUT_MS = 20_000;
+/** Media must flow to every subscriber within this before the fault. */
+const MEDIA_FLOWING_TIMEOUT_MS = 30_000;
 
 export async function runScenario(
   scenario: Scenario,
@@ -136,16 +152,22 @@ export async function runScenario(
   const log = options.log ?? (() => undefined);
   const masters = scenario.masters ?? 3;
   const media = scenario.media ?? 2;
+  const tools = scenario.withMedia ? options.media : undefined;
+  if (scenario.withMedia && !tools)
+    throw new Error(`${scenario.id} carries media: it needs RunOptions.media (and a network namespace)`);
   const events: Timed[] = [];
   const cluster = await startCluster({
     masters,
-    media,
+    // With media, one agent takes every room; the rest start once the rooms are placed.
+    media: tools ? 1 : media,
+    iceAddress: tools?.iceAddress,
     port: 0,
     statsPort: 0,
     timings: profile.timings,
     keepLogs: options.keepLogs,
     onEvent: (event) => events.push({ at: Date.now(), event }),
   });
+  const mediaRun = tools && new MediaRun(tools, cluster, log);
   const workload = new Workload({
     baseUrl: cluster.haproxy.url,
     apiSecret: cluster.apiSecret,
@@ -154,20 +176,23 @@ export async function runScenario(
     messageIntervalMs: options.messageIntervalMs ?? 200,
     gapThresholdMs: GAP_THRESHOLD_MS,
     client: profile.client,
+    media: mediaRun?.workloadMedia(),
   });
   const faults = new Map<string, { member: FleetMember; at: number }>();
   if (options.keepLogs) log(`${scenario.id}: logs in ${cluster.logDir}`);
   try {
     await workload.addSessions(options.sessions ?? 4);
     workload.startSending();
+    if (mediaRun) await startMedia(mediaRun, cluster, workload, media - 1, log);
     // Past the watchdog's grace for every node, with traffic flowing.
     const launched = Math.max(...cluster.fleet.members().map((m) => m.launchedAt));
     await sleep(Math.max(1_000, launched + profile.timings.watchdogGraceMs + 500 - Date.now()));
-    const context = scenarioContext(cluster, workload, profile, events, faults, log);
+    const context = scenarioContext(cluster, workload, profile, events, faults, log, mediaRun);
     log(`${scenario.id}: injecting`);
     await scenario.inject(context);
     await sleep(options.afterMs ?? 2_000);
     workload.stopSending();
+    const mediaFigures = await mediaRun?.figures(workload.members(), Date.now());
     const report = await workload.settle(SETTLE_TIMEOUT_MS);
     const liveMedia = (await cluster.registry.nodes('media'))
       .filter((v) => !v.expired)
@@ -186,11 +211,32 @@ export async function runScenario(
       events,
       faults,
       sessionsOnDeadMedia,
+      mediaFigures,
     });
   } finally {
+    await mediaRun?.close();
     workload.close();
     await cluster.stop();
   }
+}
+
+/**
+ * A camera into each session (their rooms all on the one media agent), the other agents started
+ * beside it, then media flowing to every subscriber; a failure to flow is in the figures.
+ */
+async function startMedia(
+  mediaRun: MediaRun,
+  cluster: Cluster,
+  workload: Workload,
+  spares: number,
+  log: (message: string) => void,
+): Promise<void> {
+  // A camera that fails to publish leaves its subscribers short of frames: the figures say so.
+  await mediaRun.publish(workload.sessionIds()).catch((err: Error) => log(`a camera failed: ${err.message}`));
+  if (spares > 0) await cluster.fleet.start({ media: spares });
+  await mediaRun
+    .untilFlowing(workload.members(), MEDIA_FLOWING_TIMEOUT_MS)
+    .catch((err: Error) => log(`media did not flow: ${err.message}`));
 }
 
 function scenarioContext(
@@ -200,6 +246,7 @@ function scenarioContext(
   events: readonly Timed[],
   faults: Map<string, { member: FleetMember; at: number }>,
   log: (message: string) => void,
+  media: MediaRun | undefined,
 ): ScenarioContext {
   const replaced = (target: FleetMember) =>
     events.some(({ event }) => event.type === 'launched' && event.replaces === target.nodeId);
@@ -208,6 +255,7 @@ function scenarioContext(
     workload,
     profile,
     log,
+    media,
     fault: (targets) => {
       for (const member of targets) faults.set(member.instanceId, { member, at: Date.now() });
     },
@@ -243,6 +291,7 @@ interface Observed {
   readonly events: readonly Timed[];
   readonly faults: ReadonlyMap<string, { member: FleetMember; at: number }>;
   readonly sessionsOnDeadMedia: number;
+  readonly mediaFigures?: MediaFigures;
 }
 
 function result(scenario: Scenario, profile: ChaosProfile, observed: Observed): ScenarioResult {
@@ -289,6 +338,7 @@ function result(scenario: Scenario, profile: ChaosProfile, observed: Observed): 
       : []),
     ...(targets.length === 0 && scenario.expectReplacement ? ['no fault was recorded'] : []),
     ...(scenario.expectHold && (holds === 0 || flags.length > 0) ? ['the watchdog did not hold'] : []),
+    ...(observed.mediaFigures ? mediaProblems(observed.mediaFigures, report.sessions) : []),
   ];
   return {
     id: scenario.id,
@@ -314,8 +364,29 @@ function result(scenario: Scenario, profile: ChaosProfile, observed: Observed): 
     flags: flags.length,
     falseFlags,
     holds,
+    ...(observed.mediaFigures && { mediaFigures: observed.mediaFigures }),
     durationMs: Date.now() - observed.started,
     passed: problems.length === 0,
     problems,
   };
+}
+
+/** A media scenario's must-hold figures. */
+function mediaProblems(media: MediaFigures, sessions: number): string[] {
+  const left = media.leftBehind;
+  return [
+    ...(media.setupError ? [`media never flowed before the fault: ${media.setupError}`] : []),
+    ...(media.publishers < sessions ? [`cameras: ${media.publishers} of ${sessions}`] : []),
+    ...(media.notRecovered > 0
+      ? [`subscribers not recovered: ${media.notRecovered} of ${media.subscribers}`]
+      : []),
+    ...(media.duplicatePublishers > 0 ? [`duplicatePublishers: ${media.duplicatePublishers}`] : []),
+    ...(media.feedsLive < sessions ? [`feeds published at the end: ${media.feedsLive} of ${sessions}`] : []),
+    ...(left && (left.rooms === null || left.handles === null)
+      ? [`${left.nodeId}'s Janus still runs and does not answer`]
+      : []),
+    ...(left && ((left.rooms ?? 0) > 0 || (left.handles ?? 0) > 0)
+      ? [`left behind on ${left.nodeId}: ${left.rooms} rooms, ${left.handles} handles`]
+      : []),
+  ];
 }

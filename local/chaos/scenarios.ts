@@ -1,6 +1,8 @@
-/** The chaos scenarios of issue 5, each on a fresh local cluster (local/chaos/run.ts). */
+/** The chaos scenarios of issue 5 and the media scenarios, each on a fresh local cluster (local/chaos/run.ts). */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FleetMember } from '../fleet';
+import { waitFor } from '../ports';
+import { janusOfAgent } from './janus';
 import type { Scenario, ScenarioContext } from './run';
 
 /** Longest wait for a replacement, in units of the profile's heartbeat TTL, plus a floor for the start. */
@@ -162,6 +164,120 @@ export const HOLD_SCENARIOS: readonly Scenario[] = [
       ctx.fault(all);
       for (const member of all) member.handle.kill('SIGKILL');
       await sleep(holdWindowMs(ctx));
+    },
+  },
+];
+
+/** Longest wait for every subscriber to receive frames again after a media fault. */
+function mediaRecoveryTimeoutMs(ctx: ScenarioContext): number {
+  return 20_000 + 10 * ctx.profile.timings.heartbeatTtlMs;
+}
+
+function mediaOf(ctx: ScenarioContext): NonNullable<ScenarioContext['media']> {
+  if (!ctx.media) throw new Error('a media scenario runs with media (Scenario.withMedia)');
+  return ctx.media;
+}
+
+/** The media agent hosting the rooms, and its Janus (which must be running). */
+async function hostingAgent(ctx: ScenarioContext): Promise<FleetMember> {
+  return mediaOf(ctx).hostingAgent(ctx.workload.sessionIds());
+}
+
+/**
+ * The media scenarios: every session's room on one media agent (a second agent with room beside
+ * it), a camera publishing into each session and every client subscribed to it, counting frames.
+ * They need Janus, so a network namespace (bench/chaos.ts and test/media/chaos-media.test.ts).
+ */
+export const MEDIA_SCENARIOS: readonly Scenario[] = [
+  {
+    id: 'kill-media-agent',
+    title: 'M1. SIGKILL the media agent hosting the rooms',
+    masters: 2,
+    withMedia: true,
+    expectFlags: true,
+    expectReplacement: true,
+    inject: async (ctx) => {
+      const media = mediaOf(ctx);
+      const target = await hostingAgent(ctx);
+      const janus = media.failed(target, 'crash');
+      ctx.log(`SIGKILL ${target.nodeId} (pid ${target.pid}; its Janus ${janus?.pid})`);
+      ctx.fault([target]);
+      target.handle.kill('SIGKILL');
+      await media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+      await ctx.untilReplaced([target], replacementTimeoutMs(ctx));
+    },
+  },
+  {
+    id: 'kill-janus',
+    title: 'M2. SIGKILL the Janus of the agent hosting the rooms',
+    masters: 2,
+    withMedia: true,
+    // The agent lives on and restarts its Janus: no flag, no replacement (a flag is a false one).
+    expectFlags: false,
+    expectReplacement: false,
+    inject: async (ctx) => {
+      const media = mediaOf(ctx);
+      const target = await hostingAgent(ctx);
+      const janus = media.failed(target, 'crash');
+      if (!janus) throw new Error(`${target.nodeId} runs no Janus`);
+      ctx.log(`SIGKILL the Janus of ${target.nodeId} (pid ${janus.pid})`);
+      process.kill(janus.pid, 'SIGKILL');
+      await media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+      // Restarted: what the node's new Janus holds is what it left behind.
+      await waitFor(
+        `${target.nodeId}'s Janus restarted`,
+        () => (janusOfAgent(target.pid)?.pid ?? janus.pid) !== janus.pid,
+        30_000,
+        100,
+      ).catch((err: Error) => ctx.log(err.message));
+    },
+  },
+  {
+    id: 'stop-media-node',
+    title: 'M3. SIGSTOP the media agent hosting the rooms and its Janus, left stopped',
+    masters: 2,
+    withMedia: true,
+    expectFlags: true,
+    expectReplacement: true,
+    inject: async (ctx) => {
+      const media = mediaOf(ctx);
+      const target = await hostingAgent(ctx);
+      const janus = media.failed(target, 'crash');
+      if (!janus) throw new Error(`${target.nodeId} runs no Janus`);
+      ctx.log(`SIGSTOP ${target.nodeId} (pid ${target.pid}) and its Janus (pid ${janus.pid})`);
+      ctx.fault([target]);
+      target.handle.kill('SIGSTOP');
+      process.kill(janus.pid, 'SIGSTOP');
+      await media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+      // The fleet SIGKILLs it once flagged (like a hung master), and its Janus dies with it.
+      await ctx.untilReplaced([target], replacementTimeoutMs(ctx));
+    },
+  },
+  {
+    id: 'drain-media',
+    title: 'M4. SIGTERM the media agent hosting the rooms (drain)',
+    masters: 2,
+    withMedia: true,
+    // It exits once drained (or at the drain deadline); then the watchdog flags it and it is replaced.
+    expectFlags: true,
+    expectReplacement: true,
+    inject: async (ctx) => {
+      const media = mediaOf(ctx);
+      const target = await hostingAgent(ctx);
+      media.failed(target, 'drain');
+      ctx.log(`SIGTERM ${target.nodeId} (pid ${target.pid}): a drain`);
+      ctx.fault([target]);
+      target.handle.kill('SIGTERM');
+      const deadline = ctx.profile.timings.drainDeadlineMs + 10_000;
+      const timer = new AbortController();
+      const exited = await Promise.race([
+        target.handle.exited.then(() => true),
+        sleep(deadline, false, { signal: timer.signal }).catch(() => false),
+      ]).finally(() => timer.abort());
+      if (!exited) ctx.log(`${target.nodeId} still runs ${deadline} ms after its SIGTERM`);
+      // Its Janus is gone with it: the frames that come now come from the node the rooms moved to.
+      await media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+      await ctx.untilReplaced([target], replacementTimeoutMs(ctx));
     },
   },
 ];

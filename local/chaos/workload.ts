@@ -5,9 +5,17 @@
  * (the delivery semantics of docs/contract.md), no session was lost, and how long clients went
  * without hearing from the cluster.
  */
-import { RtcHaAdmin } from '../../runtime/client';
+import { RtcHaAdmin, type RtcImplementation } from '../../runtime/client';
 import { RtcHaNodeSession } from '../../runtime/client/node';
 import type { RtcHaSessionOptions } from '../../runtime/client/session';
+
+/** Media for the participants (media scenarios): each subscribes to every feed of its session. */
+export interface WorkloadMedia {
+  /** The WebRTC implementation of one participant (a light subscriber that counts frames). */
+  rtc(sessionId: string, participantId: string): RtcImplementation;
+  /** Its session, before it connects: to watch its media events. */
+  watch?(sessionId: string, participantId: string, sdk: RtcHaNodeSession): void;
+}
 
 export interface WorkloadOptions {
   /** http://host:port of the load balancer. */
@@ -24,6 +32,8 @@ export interface WorkloadOptions {
   readonly client?: Partial<
     Pick<RtcHaSessionOptions, 'pingIntervalMs' | 'deadSocketTimeoutMs' | 'reconnect'>
   >;
+  /** @default none: signaling only, no WebRTC */
+  readonly media?: WorkloadMedia;
 }
 
 interface MessageData {
@@ -139,6 +149,16 @@ export class Workload {
     return this.groups.flatMap((g) => g.participants);
   }
 
+  /** The sessions whose participants all joined. */
+  sessionIds(): string[] {
+    return this.groups.map((g) => g.sessionId);
+  }
+
+  /** Every participant that joined. */
+  members(): Array<{ readonly sessionId: string; readonly participantId: string }> {
+    return this.participants.map(({ sessionId, participantId }) => ({ sessionId, participantId }));
+  }
+
   /**
    * Creates `count` sessions and joins their participants, in parallel; a session starts sending
    * once all of its participants joined. Resolves when every join finished (or failed).
@@ -172,8 +192,10 @@ export class Workload {
       url: `${this.options.baseUrl.replace(/^http/, 'ws')}/ws`,
       token,
       ...this.options.client,
+      ...(this.options.media && { rtc: this.options.media.rtc(sessionId, participantId) }),
     });
     const participant = new Participant(sessionId, participantId, sdk, this.options.gapThresholdMs);
+    this.options.media?.watch?.(sessionId, participantId, sdk);
     try {
       await sdk.connect();
     } catch (err) {

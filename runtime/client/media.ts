@@ -7,6 +7,7 @@ import type {
   PublishedFeed,
   ServerFrame,
 } from '../contract/messages';
+import type { TurnIceServer } from '../contract/turn';
 import { DEFAULT_TIMINGS } from '../contract/timings';
 
 /**
@@ -75,8 +76,10 @@ export interface MediaOptions {
    */
   readonly rtc?: RtcImplementation;
   /**
-   * STUN and TURN servers for every media connection.
-   * @default - none: host candidates only, enough when the media node is reachable directly
+   * STUN and TURN servers for every media connection, besides the TURN server of the session's
+   * media node that the platform hands out with fresh credentials (joined, resumed,
+   * mediaNodeChanged) when it runs one.
+   * @default - none of the app's own
    */
   readonly iceServers?: RTCIceServer[];
   /**
@@ -327,6 +330,8 @@ export class SessionMedia {
   private nextRequest = 1;
   private closed = false;
   private recovery: Recovery | undefined;
+  /** The platform's TURN server on the session's media node, from the last frame naming one. */
+  private platformIceServers: RTCIceServer[] = [];
   /** The publisher connection a handover keeps sending to the old node until subscribers switched. */
   private retiringPublisher: PeerConnectionLike | undefined;
   /** Old connections still carrying media during a handover, closed once replaced. */
@@ -500,6 +505,7 @@ export class SessionMedia {
         this.onUnpublished(frame.feedId);
         return;
       case 'mediaNodeChanged':
+        this.platformIceServers = iceServersOf(frame.iceServers);
         if (frame.handover && frame.mediaNode) this.handOver(frame.mediaNode);
         else this.onMoved(frame.mediaNode);
         return;
@@ -736,6 +742,7 @@ export class SessionMedia {
 
   /** Joined or resumed: catch up on the feeds, then re-send what may have been lost. */
   onJoined(frame: JoinedFrame, resumed: boolean): void {
+    this.platformIceServers = iceServersOf(frame.iceServers);
     // The mailbox replays the room events a resume missed; only when some expired is the list the truth.
     if (!resumed || (frame.missed ?? 0) > 0) {
       const listed = new Set(frame.feeds.map((feed) => feed.feedId));
@@ -999,7 +1006,9 @@ export class SessionMedia {
 
   private newPeerConnection(): PeerConnectionLike {
     this.assertJoined();
-    const configuration: RTCConfiguration = { iceServers: this.options.iceServers ?? [] };
+    const configuration: RTCConfiguration = {
+      iceServers: [...(this.options.iceServers ?? []), ...this.platformIceServers],
+    };
     if (this.options.iceTransportPolicy) configuration.iceTransportPolicy = this.options.iceTransportPolicy;
     return new (this.rtc().RTCPeerConnection)(configuration);
   }
@@ -1169,4 +1178,9 @@ async function receivedBytes(pc: PeerConnectionLike): Promise<number | undefined
       bytes = (bytes ?? 0) + stat.bytesReceived;
   });
   return bytes;
+}
+
+/** The platform's TURN entries as RTCIceServer (copies: the frame's arrays stay the frame's). */
+function iceServersOf(servers: readonly TurnIceServer[] | undefined): RTCIceServer[] {
+  return (servers ?? []).map(({ urls, username, credential }) => ({ urls: [...urls], username, credential }));
 }

@@ -9,3 +9,4 @@ export * from './registry';
 export * from './sessions';
 export * from './timings';
 export * from './tokens';
+export * from './turn';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ID_PATTERN } from './keys';
+import type { TurnIceServer } from './turn';
 
 /**
  * Message schemas of the HA contract, validated at runtime on every boundary:
@@ -136,7 +137,14 @@ export type DeliveredFrame =
    * old node drains and still carries the media, so open the new connections, switch to each once
    * it flows, then close the old one (make-before-break); without it the old node is gone.
    */
-  | { type: 'mediaNodeChanged'; seq: number; mediaNode: MediaNodeSummary | null; handover?: boolean }
+  | {
+      type: 'mediaNodeChanged';
+      seq: number;
+      mediaNode: MediaNodeSummary | null;
+      handover?: boolean;
+      /** TURN on the new node, with fresh credentials (absent without TURN). */
+      iceServers?: TurnIceServer[];
+    }
   /** `participantId` publishes feed `feedId`: its media flows into the media node (subscribe to it). */
   | { type: 'trackPublished'; seq: number; participantId: string; feedId: string; kinds: MediaKind[] }
   | { type: 'trackUnpublished'; seq: number; participantId: string; feedId: string };
@@ -157,6 +165,8 @@ export interface JoinedFrame {
   mediaNode: MediaNodeSummary | null;
   /** Feeds published in the session now (empty when its media node does not answer in time). */
   feeds: PublishedFeed[];
+  /** TURN on the session's media node, with fresh credentials (absent without TURN or a media node). */
+  iceServers?: TurnIceServer[];
   /** Highest `cseq` of this participant's own frames the registry accepted: resend anything after it. */
   acceptedCseq: number;
   /** Resumed only: frames replayed from the mailbox, and frames lost because they had expired. */

@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { DEFAULT_PORTS, DEFAULT_TIMINGS, EnvResult, LIMITS, envVar } from '../contract';
+import {
+  DEFAULT_PORTS,
+  DEFAULT_TIMINGS,
+  EnvResult,
+  LIMITS,
+  TURN_ENV,
+  TURN_TLS_HOST_ENV,
+  envVar,
+} from '../contract';
+import type { MasterTurn } from './media-placement';
 import { NodeConfig, configFromEnv, nodeEnvShape, toNodeConfig } from '../node/config';
 
 /** Everything a master needs; `startMaster` takes it, main.ts builds it from the environment. */
@@ -26,6 +35,8 @@ export interface MasterConfig extends NodeConfig {
   readonly sessionSweepEveryMs?: number;
   /** Shared with the media agents (control channel); without it media frames get media_unavailable. */
   readonly mediaControlSecret?: string;
+  /** TURN on the media nodes (RTC_TURN_SECRET shared with them): joins and media moves carry credentials. */
+  readonly turn?: MasterTurn;
 }
 
 /** The master's environment variables (docs/contract.md; README of runtime/master). */
@@ -37,6 +48,8 @@ export const MASTER_ENV = {
   RTC_RECONNECT_WINDOW_MS: envVar.ms(DEFAULT_TIMINGS.reconnectWindowMs),
   RTC_MAX_CONNECTIONS: envVar.positiveInt(LIMITS.maxSocketsPerMaster),
   RTC_MEDIA_CONTROL_SECRET: envVar.secret().optional(),
+  ...TURN_ENV,
+  ...TURN_TLS_HOST_ENV,
 };
 
 type MasterEnv = z.infer<z.ZodObject<typeof MASTER_ENV>>;
@@ -53,6 +66,9 @@ export function toMasterConfig(env: MasterEnv): MasterConfig {
     connectionTokenTtlMs: DEFAULT_TIMINGS.connectionTokenTtlMs,
     maxSockets: env.RTC_MAX_CONNECTIONS,
     mediaControlSecret: env.RTC_MEDIA_CONTROL_SECRET,
+    turn: env.RTC_TURN_SECRET
+      ? { secret: env.RTC_TURN_SECRET, port: env.RTC_TURN_PORT, tlsHost: env.RTC_TURN_TLS_HOST }
+      : undefined,
   };
 }
 

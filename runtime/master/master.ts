@@ -51,7 +51,15 @@ export async function startMaster(
   const credentials = apiCredentials(config);
   const channels = new SessionChannels(subscriber, store.keys, log);
   const departures = new Departures(store, config.reconnectWindowMs, log);
-  const placement = new MediaPlacement(redis, store, registry, config.nodeId, config.heartbeatTtlMs, log);
+  const placement = new MediaPlacement(
+    redis,
+    store,
+    registry,
+    config.nodeId,
+    config.heartbeatTtlMs,
+    log,
+    config.turn,
+  );
   const presence = new Presence(store, log);
   const media = new MediaBroker({
     nodeId: config.nodeId,
@@ -59,6 +67,7 @@ export async function startMaster(
     store,
     registry,
     log,
+    turn: config.turn,
   });
   const sweeper = new Sweeper(
     redis,

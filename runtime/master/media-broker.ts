@@ -19,11 +19,12 @@ import {
   RegistryReader,
   ServerFrame,
   SessionStore,
+  TurnIceServer,
 } from '../contract';
 import { Lanes } from '../node/lanes';
 import type { Logger } from '../node/log';
 import { MediaControlChannel } from './media-control';
-import { mediaNodeSummaryOf, moveMediaSessions } from './media-placement';
+import { MasterTurn, mediaNodeSummaryOf, moveMediaSessions, withIceServers } from './media-placement';
 import { RateLimiter } from './rate-limit';
 
 export const MEDIA_FRAME_TYPES = [
@@ -55,6 +56,8 @@ export interface MediaBrokerOptions {
   readonly store: SessionStore;
   readonly registry: RegistryReader;
   readonly log: Logger;
+  /** TURN on the media nodes: credentials go with media moves. */
+  readonly turn?: MasterTurn;
 }
 
 /** The agent request a client's media frame asks for. */
@@ -207,6 +210,14 @@ export class MediaBroker {
     }
   }
 
+  /** `{ iceServers }` for a joined or resumed frame: TURN on the session's media node, fresh credentials. */
+  iceServers(
+    mediaNode: MediaNodeSummary | null | undefined,
+    participantId: string,
+  ): { iceServers?: TurnIceServer[] } {
+    return withIceServers(this.options.turn, mediaNode, participantId);
+  }
+
   /** The participant left for good: its feed and subscriptions go (the agent also notices by itself). */
   left(sessionId: string, participantId: string): void {
     if (!this.options.secret) return;
@@ -304,6 +315,7 @@ export class MediaBroker {
       const moved = await moveMediaSessions(store, registry, agentId, sessions, log, {
         inPlace,
         handover: reason === 'draining',
+        turn: this.options.turn,
       });
       log.warn('media_rooms_moved', {
         agent: agentId,

@@ -1,5 +1,13 @@
 import type Redis from 'ioredis';
-import { MediaNodeSummary, NodeView, RegistryReader, SessionStore } from '../contract';
+import {
+  MediaNodeSummary,
+  NodeView,
+  RegistryReader,
+  SessionStore,
+  TurnIceServer,
+  turnCredentials,
+  turnIceServer,
+} from '../contract';
 import type { Logger } from '../node/log';
 
 /**
@@ -19,6 +27,7 @@ export class MediaPlacement {
     /** How long one master holds a dead node's sessions before another may try. */
     private readonly lockMs: number,
     private readonly log: Logger,
+    private readonly turn?: MasterTurn,
   ) {}
 
   /**
@@ -49,7 +58,10 @@ export class MediaPlacement {
       if (sessions.length === 0) continue;
       const lock = this.store.keys.mediaReplacementLock(nodeId);
       if ((await this.redis.set(lock, this.nodeId, 'PX', this.lockMs, 'NX')) !== 'OK') continue;
-      await moveMediaSessions(this.store, this.registry, nodeId, sessions, this.log, { handover });
+      await moveMediaSessions(this.store, this.registry, nodeId, sessions, this.log, {
+        handover,
+        turn: this.turn,
+      });
     }
   }
 }
@@ -59,6 +71,8 @@ export interface MoveOptions {
   readonly inPlace?: MediaNodeSummary;
   /** `deadId` drains and still carries the media: its participants switch make-before-break. */
   readonly handover?: boolean;
+  /** TURN on the media nodes: the move hands out credentials for the new node's. */
+  readonly turn?: MasterTurn;
 }
 
 /**
@@ -77,7 +91,13 @@ export async function moveMediaSessions(
   log: Logger,
   how: MoveOptions = {},
 ): Promise<number> {
-  const { inPlace, handover } = how;
+  const { inPlace, handover, turn } = how;
+  const changed = (sessionId: string, mediaNode: MediaNodeSummary) => ({
+    type: 'mediaNodeChanged' as const,
+    mediaNode,
+    ...(handover && { handover }),
+    ...withIceServers(turn, mediaNode, sessionId),
+  });
   let moved = 0;
   for (const sessionId of sessions) {
     const next = await registry.reserveMedia(sessionId, [deadId]);
@@ -85,7 +105,7 @@ export async function moveMediaSessions(
       if (inPlace) {
         const now = await store.getSession(sessionId);
         if (now?.mediaNode?.nodeId !== deadId) continue;
-        await store.deliverToOthers(sessionId, undefined, { type: 'mediaNodeChanged', mediaNode: inPlace });
+        await store.deliverToOthers(sessionId, undefined, changed(sessionId, inPlace));
         moved++;
         log.info('media_room_rebuilt_in_place', { sessionId, mediaNode: deadId });
         continue;
@@ -102,11 +122,7 @@ export async function moveMediaSessions(
         await registry.releaseMedia(sessionId, mediaNode.nodeId);
       continue;
     }
-    await store.deliverToOthers(sessionId, undefined, {
-      type: 'mediaNodeChanged',
-      mediaNode,
-      ...(handover && { handover }),
-    });
+    await store.deliverToOthers(sessionId, undefined, changed(sessionId, mediaNode));
     moved++;
     log.info('media_node_replaced', { sessionId, from: deadId, mediaNode: mediaNode.nodeId, handover });
   }
@@ -115,4 +131,26 @@ export async function moveMediaSessions(
 
 export function mediaNodeSummaryOf(node: NodeView): MediaNodeSummary {
   return { nodeId: node.identity.nodeId, address: node.identity.publicAddress ?? node.identity.address };
+}
+
+/** TURN as the masters hand it out: the secret shared with the media nodes, and how clients reach it. */
+export interface MasterTurn {
+  readonly secret: string;
+  readonly port: number;
+  /** The name the nodes' TLS certificate covers (TurnEndpoint.tlsHost); no `turns:` without it. */
+  readonly tlsHost?: string;
+}
+
+/**
+ * `{ iceServers }` for a frame naming `mediaNode`: fresh credentials (for `id`, a participant or a
+ * session) for that node's TURN server; nothing without TURN or without a node.
+ */
+export function withIceServers(
+  turn: MasterTurn | undefined,
+  mediaNode: MediaNodeSummary | null | undefined,
+  id: string,
+): { iceServers?: TurnIceServer[] } {
+  if (!turn || !mediaNode) return {};
+  const endpoint = { host: mediaNode.address, port: turn.port, tlsHost: turn.tlsHost };
+  return { iceServers: [turnIceServer(endpoint, turnCredentials(turn.secret, id))] };
 }

@@ -355,6 +355,7 @@ export class ParticipantConnection implements ChannelMember {
       participants: participants.map((p) => summary(p, p.participantId === participantId)),
       mediaNode: session.mediaNode,
       feeds,
+      ...this.ctx.media.iceServers(session.mediaNode, participantId),
       acceptedCseq: claim.acceptedCseq,
       ...(resuming ? { replayed: read.frames.length, missed: replay?.missed ?? 0 } : {}),
     });

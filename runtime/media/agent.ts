@@ -6,6 +6,7 @@ import type { MediaConfig } from './config';
 import { ControlServer } from './control-server';
 import { startLoadMetric } from './load-metric';
 import { MediaNode } from './media-node';
+import { startTurnRelay, type TurnRelay } from './turn';
 
 /**
  * A running media agent. `drain()` (SIGTERM, the termination lifecycle hook): not ready and
@@ -57,6 +58,8 @@ export async function startMediaAgent(
       effect: 'this media node carries no media: media requests get media_unavailable',
     });
   }
+  // TURN relays to this node's Janus only: it runs beside it (config.turn is set only then).
+  const turn: TurnRelay | undefined = config.turn && (await startTurnRelay(config.turn, log));
   runtime.server.on('upgrade', (req, socket, head) => control.handleUpgrade(req, socket, head));
   const forgetLeft =
     media && setInterval(() => void dropDeparted(), DEFAULT_TIMINGS.mediaReconcileIntervalMs);
@@ -69,7 +72,8 @@ export async function startMediaAgent(
    * here, and so do sessions no longer placed here (moved to another media node while this one
    * was thought dead: stopped, say): their rooms go without a word to the room. While draining,
    * a moved room still carries the media its participants switch away from (make-before-break):
-   * it goes when they have closed their connections to it, or mediaHandoverGraceMs after the move.
+   * it goes once its publishers left it (their subscribers switched before), or
+   * mediaHandoverGraceMs after the move.
    */
   async function dropDeparted(): Promise<void> {
     const known = media?.rooms.participants() ?? [];
@@ -88,7 +92,9 @@ export async function startMediaAgent(
       if (draining) {
         const since = handedOver.get(sessionId) ?? Date.now();
         handedOver.set(sessionId, since);
-        if (Date.now() - since < DEFAULT_TIMINGS.mediaHandoverGraceMs) return;
+        // Subscribers here receive nothing once the publishers left (switched): they go too.
+        const handingOver = Date.now() - since < DEFAULT_TIMINGS.mediaHandoverGraceMs;
+        if (handingOver && media.rooms.publishing(sessionId)) return;
       }
       log.info('media_session_moved_away', { sessionId });
       void media.rooms.moved(sessionId);
@@ -116,7 +122,7 @@ export async function startMediaAgent(
         ...(load && { media: load }),
       };
     },
-    readiness: () => media?.readiness() ?? [],
+    readiness: () => [...(media?.readiness() ?? []), ...(turn?.readiness() ?? [])],
     publicAddress: config.publicAddress ?? hostOf(config.advertiseAddress) ?? '127.0.0.1',
   });
   const loadMetric = startLoadMetric(config, runtime.redis, log); // on AWS only: the media fleet scales on it
@@ -125,7 +131,7 @@ export async function startMediaAgent(
     clearInterval(forgetLeft);
     loadMetric?.stop();
     control.close();
-    await media?.stop();
+    await Promise.all([media?.stop(), turn?.stop()]);
     await runtime.shutdown({ deregister });
   };
   return runtime.handle({

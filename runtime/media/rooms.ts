@@ -117,6 +117,11 @@ export class MediaRooms {
     return room?.subscriptions.get(target)?.participantId === participantId;
   }
 
+  /** Whether anyone still publishes in the session's room here. */
+  publishing(sessionId: string): boolean {
+    return (this.rooms.get(sessionId)?.publishers.size ?? 0) > 0;
+  }
+
   /** Every participant with a publisher or a subscription here. */
   participants(): { sessionId: string; participantId: string }[] {
     const found: { sessionId: string; participantId: string }[] = [];

@@ -3,8 +3,9 @@
  * fresh local cluster with short timings (heartbeat 250 ms, TTL 750 ms, watchdog cycle 500 ms):
  * clients exchange numbered messages through HAProxy while a node is crashed, hung or drained.
  */
+import { FrameLog } from '../../local/chaos/media';
 import { PROFILES, ScenarioResult, runScenario } from '../../local/chaos/run';
-import { SCENARIOS } from '../../local/chaos/scenarios';
+import { MEDIA_SCENARIOS, SCENARIOS } from '../../local/chaos/scenarios';
 
 const scenario = (id: string) => SCENARIOS.find((s) => s.id === id)!;
 const CI_SCENARIOS = ['kill-master', 'hang-master', 'kill-media', 'drain-master', 'kill-mid-join'];
@@ -56,5 +57,34 @@ describe('chaos (CI profile): Redis paused for 10 s', () => {
   test('no message lost: frames that failed while Redis was away are resent and delivered once', () => {
     expect(result.lostSample).toEqual([]);
     expect(result.messagesLost).toBe(0);
+  });
+});
+
+// The media scenarios themselves run in test/media/chaos-media.test.ts (they need a network namespace).
+describe('chaos: the media scenarios without media', () => {
+  test.each(MEDIA_SCENARIOS.map((s) => s.id))('%s is refused before any cluster starts', async (id) => {
+    const media = MEDIA_SCENARIOS.find((s) => s.id === id)!;
+    await expect(runScenario(media, PROFILES.fast)).rejects.toThrow(/needs RunOptions.media/);
+  });
+});
+
+describe('chaos: the frame gaps of a subscriber', () => {
+  const log = new FrameLog();
+  for (const at of [1_000, 1_040, 1_080, 1_700, 1_740, 1_780]) log.add(at);
+
+  test('the longest stretch without a frame inside the window', () => {
+    expect(log.longestGap(1_000, 1_780)).toBe(620);
+    expect(log.longestGap(1_000, 1_080)).toBe(40);
+  });
+
+  test('a gap open at the end of the window counts up to it; frames before the window do not count', () => {
+    expect(log.longestGap(1_700, 3_000)).toBe(1_220);
+    expect(log.longestGap(1_090, 1_780)).toBe(610);
+  });
+
+  test('frames since a moment, and the last one', () => {
+    expect(log.since(1_080)).toBe(3);
+    expect(log.since(1_780)).toBe(0);
+    expect(log.last()).toBe(1_780);
   });
 });

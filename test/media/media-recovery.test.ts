@@ -12,34 +12,25 @@ import type { Page } from 'puppeteer-core';
 import { RtcHaAdmin } from '../../runtime/client';
 import { RegistryReader, createRedis, untilReady } from '../../runtime/contract';
 import { startNodeProcess, type NodeProcess } from '../../local/node-process';
-import { waitFor } from '../../local/ports';
 import { startRedisServer, type RedisServer } from '../../local/redis-server';
 import { launchBrowser, type TestBrowser } from '../support/browser';
 import { testNetwork } from '../support/netns';
 import { serveSdkPage, type SdkPageServer } from '../support/sdk-page';
 import { agentJanusAdmin } from './support/agent-janus';
+import {
+  allPlaying,
+  decoding,
+  events,
+  liveVideo,
+  peerCount,
+  until,
+  type PageEvent,
+  type SdkPage,
+} from './support/sdk-pages';
 
 const API_SECRET = `test-api-${randomBytes(8).toString('hex')}`;
 const CONTROL_SECRET = `test-control-${randomBytes(16).toString('hex')}`;
 
-interface PageEvent {
-  name: string;
-  participantId?: string;
-  feedId?: string;
-  code?: string;
-  gapMs?: number;
-  tookMs?: number;
-  mediaNodeId?: string | null;
-}
-interface SdkPage {
-  join(url: string | string[], token: string): Promise<void>;
-  publish(): Promise<string>;
-  leave(): Promise<void>;
-  events(): PageEvent[];
-}
-interface Recorded {
-  __rtcTestPeers: RTCPeerConnection[];
-}
 interface MediaLoad {
   rooms: number;
   publishers: number;
@@ -134,8 +125,6 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
   });
 
   const wsUrl = (master: NodeProcess) => `${master.url.replace(/^http/, 'ws')}/ws`;
-  const events = (page: Page) => page.evaluate(() => (window as unknown as SdkPage).events());
-
   async function participant(sessionId: string, participantId: string, via: NodeProcess): Promise<Page> {
     const page = await browser.newPage();
     page.on('pageerror', (err) => console.error(`${participantId}: ${String(err)}`));
@@ -143,62 +132,6 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
     const { token } = await admin.createConnection(sessionId, participantId);
     await page.evaluate((url, t) => (window as unknown as SdkPage).join(url, t), wsUrl(via), token);
     return page;
-  }
-
-  /**
-   * Frames decoded on the page's connected connections made from the `since`-th on (the ones
-   * before may be the old node's, still `connected` until the browser notices).
-   */
-  function liveVideo(page: Page, since = 0): Promise<{ connections: number; framesDecoded: number }> {
-    return page.evaluate(async (from) => {
-      let framesDecoded = 0;
-      let connections = 0;
-      for (const peer of (window as unknown as Recorded).__rtcTestPeers.slice(from)) {
-        if (peer.connectionState !== 'connected') continue;
-        let receives = false;
-        (await peer.getStats()).forEach((report: Record<string, unknown>) => {
-          if (report.type !== 'inbound-rtp' || report.kind !== 'video') return;
-          receives = true;
-          framesDecoded += typeof report.framesDecoded === 'number' ? report.framesDecoded : 0;
-        });
-        if (receives) connections++;
-      }
-      return { connections, framesDecoded };
-    }, since);
-  }
-  const peerCount = (page: Page) =>
-    page.evaluate(() => (window as unknown as Recorded).__rtcTestPeers.length);
-
-  async function until<T>(what: string, probe: () => Promise<T>, check: (v: T) => boolean, ms = 20_000) {
-    let last: T | undefined;
-    try {
-      await waitFor(
-        what,
-        async () => {
-          last = await probe();
-          return check(last);
-        },
-        ms,
-        50,
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}; last ${JSON.stringify(last)}`);
-    }
-    return last as T;
-  }
-
-  /** Every subscriber page decodes `feeds` video feeds on connected connections, frames rising. */
-  async function decoding(page: Page, feeds: number, label: string, since = 0): Promise<void> {
-    const first = await until(
-      `${label}: ${feeds} feed(s) decoding`,
-      () => liveVideo(page, since),
-      (v) => v.connections === feeds && v.framesDecoded > 0,
-    );
-    await until(
-      `${label}: frames rising`,
-      () => liveVideo(page, since),
-      (v) => v.connections === feeds && v.framesDecoded >= first.framesDecoded + 10,
-    );
   }
 
   const mediaNodeOf = async (sessionId: string) => (await admin.getSession(sessionId)).mediaNode?.nodeId;
@@ -301,28 +234,6 @@ describe('a media node dies: the platform moves its rooms and every subscriber d
       (l) => l !== undefined && l.rooms === 1 && l.publishers === 2 && l.subscribers === 4,
     );
     return now as string;
-  }
-
-  /** Decoded frames of each feed's video element on the page (the app's sinks). */
-  const playing = (page: Page): Promise<Record<string, number>> =>
-    page.evaluate(() =>
-      Object.fromEntries(
-        Array.from(document.querySelectorAll('video')).map((v) => [
-          v.id,
-          v.getVideoPlaybackQuality().totalVideoFrames,
-        ]),
-      ),
-    );
-
-  /** Every one of the page's `feeds` video elements shows new frames. */
-  async function allPlaying(page: Page, feeds: number, label: string): Promise<void> {
-    const before = await playing(page);
-    await until(
-      `${label}: ${feeds} video element(s) playing`,
-      async () => [before, await playing(page)] as const,
-      ([was, now]) =>
-        Object.keys(now).length === feeds && Object.entries(now).every(([id, n]) => n >= (was[id] ?? 0) + 5),
-    );
   }
 
   async function end(r: Awaited<ReturnType<typeof room>>): Promise<void> {

@@ -96,6 +96,8 @@ describeAsRoot('the Debian 12 node image', () => {
         RuntimeDirectory: 'rtc-ha',
         RuntimeDirectoryMode: '0700',
       });
+      // The media agent's coturn binds TURN's port 443 as the unit's user.
+      expect(service.AmbientCapabilities).toBe(role === 'media' ? 'CAP_NET_BIND_SERVICE' : undefined);
       expect(fs.readFileSync(root.at(`${UNIT_DIR}/rtc-ha.service.d/stop.conf`), 'utf8')).toBe(
         '[Service]\nTimeoutStopSec=40s\n',
       );
@@ -121,29 +123,37 @@ describeAsRoot('the Debian 12 node image', () => {
       }
     });
 
-    it(`installs Debian's janus ${role === 'media' ? 'with its own service masked' : 'only on media nodes'}`, () => {
-      const root = rootfs!;
-      const status = spawnSync('chroot', [root.dir, 'dpkg-query', '-W', '-f=${Status} ${Version}', 'janus'], {
-        encoding: 'utf8',
-      });
-      if (role === 'master') {
-        expect(status.stdout).not.toContain('install ok installed');
-        expect(fs.existsSync(root.at('/usr/bin/janus'))).toBe(false);
-        return;
-      }
-      expect(status.stdout).toMatch(/^install ok installed 1\.1\./);
-      // The package's janus.service (8088/8188, every plugin) never starts: masked, wanted by nothing.
-      const enabled = spawnSync('systemctl', [`--root=${root.dir}`, 'is-enabled', 'janus.service'], {
-        encoding: 'utf8',
-      });
-      expect(enabled.stdout.trim()).toBe('masked');
-      expect(fs.readlinkSync(root.at(`${UNIT_DIR}/janus.service`))).toBe('/dev/null');
-      const wanted = fs
-        .readdirSync(root.at(UNIT_DIR))
-        .filter((d) => d.endsWith('.wants'))
-        .flatMap((d) => fs.readdirSync(root.at(`${UNIT_DIR}/${d}`)));
-      expect(wanted).not.toContain('janus.service');
-    });
+    it.each([
+      ['janus', '/usr/bin/janus', /^install ok installed 1\.1\./],
+      ['coturn', '/usr/bin/turnserver', /^install ok installed 4\.6\./],
+    ])(
+      `installs Debian's %s ${role === 'media' ? 'with its own service masked' : 'only on media nodes'}`,
+      (pkg, binary, version) => {
+        const root = rootfs!;
+        const status = spawnSync('chroot', [root.dir, 'dpkg-query', '-W', '-f=${Status} ${Version}', pkg], {
+          encoding: 'utf8',
+        });
+        if (role === 'master') {
+          expect(status.stdout).not.toContain('install ok installed');
+          expect(fs.existsSync(root.at(binary))).toBe(false);
+          return;
+        }
+        expect(status.stdout).toMatch(version);
+        // The package's own service (janus: 8088/8188, every plugin; coturn: /etc/turnserver.conf, its
+        // CLI port) never starts: masked, wanted by nothing. The agent runs both itself.
+        const unit = `${pkg}.service`;
+        const enabled = spawnSync('systemctl', [`--root=${root.dir}`, 'is-enabled', unit], {
+          encoding: 'utf8',
+        });
+        expect(enabled.stdout.trim()).toBe('masked');
+        expect(fs.readlinkSync(root.at(`${UNIT_DIR}/${unit}`))).toBe('/dev/null');
+        const wanted = fs
+          .readdirSync(root.at(UNIT_DIR))
+          .filter((d) => d.endsWith('.wants'))
+          .flatMap((d) => fs.readdirSync(root.at(`${UNIT_DIR}/${d}`)));
+        expect(wanted).not.toContain(unit);
+      },
+    );
 
     it(
       'install is idempotent',

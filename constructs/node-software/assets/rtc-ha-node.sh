@@ -6,7 +6,7 @@
 #                          --node-sha512-arm64 HEX --node-sha512-x64 HEX [--node-tarball FILE]
 #     At image build time (the EC2 Image Builder component runs exactly this). Idempotent; starts and
 #     enables nothing. Installs the few packages it needs with apt-get, and for media Debian's janus
-#     with its own janus.service masked (the media agent runs Janus itself); Node.js from the npm
+#     and coturn with their own services masked (the media agent runs both itself); Node.js from the npm
 #     registry's node-linux-<arch> package (or FILE), refused unless its sha512 is the one given for
 #     this machine's architecture; the app DIR (main.js, maybe main.js.map and log-shipper.js); this
 #     script as /opt/rtc-ha/bin/rtc-ha-node; the system user rtc-ha; the systemd units; and, for a
@@ -28,9 +28,10 @@ readonly UNIT=rtc-ha.service
 readonly LOGS_UNIT=rtc-ha-logs.service
 readonly SERVICE_USER=rtc-ha
 readonly PACKAGES=(ca-certificates curl systemd)
-# The media nodes' SFU. The agent runs it as its child with a config it generates (runtime/media/janus).
-readonly MEDIA_PACKAGES=(janus)
-readonly JANUS_UNIT=janus.service
+# The media nodes' SFU and TURN server. The agent runs both as its children with configs it generates
+# (runtime/media/janus, runtime/media/turn).
+readonly MEDIA_PACKAGES=(janus coturn)
+readonly MEDIA_PACKAGE_UNITS=(janus.service coturn.service)
 readonly REGISTRY=https://registry.npmjs.org
 
 log() { printf 'rtc-ha-node: %s\n' "$*" >&2; }
@@ -168,9 +169,13 @@ install_units() {
   mkdir -p "$ROOT$UNIT_DIR"
   # /run/rtc-ha (0700, the unit's user's, emptied when the unit stops) holds what the runtime writes,
   # such as Janus's generated config with its secrets (RTC_JANUS_CONFIG_DIR, set by the media fleet).
+  local -a role_lines=()
+  # TURN listens on 443: the agent's coturn child binds it as the unprivileged user (an ambient
+  # capability passes to children; NoNewPrivileges keeps them from gaining more).
+  [[ $role == media ]] && role_lines=('AmbientCapabilities=CAP_NET_BIND_SERVICE')
   write_unit "$UNIT" "rtc-ha $role node" main.js \
     'RestartSec=2s' 'KillSignal=SIGTERM' 'TimeoutStopSec=40s' 'LimitNOFILE=1048576' \
-    'RuntimeDirectory=rtc-ha' 'RuntimeDirectoryMode=0700'
+    'RuntimeDirectory=rtc-ha' 'RuntimeDirectoryMode=0700' "${role_lines[@]}"
   if [[ -f $ROOT$PREFIX/app/log-shipper.js ]]; then
     # Reading the journal takes the systemd-journal group; the journal cursor lives in the state
     # directory systemd makes writable for the unit's user ($STATE_DIRECTORY) under ProtectSystem=strict.
@@ -181,15 +186,18 @@ install_units() {
   fi
 }
 
-# The package's own janus.service (every plugin, HTTP and WebSocket APIs on 8088/8188 for anyone) must
-# never run on a node. Masked before the package is installed, so that its postinst cannot start it,
-# and disabled after, so that no target wants it.
-mask_janus_service() {
+# The packages' own services must never run on a node: janus.service (every plugin, HTTP and WebSocket
+# APIs on 8088/8188 for anyone), coturn.service (its /etc/turnserver.conf, the CLI port, no secret).
+# Masked before the packages are installed, so that their postinst cannot start them, and disabled
+# after, so that no target wants them.
+mask_media_package_services() {
+  local unit
   mkdir -p "$ROOT$UNIT_DIR"
-  ln -sfn /dev/null "$ROOT$UNIT_DIR/$JANUS_UNIT"
+  for unit in "${MEDIA_PACKAGE_UNITS[@]}"; do ln -sfn /dev/null "$ROOT$UNIT_DIR/$unit"; done
 }
-disable_janus_service() {
-  rm -f "$ROOT$UNIT_DIR"/*.wants/"$JANUS_UNIT"
+disable_media_package_services() {
+  local unit
+  for unit in "${MEDIA_PACKAGE_UNITS[@]}"; do rm -f "$ROOT$UNIT_DIR"/*.wants/"$unit"; done
 }
 
 # The Amazon Time Sync Service, on every instance's link-local address: for whichever time daemon
@@ -237,10 +245,10 @@ cmd_install() {
   local -a packages=("${PACKAGES[@]}")
   if [[ $role == media ]]; then
     packages+=("${MEDIA_PACKAGES[@]}")
-    mask_janus_service
+    mask_media_package_services
   fi
   [[ -n $ROOT ]] || install_packages "${packages[@]}"
-  if [[ $role == media ]]; then disable_janus_service; fi
+  if [[ $role == media ]]; then disable_media_package_services; fi
   install_node "$node_version" "$sha512" "$tarball"
   install_app "$app"
   install_self

@@ -83,6 +83,23 @@ describe('MasterFleet', () => {
     expect(fleet.connections.defaultPort?.toString()).toBe('8443');
   });
 
+  it('hands out TURN credentials only when given TURN: its secret, port and TLS name', () => {
+    // GIVEN masters without TURN, and masters with TURN over TLS
+    const settings = (t: Template) => JSON.stringify(t.toJSON());
+    expect(settings(template)).not.toMatch(/RTC_TURN_/);
+    const f = fixture();
+    const deps = fleetDependencies(f);
+    new MasterFleet(f.stack, 'Masters', {
+      vpc: f.vpc,
+      ...deps,
+      turn: { secret: deps.turnSecret, port: 3478, tlsHostName: '{ip}.turn.example.com' },
+    });
+    // THEN the settings name the port and the TLS name, and the secret is one the masters read
+    const json = settings(Template.fromStack(f.stack));
+    expect(json).toContain('RTC_TURN_PORT=3478\\nRTC_TURN_TLS_HOST={ip}.turn.example.com');
+    expect(json).toMatch(/RTC_BOOT_SECRETS=.*,RTC_TURN_SECRET=",\{"Ref":"TurnSecret/);
+  });
+
   it.each<[string, Partial<MasterFleetProps>, RegExp]>([
     ['a single master', { minCapacity: 1 }, /minCapacity must be an integer from 2 to 999 \(got 1\)/],
     ['a privileged port', { port: 80 }, /port must be an integer from 1024 to 65535/],

@@ -32,6 +32,8 @@ function ingressOf(template: Template): [string, number, number, string][] {
   return [...inline, ...separate];
 }
 
+const TLS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:rtc-ha/turn-tls-AbC123';
+
 describe('MediaFleet', () => {
   let built: Built;
   let template: Template;
@@ -69,11 +71,15 @@ describe('MediaFleet', () => {
     expect(built.fleet.minCapacity).toBe(2);
   });
 
-  it("opens exactly Janus's UDP range to clients, no TURN port by default, the control port to the masters only", () => {
+  it("opens exactly Janus's UDP range and TURN's port 443 to clients, the control port to the masters only", () => {
+    // No TURN relay port: a relay's only peer is the node's own Janus.
     expect(ingressOf(template)).toEqual([
       ['udp', 40000, 49999, '0.0.0.0/0'],
+      ['udp', 443, 443, '0.0.0.0/0'],
+      ['tcp', 443, 443, '0.0.0.0/0'],
       ['tcp', 9090, 9090, expect.stringContaining('"Masters')],
     ]);
+    expect(built.fleet.turn).toEqual({ enabled: true, port: 443 });
   });
 
   it('tells the agent its control port, the RTP range, to run Janus and where its config goes', () => {
@@ -85,16 +91,18 @@ describe('MediaFleet', () => {
             Match.stringLikeRegexp('^RTC_PORT=9090\n'),
             Match.anyValue(),
             ':6380\nRTC_LIFECYCLE_HOOK_NAME=rtc-ha-drain\nRTC_MEDIA_PORT_MIN=40000\nRTC_MEDIA_PORT_MAX=49999\n' +
-              'RTC_JANUS=on\nRTC_JANUS_CONFIG_DIR=/run/rtc-ha/janus',
+              'RTC_JANUS=on\nRTC_JANUS_CONFIG_DIR=/run/rtc-ha/janus\nRTC_TURN_PORT=443',
           ],
         ],
       },
     });
   });
 
-  it('gets the control secret, never the REST API secret, which only masters use', () => {
+  it("gets the control secret and TURN's, never the REST API secret, which only masters use", () => {
     const json = JSON.stringify(template.toJSON());
-    expect(json).toMatch(/RTC_BOOT_SECRETS=RTC_REDIS_AUTH_TOKEN=.*,RTC_MEDIA_CONTROL_SECRET=/);
+    expect(json).toMatch(
+      /RTC_BOOT_SECRETS=RTC_REDIS_AUTH_TOKEN=.*,RTC_MEDIA_CONTROL_SECRET=.*,RTC_TURN_SECRET=/,
+    );
     expect(json).not.toContain('RTC_API_SECRET');
     const secretReads = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) =>
       p.Properties.PolicyDocument.Statement.filter((st: { Action: unknown }) =>
@@ -106,6 +114,7 @@ describe('MediaFleet', () => {
         Resource: [
           { Ref: expect.stringMatching(/^MediaControlSecret/) },
           { Ref: expect.stringMatching(/^StoreAuthToken/) },
+          { Ref: expect.stringMatching(/^TurnSecret/) },
         ],
       }),
     ]);
@@ -187,20 +196,47 @@ describe('MediaFleet', () => {
       spareCapacity: 2,
       maxCapacity: 20,
       controlPort: 9443,
-      mediaPortMin: 50000,
-      mediaPortMax: 50999,
-      turnPorts: [3478],
+      mediaPortMin: 30000,
+      mediaPortMax: 30999,
+      turn: { port: 3478 },
       scaling: { scaleOutLoadPercent: 80, scaleInLoadPercent: 20 },
     });
     const t = Template.fromStack(stack);
     t.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '6', MaxSize: '20' });
     expect(ingressOf(t)).toEqual([
-      ['udp', 50000, 50999, '0.0.0.0/0'],
+      ['udp', 30000, 30999, '0.0.0.0/0'],
       ['udp', 3478, 3478, '0.0.0.0/0'],
       ['tcp', 3478, 3478, '0.0.0.0/0'],
     ]);
+    expect(JSON.stringify(t.toJSON())).toContain('RTC_TURN_PORT=3478');
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 80 });
     t.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 20 });
+  });
+
+  it('hands the nodes the TLS certificate secret, read where it lies, and the name only to the masters', () => {
+    const { stack } = build({
+      turn: { tlsCertificateSecretArn: TLS_SECRET_ARN, tlsHostName: '{ip}.turn.example.com' },
+    });
+    const t = Template.fromStack(stack);
+    const json = JSON.stringify(t.toJSON());
+    expect(json).toContain(`RTC_TURN_TLS_PEM=${TLS_SECRET_ARN}`);
+    expect(json).not.toContain('turn.example.com');
+    const secretReads = Object.values(t.findResources('AWS::IAM::Policy')).flatMap((p) =>
+      p.Properties.PolicyDocument.Statement.filter((st: { Action: unknown }) =>
+        JSON.stringify(st.Action).includes('secretsmanager:GetSecretValue'),
+      ),
+    );
+    expect(secretReads).toEqual([
+      expect.objectContaining({ Resource: expect.arrayContaining([TLS_SECRET_ARN]) }),
+    ]);
+  });
+
+  it('runs no TURN, opens no TURN port and needs no TURN secret when turned off', () => {
+    const { stack, fleet } = build({ turn: { enabled: false }, turnSecret: undefined });
+    const t = Template.fromStack(stack);
+    expect(fleet.turn).toBeUndefined();
+    expect(ingressOf(t).map(([proto, from]) => `${proto} ${from}`)).toEqual(['udp 40000']);
+    expect(JSON.stringify(t.toJSON())).not.toMatch(/RTC_TURN_/);
   });
 
   it.each<[string, Partial<MediaFleetProps>, RegExp]>([
@@ -227,18 +263,48 @@ describe('MediaFleet', () => {
       { controlPort: 45000 },
       /controlPort must lie outside the media range 40000-49999/,
     ],
-    ['a TURN port out of range', { turnPorts: [0] }, /turnPorts must be an integer from 1 to 65535/],
+    ['a TURN port out of range', { turn: { port: 0 } }, /turn.port must be an integer from 1 to 65535/],
     [
       'a TURN port inside the media range',
-      { turnPorts: [41000] },
-      /turnPorts must lie outside the media range 40000-49999 \(got 41000\)/,
+      { turn: { port: 41000 } },
+      /turn.port must lie outside the media range 40000-49999/,
     ],
     [
       'a TURN port on the control port',
-      { turnPorts: [9090] },
-      /turnPorts must not include the control port 9090/,
+      { turn: { port: 9090 } },
+      /turn.port must not be the control port 9090/,
     ],
-    ['a repeated TURN port', { turnPorts: [3478, 3478] }, /turnPorts must not repeat a port/],
+    [
+      'a TURN port among the relay ports',
+      { turn: { port: 55000 } },
+      /turn.port must lie outside TURN's relay ports 50000-59999/,
+    ],
+    [
+      'a media range over the TURN relay ports',
+      { mediaPortMax: 50000 },
+      /mediaPortMin to mediaPortMax \(40000-50000\) must not overlap TURN's relay ports 50000-59999/,
+    ],
+    [
+      'a TLS certificate without a host name',
+      { turn: { tlsCertificateSecretArn: TLS_SECRET_ARN } },
+      /turn.tlsHostName and turn.tlsCertificateSecretArn go together/,
+    ],
+    [
+      'a partial secret ARN',
+      { turn: { tlsCertificateSecretArn: TLS_SECRET_ARN.slice(0, -7), tlsHostName: 'turn.example.com' } },
+      /turn.tlsCertificateSecretArn must be the complete ARN of a Secrets Manager secret/,
+    ],
+    [
+      'an upper-case host name',
+      { turn: { tlsCertificateSecretArn: TLS_SECRET_ARN, tlsHostName: 'Turn.Example.com' } },
+      /turn.tlsHostName must be a lowercase DNS name/,
+    ],
+    [
+      'TLS for a TURN that is off',
+      { turn: { enabled: false, tlsHostName: 'turn.example.com' } },
+      /turn.tlsHostName needs turn.enabled/,
+    ],
+    ['TURN without its secret', { turnSecret: undefined }, /turnSecret is required while turn.enabled/],
     [
       'an unknown scaling mode',
       { scaling: { mode: 'predictive' as 'step' } },

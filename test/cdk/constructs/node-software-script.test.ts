@@ -148,12 +148,14 @@ describe('rtc-ha-node.sh', () => {
       fs.mkdirSync(path.join(root, 'etc/chrony'), { recursive: true });
       fs.mkdirSync(path.join(root, 'lib/systemd'), { recursive: true });
       fs.writeFileSync(path.join(root, 'lib/systemd/systemd-timesyncd'), '', { mode: 0o755 });
-      // and a wants link the janus package's postinst would leave
+      // and the wants links the janus and coturn packages' postinst would leave
       fs.mkdirSync(path.join(root, 'etc/systemd/system/multi-user.target.wants'), { recursive: true });
-      fs.symlinkSync(
-        '/lib/systemd/system/janus.service',
-        path.join(root, 'etc/systemd/system/multi-user.target.wants/janus.service'),
-      );
+      for (const unit of ['janus.service', 'coturn.service']) {
+        fs.symlinkSync(
+          `/lib/systemd/system/${unit}`,
+          path.join(root, 'etc/systemd/system/multi-user.target.wants', unit),
+        );
+      }
       // WHEN
       const result = run(args);
       // THEN
@@ -169,9 +171,12 @@ describe('rtc-ha-node.sh', () => {
       expect(unit).toContain('EnvironmentFile=/etc/rtc-ha/boot.env\n');
       // A private runtime folder: the media fleet's RTC_JANUS_CONFIG_DIR, /run/rtc-ha/janus, lies in it.
       expect(unit).toContain('RuntimeDirectory=rtc-ha\nRuntimeDirectoryMode=0700\n');
-      // Janus's own service masked and wanted by nothing: the agent runs Janus.
+      // The packages' own services masked and wanted by nothing: the agent runs Janus and coturn.
       expect(fs.readlinkSync(path.join(root, 'etc/systemd/system/janus.service'))).toBe('/dev/null');
+      expect(fs.readlinkSync(path.join(root, 'etc/systemd/system/coturn.service'))).toBe('/dev/null');
       expect(fs.readdirSync(path.join(root, 'etc/systemd/system/multi-user.target.wants'))).toEqual([]);
+      // coturn, the agent's child, binds TURN's port 443 as the unit's unprivileged user.
+      expect(unit).toContain('AmbientCapabilities=CAP_NET_BIND_SERVICE\n');
       const logsUnit = fs.readFileSync(path.join(root, 'etc/systemd/system/rtc-ha-logs.service'), 'utf8');
       expect(logsUnit).toContain('SupplementaryGroups=systemd-journal\n');
       expect(logsUnit).toContain('StateDirectory=rtc-ha-logs\n');
@@ -185,10 +190,13 @@ describe('rtc-ha-node.sh', () => {
       expect(result.log).toEqual([]); // no download (the package was given), no systemctl
     });
 
-    it('leaves Janus alone on a master', () => {
+    it('leaves Janus and coturn alone on a master, and gives it no capability', () => {
       const result = run(installArgs('master'));
       expect(result.status).toBe(0);
       expect(fs.existsSync(path.join(root, 'etc/systemd/system/janus.service'))).toBe(false);
+      expect(fs.existsSync(path.join(root, 'etc/systemd/system/coturn.service'))).toBe(false);
+      const unit = fs.readFileSync(path.join(root, 'etc/systemd/system/rtc-ha.service'), 'utf8');
+      expect(unit).not.toContain('Capabilit');
     });
   });
 

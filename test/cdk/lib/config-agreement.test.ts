@@ -65,8 +65,8 @@ const BUILD: Record<Section, (config: RtcHaConfig) => Stack> = {
   media: (config) => {
     const f = stackWithVpc();
     const fleet = { ...fleetOptions(config.media), vpc: f.vpc, machineImage: MACHINE_IMAGE };
-    const { sessionStore, controlSecret } = fleetDependencies(f);
-    new MediaFleet(f.stack, 'Media', { ...fleet, sessionStore, controlSecret });
+    const { sessionStore, controlSecret, turnSecret } = fleetDependencies(f);
+    new MediaFleet(f.stack, 'Media', { ...fleet, sessionStore, controlSecret, turnSecret });
     return f.stack;
   },
   runtime: (config) => {
@@ -108,6 +108,8 @@ function accepts(build: () => unknown): boolean {
 const configAccepts = (raw: unknown) => accepts(() => validateConfig(raw));
 const constructAccepts = (section: Section, raw: Record<string, unknown>) =>
   accepts(() => BUILD[section](configSchema.parse(raw)));
+
+const TLS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:rtc-ha/turn-tls-AbC123';
 
 /** Each range edge, and the relations between fields, just inside and just outside. */
 const EDGES: [Section, Record<string, unknown>, boolean][] = [
@@ -169,17 +171,28 @@ const EDGES: [Section, Record<string, unknown>, boolean][] = [
   ['media', { mediaPortMin: 41000, mediaPortMax: 41000 }, true],
   ['media', { mediaPortMin: 41001, mediaPortMax: 41000 }, false],
   ['media', { mediaPortMax: 65536 }, false],
-  ['media', { turnPorts: [0] }, false],
-  ['media', { turnPorts: [1] }, true],
-  ['media', { turnPorts: [49999] }, false],
-  ['media', { turnPorts: [3478, 3478] }, false],
+  ['media', { turn: { port: 0 } }, false],
+  ['media', { turn: { port: 1 } }, true],
+  ['media', { turn: { port: 49999 } }, false],
+  ['media', { turn: { port: 50000 } }, false],
+  ['media', { turn: { port: 60000 } }, true],
+  ['media', { turn: { port: 9090 } }, false],
+  ['media', { mediaPortMax: 50000 }, false],
+  ['media', { mediaPortMax: 50000, turn: { enabled: false } }, true],
+  ['media', { turn: { tlsHostName: 'turn.example.com' } }, false],
+  [
+    'media',
+    { turn: { tlsHostName: '{ip}.turn.example.com', tlsCertificateSecretArn: TLS_SECRET_ARN } },
+    true,
+  ],
+  ['media', { turn: { tlsHostName: 'turn.example.com', tlsCertificateSecretArn: 'arn:aws:s3:::x' } }, false],
+  ['media', { turn: { enabled: false, tlsHostName: 'turn.example.com' } }, false],
   ['media', { scaling: { scaleOutLoadPercent: 99 } }, true],
   ['media', { scaling: { scaleOutLoadPercent: 100 } }, false],
   ['media', { scaling: { scaleInLoadPercent: 70 } }, false],
   ['media', { scaling: { scaleInLoadPercent: 69 } }, true],
   ['media', { scaling: { mode: 'target-tracking', targetLoadPercent: 0 } }, false],
   ['media', { scaling: { mode: 'target-tracking', targetLoadPercent: 99 } }, true],
-  ['media', { turnPorts: [] }, true],
   ['runtime', { drainDeadlineMs: 999 }, false],
   ['runtime', { drainDeadlineMs: 1000 }, true],
   ['runtime', { drainDeadlineMs: 3_570_000 }, true],

@@ -45,7 +45,10 @@ describe('configuration', () => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rtc-ha-config-'));
       fs.writeFileSync(
         path.join(dir, 'ok.json'),
-        JSON.stringify({ masters: { minCapacity: 3 }, media: { turnPorts: [3478] } }),
+        JSON.stringify({
+          masters: { minCapacity: 3 },
+          network: { availabilityZones: ['eu-west-1a', 'eu-west-1b'] },
+        }),
       );
       fs.writeFileSync(path.join(dir, 'broken.json'), '{ "masters": ');
       fs.writeFileSync(path.join(dir, 'list.json'), '[]');
@@ -60,14 +63,17 @@ describe('configuration', () => {
       // GIVEN context and a file that both set masters
       const config = load(
         {
-          'rtc-ha': { masters: { minCapacity: 2, maxCapacity: 8 }, media: { turnPorts: [3478, 5349] } },
+          'rtc-ha': {
+            masters: { minCapacity: 2, maxCapacity: 8 },
+            network: { availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'] },
+          },
           config: 'ok.json',
         },
         dir,
       );
       // THEN the file wins where both set a field, objects merge, arrays replace
       expect(config.masters).toEqual({ minCapacity: 3, maxCapacity: 8 });
-      expect(config.media.turnPorts).toEqual([3478]);
+      expect(config.network.availabilityZones).toEqual(['eu-west-1a', 'eu-west-1b']);
     });
 
     it('reads context given as a JSON string on the command line', () => {
@@ -232,6 +238,19 @@ describe('configuration', () => {
         'an address that is not one',
         { alarms: { email: 'oncall' } },
         'alarms.email must be an email address (got "oncall")',
+      ],
+      [
+        'a TURN certificate in another region',
+        {
+          env: { region: 'eu-west-1' },
+          media: {
+            turn: {
+              tlsCertificateSecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:turn-tls-AbC123',
+              tlsHostName: '{ip}.turn.example.com',
+            },
+          },
+        },
+        'media.turn.tlsCertificateSecretArn must be a secret in env.region eu-west-1, where the nodes read it (got one in us-east-1)',
       ],
       [
         'a malformed media instance type',

@@ -109,8 +109,8 @@ describe('ClusterStack with the default configuration', () => {
       ['AWS::ElasticLoadBalancingV2::TargetGroup', 1],
       ['AWS::AutoScaling::AutoScalingGroup', 2],
       ['AWS::EC2::LaunchTemplate', 2],
-      // The API secret, the media control secret, the registry's AUTH token.
-      ['AWS::SecretsManager::Secret', 3],
+      // The API secret, the media control secret, TURN's secret, the registry's AUTH token.
+      ['AWS::SecretsManager::Secret', 4],
       ['AWS::SSM::Parameter', 2],
       ['AWS::AutoScaling::LifecycleHook', 2],
       // The fleets', the watchdog's and the VPC flow logs'.
@@ -230,6 +230,7 @@ describe('ClusterStack with the default configuration', () => {
       'SessionStoreAuthTokenArn',
       'SessionStoreEndpoint',
       'SignalingUrl',
+      'TurnSecretArn',
       'WatchdogFunctionName',
     ]);
     s.template.hasOutput('SignalingUrl', {

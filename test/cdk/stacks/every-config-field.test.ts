@@ -54,7 +54,11 @@ const EVERY_FIELD = {
     controlPort: 9191,
     mediaPortMin: 41000,
     mediaPortMax: 42000,
-    turnPorts: [3479],
+    turn: {
+      port: 3479,
+      tlsCertificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:rtc-turn-tls-AbC123',
+      tlsHostName: '{ip}.turn.example.org',
+    },
     scaling: {
       mode: 'target-tracking',
       scaleOutLoadPercent: 80,
@@ -85,6 +89,7 @@ const VARIANTS = {
   },
   existingVpc: { ...EVERY_FIELD, network: { vpcId: 'vpc-0123456789abcdef0' } },
   noWatchdog: { ...EVERY_FIELD, watchdog: { enabled: false } },
+  noTurn: { ...EVERY_FIELD, media: { ...EVERY_FIELD.media, turn: { enabled: false } } },
 };
 type Variant = keyof typeof VARIANTS;
 
@@ -271,13 +276,38 @@ const CHECKS: Record<string, Check> = {
       );
     },
   ],
-  'media.turnPorts': [
+  'media.turn.enabled': [
+    'noTurn',
+    (b) => {
+      expect(inlineIngress(b, 'Media').filter((r) => r.FromPort === r.ToPort)).toEqual([]);
+      expect(text(b.template.toJSON())).not.toContain('RTC_TURN_');
+      expect(b.stack.turnSecret).toBeUndefined();
+    },
+  ],
+  'media.turn.port': [
     'every',
-    (b) =>
+    (b) => {
       expect(inlineIngress(b, 'Media').filter((r) => r.FromPort === r.ToPort)).toEqual([
         expect.objectContaining({ IpProtocol: 'udp', FromPort: 3479 }),
         expect.objectContaining({ IpProtocol: 'tcp', FromPort: 3479 }),
-      ]),
+      ]);
+      expect(settings(b, 'Media')).toContain('RTC_TURN_PORT=3479');
+      expect(settings(b, 'Masters')).toContain('RTC_TURN_PORT=3479');
+    },
+  ],
+  'media.turn.tlsCertificateSecretArn': [
+    'every',
+    (b) =>
+      expect(text(launchTemplate(b, 'Media').UserData)).toContain(
+        `RTC_TURN_TLS_PEM=${EVERY_FIELD.media.turn.tlsCertificateSecretArn}`,
+      ),
+  ],
+  'media.turn.tlsHostName': [
+    'every',
+    (b) => {
+      expect(settings(b, 'Masters')).toContain('RTC_TURN_TLS_HOST={ip}.turn.example.org');
+      expect(settings(b, 'Media')).not.toContain('RTC_TURN_TLS_HOST');
+    },
   ],
   'media.scaling.mode': [
     'every',

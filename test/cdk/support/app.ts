@@ -60,12 +60,13 @@ export function fixture(props?: StackProps): Fixture {
   return { app, stack, vpc };
 }
 
-/** What the fleets need: a session store, an API secret and the media control secret both hold. */
+/** What the fleets need: a session store, an API secret, the media control secret both hold, TURN's secret. */
 export function fleetDependencies({ stack, vpc }: Fixture): {
   sessionStore: SessionStoreCluster;
   apiSecret: secretsmanager.Secret;
   controlSecret: secretsmanager.Secret;
   mediaControlSecret: secretsmanager.Secret;
+  turnSecret: secretsmanager.Secret;
 } {
   const controlSecret = new secretsmanager.Secret(stack, 'MediaControlSecret');
   return {
@@ -73,6 +74,7 @@ export function fleetDependencies({ stack, vpc }: Fixture): {
     apiSecret: new secretsmanager.Secret(stack, 'ApiSecret'),
     controlSecret,
     mediaControlSecret: controlSecret,
+    turnSecret: new secretsmanager.Secret(stack, 'TurnSecret'),
   };
 }
 

@@ -1,6 +1,7 @@
-import { DEFAULT_TIMINGS } from '../../../runtime/contract';
+import { DEFAULT_TIMINGS, DEFAULT_TURN_PORT, turnCredentials } from '../../../runtime/contract';
 import { startNodeProcess } from '../../../local/node-process';
 import { masterConfigFromEnv } from '../../../runtime/master/config';
+import { withIceServers } from '../../../runtime/master/media-placement';
 
 const minimal = { RTC_REDIS_URL: 'redis://127.0.0.1:6379', RTC_API_SECRET: 'a-secret-of-16-chars' };
 
@@ -85,3 +86,44 @@ test.each(['master', 'media'] as const)(
     await expect(start).rejects.toThrow(/RTC_HEARTBEAT_TTL_MS/);
   },
 );
+
+test('TURN: on with RTC_TURN_SECRET (port 443 unless given, TLS host optional); a bad one is named', () => {
+  const secret = 'turn-secret-0123456789';
+  expect(masterConfigFromEnv(minimal)).toMatchObject({ ok: true, config: { turn: undefined } });
+  expect(masterConfigFromEnv({ ...minimal, RTC_TURN_SECRET: secret })).toMatchObject({
+    ok: true,
+    config: { turn: { secret, port: DEFAULT_TURN_PORT, tlsHost: undefined } },
+  });
+  expect(
+    masterConfigFromEnv({
+      ...minimal,
+      RTC_TURN_SECRET: secret,
+      RTC_TURN_PORT: '3478',
+      RTC_TURN_TLS_HOST: '{ip}.turn.example.com',
+    }),
+  ).toMatchObject({ ok: true, config: { turn: { secret, port: 3478, tlsHost: '{ip}.turn.example.com' } } });
+  const bad = masterConfigFromEnv({
+    ...minimal,
+    RTC_TURN_SECRET: 'has a space',
+    RTC_TURN_TLS_HOST: 'Not A Name',
+  });
+  expect(bad.ok).toBe(false);
+  if (bad.ok) return;
+  expect(bad.problems.map((p) => p.split(':')[0]).sort()).toEqual(['RTC_TURN_SECRET', 'RTC_TURN_TLS_HOST']);
+});
+
+test("withIceServers: the node's TURN URLs with fresh credentials, nothing without TURN or a node", () => {
+  const turn = { secret: 'turn-secret-0123456789', port: 443, tlsHost: '{ip}.turn.example.com' };
+  const node = { nodeId: 'media-1', address: '203.0.113.7' };
+  expect(withIceServers(undefined, node, 'alice')).toEqual({});
+  expect(withIceServers(turn, null, 'alice')).toEqual({});
+  const { iceServers } = withIceServers(turn, node, 'alice');
+  expect(iceServers).toHaveLength(1);
+  const [server] = iceServers!;
+  expect(server.urls).toEqual([
+    'turn:203.0.113.7:443?transport=udp',
+    'turn:203.0.113.7:443?transport=tcp',
+    'turns:203-0-113-7.turn.example.com:443?transport=tcp',
+  ]);
+  expect(server).toMatchObject(turnCredentials(turn.secret, 'alice'));
+});
