@@ -115,7 +115,12 @@ export function janusConfig(spec: JanusSpec): JanusConfigFiles {
   if (problems.length > 0) throw new Error(`invalid Janus spec:\n- ${problems.join('\n- ')}`);
   const dir = spec.configDir;
   const nat: Section = { ice_enforce_list: spec.iceAddress };
-  if (spec.natPublicAddress !== undefined) nat.nat_1_1_mapping = spec.natPublicAddress;
+  if (spec.natPublicAddress !== undefined) {
+    nat.nat_1_1_mapping = spec.natPublicAddress;
+    // The private host candidate too: the node's own TURN relay (and a client in the VPC) reaches
+    // Janus on it directly, without a hairpin through the internet gateway.
+    nat.keep_private_host = true;
+  }
   return {
     files: {
       'janus.jcfg': jcfg({

@@ -79,10 +79,12 @@ describe('janusConfig: the files janus -F reads', () => {
     expect(config.emptyDirs).toEqual(['events', 'loggers']);
   });
 
-  test('maps host candidates to the public address behind a 1:1 NAT', () => {
+  test('adds the public address to host candidates behind a 1:1 NAT, keeping the private one', () => {
     const natted = janusConfig({ ...SPEC, natPublicAddress: '203.0.113.7' }).files['janus.jcfg'];
     expect(natted).toMatch(/\tnat_1_1_mapping = "203\.0\.113\.7"\n/);
     expect(natted).toMatch(/\tice_enforce_list = "10\.0\.1\.23"\n/);
+    // and keeps the private one: the node's own TURN relay reaches Janus there
+    expect(natted).toMatch(/\tkeep_private_host = true\n/);
   });
 });
 
