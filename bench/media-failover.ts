@@ -15,6 +15,9 @@
  * - Janus SIGKILL on the media node hosting the room: the platform moves the room to another agent.
  * - the whole media node SIGSTOPped (agent and Janus): detected by the master-agent ping, the room
  *   moves; then the node is resumed.
+ * - path broken (the safety net): Janus hangs one viewer's subscription up behind its back (admin
+ *   API `hangup_webrtc`); nobody tells the client, whose SDK notices no media for 2 s, reports it,
+ *   and renegotiates that subscription when the master finds the node healthy.
  * - drain (make-before-break): the agent hosting the room gets SIGTERM (what the termination
  *   lifecycle hook and an instance refresh do); the masters move the room while it still flows, the
  *   SDK switches each connection once the new one decodes; a new agent replaces it for the next run.
@@ -30,7 +33,9 @@ import { join, resolve } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import { RtcHaAdmin } from '../runtime/client';
 import { DEFAULT_TIMINGS } from '../runtime/contract';
+import { janusProcess } from '../local/chaos/janus';
 import { startNodeProcess, type NodeProcess } from '../local/node-process';
+import { JanusAdmin } from '../runtime/media/janus';
 import { waitFor } from '../local/ports';
 import { startRedisServer, type RedisServer } from '../local/redis-server';
 import { launchBrowser, type TestBrowser } from '../test/support/browser';
@@ -235,7 +240,7 @@ function janusPid(agent: NodeProcess): number | undefined {
 
 // ---- one run -----------------------------------------------------------------------------------------
 
-type Scenario = 'baseline' | 'masterKill' | 'janusKill' | 'nodeStop' | 'drain';
+type Scenario = 'baseline' | 'masterKill' | 'janusKill' | 'nodeStop' | 'pathBreak' | 'drain';
 
 interface Run {
   scenario: Scenario;
@@ -328,6 +333,9 @@ async function oneRun(
     } else if (scenario === 'drain') {
       if (!hosting) throw new Error(`no agent hosts ${fromNode}`);
       hosting.kill('SIGTERM');
+    } else if (scenario === 'pathBreak') {
+      if (!hosting) throw new Error(`no agent hosts ${fromNode}`);
+      await hangUpOneSubscription(hosting);
     }
 
     let restoredMs: number | undefined;
@@ -363,6 +371,28 @@ async function oneRun(
           RECOVERY_TIMEOUT_MS,
           20,
         );
+        await sleep(AFTER_MS);
+      } else if (scenario === 'pathBreak') {
+        const renegotiated = () =>
+          platform.masters.flatMap((m) => m.events()).filter((e) => e.event === 'media_renegotiate');
+        const before = renegotiated().length;
+        await waitFor(
+          'pathBreak: a master answered renegotiate',
+          async () => renegotiated().length > before,
+          RECOVERY_TIMEOUT_MS,
+          20,
+        );
+        const at = Date.now();
+        await waitFor(
+          'pathBreak: frames again',
+          async () =>
+            (await Promise.all(viewers.map((v) => readMonitor(v)))).every(
+              (r) => r.lastProgressAt > at && Date.now() - r.lastProgressAt < 200,
+            ),
+          RECOVERY_TIMEOUT_MS,
+          20,
+        );
+        restoredMs = Date.now() - faultAt;
         await sleep(AFTER_MS);
       } else {
         await sleep(QUIET_WINDOW_MS);
@@ -410,9 +440,29 @@ async function oneRun(
   }
 }
 
+/** Hangs up the first subscriber connection in `agent`'s Janus, as a broken path would end it. */
+async function hangUpOneSubscription(agent: NodeProcess): Promise<void> {
+  const pid = janusPid(agent);
+  const janus = pid === undefined ? undefined : janusProcess(pid);
+  if (!janus) throw new Error(`no readable admin API for ${agent.nodeId}'s Janus`);
+  const admin = await JanusAdmin.connect(janus.adminUrl, janus.adminSecret);
+  try {
+    for (const session of await admin.listSessions()) {
+      for (const handle of await admin.listHandles(session)) {
+        if ((await admin.handleInfo(session, handle)).plugin_specific?.type !== 'subscriber') continue;
+        await admin.hangUp(session, handle);
+        return;
+      }
+    }
+    throw new Error(`no subscriber handle in ${agent.nodeId}'s Janus`);
+  } finally {
+    admin.close();
+  }
+}
+
 // ---- main --------------------------------------------------------------------------------------------
 
-const SCENARIOS: Scenario[] = ['baseline', 'masterKill', 'janusKill', 'nodeStop', 'drain'];
+const SCENARIOS: Scenario[] = ['baseline', 'masterKill', 'janusKill', 'nodeStop', 'pathBreak', 'drain'];
 
 async function main(): Promise<boolean> {
   const startedAt = Date.now();
@@ -462,6 +512,7 @@ function report(runs: Run[], elapsedMs: number): void {
   const janus = stats('janusKill');
   const stop = stats('nodeStop');
   const drain = stats('drain');
+  const pathBreak = stats('pathBreak');
   const restored = (s: Scenario) =>
     percentiles(of(s).flatMap((r) => (r.restoredMs === undefined ? [] : [r.restoredMs])));
   const sampling = percentiles(
@@ -473,7 +524,8 @@ function report(runs: Run[], elapsedMs: number): void {
     silentDeathRecoverMs: { p99: stop.p99 },
     drainGapMs: drain.max,
     baselineGapMs: baseline.max,
-    gapsMs: { baseline, masterKill: master, janusKill: janus, nodeStop: stop, drain },
+    safetyNetRecoverMs: { p50: pathBreak.p50, p99: pathBreak.p99 },
+    gapsMs: { baseline, masterKill: master, janusKill: janus, nodeStop: stop, pathBreak, drain },
     failedRuns: Object.fromEntries(SCENARIOS.map((s) => [s, failed(s)])),
     faultToMediaRestoredMs: { janusKill: restored('janusKill'), nodeStop: restored('nodeStop') },
     drainToMediaMovedMs: restored('drain'),
@@ -504,6 +556,7 @@ ${row('undisturbed (baseline)', baseline, 'baseline', 'the frame interval itself
 ${row('master SIGKILL while media flows', master, 'masterKill', 'should equal the baseline: masters hold no media')}
 ${row('Janus SIGKILL on the hosting media node (room moves)', janus, 'janusKill', 'OpenVidu ~5 s; feasibility run 330 ms; browser alone 6.5 s')}
 ${row('whole media node SIGSTOPped (agent + Janus; ping detection)', stop, 'nodeStop', 'Jitsi 10-15 s detection; browser alone 16.5 s')}
+${row("one viewer's subscription hung up in Janus behind its back (safety net)", pathBreak, 'pathBreak', 'nothing else heals it; browser alone: disconnected ~6.5 s, failed ~16.5 s, then nothing')}
 ${row('drain of the hosting media node (SIGTERM; make-before-break)', drain, 'drain', 'OpenVidu and LiveKit wait for rooms to end; should equal the baseline')}
 
 - Fault -> \`mediaRestored\` at every viewer, p50 / p99: Janus SIGKILL ${result.faultToMediaRestoredMs.janusKill.p50} / ${result.faultToMediaRestoredMs.janusKill.p99};
@@ -514,6 +567,9 @@ ${row('drain of the hosting media node (SIGTERM; make-before-break)', drain, 'dr
   replaces the dead one before the next run. Janus SIGKILL: the agent restarts its Janus (empty, out of placement for a
   while) and the room is rebuilt on another agent. Node SIGSTOP: the agent and its Janus stopped; resumed once every
   viewer recovered.
+- Path broken: Janus hangs up one viewer's subscriber connection (admin API \`hangup_webrtc\`) and nobody tells the
+  viewer; its SDK sees no byte for ${DEFAULT_TIMINGS.mediaStallMs / 1000} s, sends \`mediaStalled\`, the master has the agent check the node (healthy),
+  answers \`renegotiate\`, and the SDK subscribes again. The gap is the stall window plus the renegotiation.
 - Drain: the agent hosting the room gets SIGTERM; it tells the masters, who move the room to another agent with a
   handover; each viewer subscribes there, plays the new connection until it decodes, then switches and closes the old
   one; the publisher keeps sending to the old node ${DEFAULT_TIMINGS.mediaHandoverMs / 1000} s after its new connection is up. SIGTERM ->

@@ -87,13 +87,14 @@ export class MediaNode {
   ): Promise<MediaNode> {
     const iceAddress = config.iceAddress as string;
     const publicAddress = config.publicAddress;
+    const taken = [config.port];
     const supervisor = new JanusSupervisor({
       spec: {
         configDir: join(tmpdir(), `rtc-ha-janus-${randomBytes(6).toString('hex')}`),
         libDir: debianJanusLibDir(),
-        apiPort: await freeLoopbackPort(),
+        apiPort: await freeLoopbackPort(taken),
         apiSecret: newJanusSecret(),
-        adminPort: await freeLoopbackPort(),
+        adminPort: await freeLoopbackPort(taken),
         adminSecret: newJanusSecret(),
         rtpPortMin: config.mediaPortMin,
         rtpPortMax: config.mediaPortMax,
@@ -181,14 +182,23 @@ export class MediaNode {
   }
 }
 
-/** A free TCP port on 127.0.0.1 for Janus's APIs (they listen there only). */
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
+/**
+ * A free TCP port on 127.0.0.1 for Janus's APIs (they listen there only), none of `taken`: the
+ * agent's own port is free too until it listens, after Janus started. Adds the port to `taken`.
+ */
+async function freeLoopbackPort(taken: number[]): Promise<number> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port: picked } = server.address() as { port: number };
+        server.close(() => resolve(picked));
+      });
     });
-  });
+    if (taken.includes(port)) continue;
+    taken.push(port);
+    return port;
+  }
+  throw new Error(`no free loopback port outside ${taken.join(', ')} in 10 tries`);
 }

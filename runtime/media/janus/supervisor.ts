@@ -205,7 +205,9 @@ export class JanusSupervisor {
   /** Spawns Janus and waits until both APIs answer; kills it and rejects if it does not in time. */
   private async launch(): Promise<Run> {
     const { spec, runAs, log } = this.options;
-    const [command, ...args] = diesWithParent([this.options.binary ?? 'janus', '-F', spec.configDir]);
+    const [command, ...args] = diesWithParent([this.options.binary ?? 'janus', '-F', spec.configDir], {
+      dropCapabilities: true,
+    });
     const child = spawn(command, args, {
       cwd: spec.configDir,
       // Nothing of the agent's environment (Redis URL, secrets) reaches Janus.
@@ -414,13 +416,20 @@ const SETPRIV = '/usr/bin/setpriv';
  * cannot set PR_SET_PDEATHSIG on a child, setpriv can (`--pdeathsig KILL`, then exec: Janus keeps
  * the child's pid and the agent stays its parent; the signal survives the exec of a binary that is
  * not set-user-ID). Without setpriv, the command as it is: on a node, systemd's control group of
- * the agent's unit still kills a leftover Janus when the unit stops or restarts.
+ * the agent's unit still kills a leftover Janus when the unit stops or restarts. `dropCapabilities`:
+ * the child gets none of the agent's ambient capabilities (the unit grants CAP_NET_BIND_SERVICE for
+ * coturn's port 443; Janus needs none).
  */
-export function diesWithParent(command: readonly string[], setpriv = SETPRIV): string[] {
+export function diesWithParent(
+  command: readonly string[],
+  { setpriv = SETPRIV, dropCapabilities = false }: { setpriv?: string; dropCapabilities?: boolean } = {},
+): string[] {
   const [binary, ...args] = command;
   const path = binary && onPath(binary);
   // A binary not found is spawned as it is: its spawn error says so (ENOENT).
-  return existsSync(setpriv) && path ? [setpriv, '--pdeathsig', 'KILL', '--', path, ...args] : [...command];
+  if (!existsSync(setpriv) || !path) return [...command];
+  const caps = dropCapabilities ? ['--ambient-caps', '-all'] : [];
+  return [setpriv, '--pdeathsig', 'KILL', ...caps, '--', path, ...args];
 }
 
 function onPath(binary: string): string | undefined {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { waitFor } from '../../../../local/ports';
 import { diesWithParent } from '../../../../runtime/media/janus/supervisor';
@@ -26,8 +26,33 @@ test('the command runs under setpriv --pdeathsig KILL when both are found, as it
     '-F',
     'x',
   ]);
-  expect(diesWithParent(['sleep', '1'], '/nonexistent/setpriv')).toEqual(['sleep', '1']);
+  expect(diesWithParent(['sleep', '1'], { setpriv: '/nonexistent/setpriv' })).toEqual(['sleep', '1']);
 });
+
+(existsSync('/usr/bin/setpriv') ? test : test.skip)(
+  'dropCapabilities: the child runs with no ambient capability (Janus needs none; coturn keeps its port 443)',
+  () => {
+    const [command, ...args] = diesWithParent(['grep', 'CapAmb', '/proc/self/status'], {
+      dropCapabilities: true,
+    });
+    // GIVEN a parent holding an ambient capability, as the media unit's agent does
+    const withAmbient = spawnSync(
+      '/usr/bin/setpriv',
+      ['--inh-caps', '+net_bind_service', '--ambient-caps', '+net_bind_service', '--', command, ...args],
+      { encoding: 'utf8' },
+    );
+    expect(withAmbient.status).toBe(0);
+    expect(withAmbient.stdout.trim()).toBe('CapAmb:\t0000000000000000');
+    // while without the option the capability passes on
+    const [keep, ...keepArgs] = diesWithParent(['grep', 'CapAmb', '/proc/self/status']);
+    const kept = spawnSync(
+      '/usr/bin/setpriv',
+      ['--inh-caps', '+net_bind_service', '--ambient-caps', '+net_bind_service', '--', keep, ...keepArgs],
+      { encoding: 'utf8' },
+    );
+    expect(kept.stdout.trim()).toBe('CapAmb:\t0000000000000400');
+  },
+);
 
 (existsSync('/usr/bin/setpriv') ? test : test.skip)(
   'a child started so dies when its parent is SIGKILLed (no orphan Janus after an agent crash)',
