@@ -51,15 +51,7 @@ export async function startMaster(
   const credentials = apiCredentials(config);
   const channels = new SessionChannels(subscriber, store.keys, log);
   const departures = new Departures(store, config.reconnectWindowMs, log);
-  const placement = new MediaPlacement(
-    redis,
-    store,
-    registry,
-    config.nodeId,
-    config.heartbeatTtlMs,
-    log,
-    config.turn,
-  );
+  const placement = new MediaPlacement(redis, store, registry, config.nodeId, config.heartbeatTtlMs, log);
   const presence = new Presence(store, log);
   const media = new MediaBroker({
     nodeId: config.nodeId,

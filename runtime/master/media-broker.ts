@@ -218,6 +218,17 @@ export class MediaBroker {
     return withIceServers(this.options.turn, mediaNode, participantId);
   }
 
+  /**
+   * A numbered frame on its way to participant `participantId`: a mediaNodeChanged gets that
+   * participant's own fresh TURN credentials for the node it names (the mailboxes hold none).
+   */
+  forRecipient(raw: string, participantId: string): string {
+    if (!this.options.turn || !raw.includes('"mediaNodeChanged"')) return raw;
+    const frame = JSON.parse(raw) as ServerFrame;
+    if (frame.type !== 'mediaNodeChanged') return raw;
+    return JSON.stringify({ ...frame, ...withIceServers(this.options.turn, frame.mediaNode, participantId) });
+  }
+
   /** The participant left for good: its feed and subscriptions go (the agent also notices by itself). */
   left(sessionId: string, participantId: string): void {
     if (!this.options.secret) return;
@@ -315,7 +326,6 @@ export class MediaBroker {
       const moved = await moveMediaSessions(store, registry, agentId, sessions, log, {
         inPlace,
         handover: reason === 'draining',
-        turn: this.options.turn,
       });
       log.warn('media_rooms_moved', {
         agent: agentId,

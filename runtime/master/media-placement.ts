@@ -27,7 +27,6 @@ export class MediaPlacement {
     /** How long one master holds a dead node's sessions before another may try. */
     private readonly lockMs: number,
     private readonly log: Logger,
-    private readonly turn?: MasterTurn,
   ) {}
 
   /**
@@ -58,10 +57,7 @@ export class MediaPlacement {
       if (sessions.length === 0) continue;
       const lock = this.store.keys.mediaReplacementLock(nodeId);
       if ((await this.redis.set(lock, this.nodeId, 'PX', this.lockMs, 'NX')) !== 'OK') continue;
-      await moveMediaSessions(this.store, this.registry, nodeId, sessions, this.log, {
-        handover,
-        turn: this.turn,
-      });
+      await moveMediaSessions(this.store, this.registry, nodeId, sessions, this.log, { handover });
     }
   }
 }
@@ -71,8 +67,6 @@ export interface MoveOptions {
   readonly inPlace?: MediaNodeSummary;
   /** `deadId` drains and still carries the media: its participants switch make-before-break. */
   readonly handover?: boolean;
-  /** TURN on the media nodes: the move hands out credentials for the new node's. */
-  readonly turn?: MasterTurn;
 }
 
 /**
@@ -91,12 +85,12 @@ export async function moveMediaSessions(
   log: Logger,
   how: MoveOptions = {},
 ): Promise<number> {
-  const { inPlace, handover, turn } = how;
-  const changed = (sessionId: string, mediaNode: MediaNodeSummary) => ({
+  const { inPlace, handover } = how;
+  // No TURN credentials in the mailboxes: each master adds its participant's own on the way out.
+  const changed = (mediaNode: MediaNodeSummary) => ({
     type: 'mediaNodeChanged' as const,
     mediaNode,
     ...(handover && { handover }),
-    ...withIceServers(turn, mediaNode, sessionId),
   });
   let moved = 0;
   for (const sessionId of sessions) {
@@ -105,7 +99,7 @@ export async function moveMediaSessions(
       if (inPlace) {
         const now = await store.getSession(sessionId);
         if (now?.mediaNode?.nodeId !== deadId) continue;
-        await store.deliverToOthers(sessionId, undefined, changed(sessionId, inPlace));
+        await store.deliverToOthers(sessionId, undefined, changed(inPlace));
         moved++;
         log.info('media_room_rebuilt_in_place', { sessionId, mediaNode: deadId });
         continue;
@@ -122,7 +116,7 @@ export async function moveMediaSessions(
         await registry.releaseMedia(sessionId, mediaNode.nodeId);
       continue;
     }
-    await store.deliverToOthers(sessionId, undefined, changed(sessionId, mediaNode));
+    await store.deliverToOthers(sessionId, undefined, changed(mediaNode));
     moved++;
     log.info('media_node_replaced', { sessionId, from: deadId, mediaNode: mediaNode.nodeId, handover });
   }
@@ -142,8 +136,8 @@ export interface MasterTurn {
 }
 
 /**
- * `{ iceServers }` for a frame naming `mediaNode`: fresh credentials (for `id`, a participant or a
- * session) for that node's TURN server; nothing without TURN or without a node.
+ * `{ iceServers }` for a frame naming `mediaNode`: fresh credentials (for `id`, a participant) for
+ * that node's TURN server; nothing without TURN or without a node.
  */
 export function withIceServers(
   turn: MasterTurn | undefined,

@@ -536,7 +536,7 @@ export class ParticipantConnection implements ChannelMember {
 
   /** Carries out a delivery step: writes its frames, then reads the mailbox if it asks to. */
   private follow(step: CursorStep): void {
-    for (const frame of step.send) this.sendText(frame.raw);
+    for (const frame of step.send) this.sendText(this.ctx.media.forRecipient(frame.raw, this.participantId!));
     if (step.read) void this.readMailbox(step.read.afterSeq, step.read.delayMs);
   }
 

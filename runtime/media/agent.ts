@@ -115,11 +115,13 @@ export async function startMediaAgent(
     load: async () => {
       const sessions = await sessionsPlaced();
       const load = await media?.load(sessions, config.capacity);
+      // A relay that is down: no new session here (its relay-only clients could not connect).
+      const relayDown = (turn?.readiness().length ?? 0) > 0;
       return {
         sessions,
         connections: load ? load.publishers + load.subscribers : 0,
         capacity: config.capacity,
-        ...(load && { media: load }),
+        ...(load && { media: relayDown ? { ...load, headroom: 0 } : load }),
       };
     },
     readiness: () => [...(media?.readiness() ?? []), ...(turn?.readiness() ?? [])],

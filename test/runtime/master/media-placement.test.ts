@@ -1,5 +1,11 @@
-import { RegistryReader, SessionStore } from '../../../runtime/contract';
+import {
+  DEFAULT_TURN_CREDENTIAL_TTL_SECONDS,
+  RegistryReader,
+  SessionStore,
+  turnCredentials,
+} from '../../../runtime/contract';
 import { waitFor } from '../../../local/ports';
+import type { MasterConfig } from '../../../runtime/master/config';
 import type { MasterHandle } from '../../../runtime/master/master';
 import {
   Api,
@@ -24,10 +30,10 @@ afterEach(async () => {
 afterAll(() => registry.stop());
 
 /** Masters, media nodes and a store on a key prefix of the test's own, so tests cannot meet. */
-async function world(prefix: string, masters = 1) {
+async function world(prefix: string, masters = 1, overrides: Partial<MasterConfig> = {}) {
   const started: MasterHandle[] = [];
   for (let i = 0; i < masters; i++) {
-    const master = await startTestMaster(registry.server.url, { keyPrefix: prefix });
+    const master = await startTestMaster(registry.server.url, { keyPrefix: prefix, ...overrides });
     cleanups.push(() => master.close());
     started.push(master);
   }
@@ -140,4 +146,59 @@ test("a draining media node's sessions are handed over (make-before-break) to a 
   expect(await store.sessionsOnMediaNode('media-old')).toEqual([]);
   await new Promise((r) => setTimeout(r, 4 * FAST.heartbeatIntervalMs));
   expect(s.ofType('mediaNodeChanged')).toHaveLength(1);
+});
+
+test('with TURN, each participant gets its own fresh credentials for the new node; the mailboxes hold none', async () => {
+  const turn = { secret: 'turn-secret-0123456789', port: 443 };
+  const { masters, api, media } = await world('turn', 2, { turn });
+  const dying = await media('media-dying');
+  await api.createSession('relayed');
+  const sockets: TestSocket[] = [];
+  for (const [i, pid] of ['alice', 'bob'].entries()) {
+    const s = await TestSocket.open(masters[i].url);
+    cleanups.push(() => s.terminate());
+    s.send({ type: 'join', token: await api.token('relayed', pid) });
+    const joined = await s.next({ type: 'joined' });
+    expect(joined.iceServers.map((server: { urls: string[] }) => server.urls)).toEqual([
+      [
+        'turn:media-dying.media.example:443?transport=udp',
+        'turn:media-dying.media.example:443?transport=tcp',
+      ],
+    ]);
+    expect(joined.iceServers[0].username).toMatch(new RegExp(`:${Buffer.from(pid).toString('hex')}$`));
+    sockets.push(s);
+  }
+  await media('media-next');
+
+  dying.stop();
+  for (const [i, pid] of ['alice', 'bob'].entries()) {
+    const changed = await sockets[i].next({ type: 'mediaNodeChanged' });
+    const [server] = changed.iceServers;
+    expect(server.urls).toEqual([
+      'turn:media-next.media.example:443?transport=udp',
+      'turn:media-next.media.example:443?transport=tcp',
+    ]);
+    const id = server.username.split(':')[1];
+    expect(Buffer.from(id, 'hex').toString()).toBe(pid);
+    expect(server.credential).toBe(
+      turnCredentials(
+        turn.secret,
+        pid,
+        Number(server.username.split(':')[0]) * 1000 - DEFAULT_TURN_CREDENTIAL_TTL_SECONDS * 1000,
+      ).credential,
+    );
+  }
+  const stored = await registry.redis.keys('turn*');
+  const values = await Promise.all(
+    stored.map(async (key) => {
+      const type = await registry.redis.type(key);
+      if (type === 'list') return (await registry.redis.lrange(key, 0, -1)).join('\n');
+      if (type === 'zset') return (await registry.redis.zrange(key, 0, -1)).join('\n');
+      if (type === 'hash') return JSON.stringify(await registry.redis.hgetall(key));
+      if (type === 'string') return (await registry.redis.get(key)) ?? '';
+      return '';
+    }),
+  );
+  expect(values.join('\n')).toContain('mediaNodeChanged');
+  expect(values.join('\n')).not.toContain('credential');
 });
