@@ -187,6 +187,8 @@ describe("relay only: media through the media node's TURN server, and a master c
 
   it('once everyone left, coturn holds no relay and Janus no room', async () => {
     for (const page of [alice, bob]) await page.evaluate(() => (window as unknown as SdkPage).leave());
+    // And the pages closed: the browser frees its allocations with its connections (Refresh 0).
+    for (const page of [alice, bob]) await page.close();
     await until(
       'no relay port held',
       async () => relayPortsHeld(),
@@ -204,5 +206,11 @@ describe("relay only: media through the media node's TURN server, and a master c
     } finally {
       janus.close();
     }
+  });
+
+  it("the agent's drain stops its coturn: no TURN port left listening", async () => {
+    await admin.deleteSession(SESSION); // nothing placed on it: the drain ends at once
+    await agent.stop(10_000);
+    expect(execFileSync('ss', ['-H', '-tulnp'], { encoding: 'utf8' })).not.toContain('"turnserver"');
   });
 });
