@@ -1,4 +1,5 @@
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir, userInfo } from 'node:os';
@@ -21,7 +22,12 @@ const ENTRIES: Record<NodeKind, string> = {
 };
 // Per user: another user's folder in a shared /tmp is not ours to write.
 const WORK_DIR = join(tmpdir(), `rtc-ha-${userInfo().uid}`);
-const BUNDLE_DIR = join(WORK_DIR, 'node-bundles');
+// Per checkout: a bundle built from another clone's sources would pass the freshness check here.
+const BUNDLE_DIR = join(
+  WORK_DIR,
+  'node-bundles',
+  createHash('sha256').update(ROOT).digest('hex').slice(0, 12),
+);
 const LOG_DIR = join(WORK_DIR, 'logs');
 
 export interface NodeProcessOptions {

@@ -1,12 +1,15 @@
-import { Duration } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { FleetWatchdog } from '../fleet-watchdog';
 import type { NodeFleet } from '../node-fleet';
 import type { SessionStoreCluster } from '../session-store-cluster';
+import { customerManagedKey } from '../shared/controls';
 import { Problems, throwIfProblems } from '../shared/problems';
 import { SignalingLoadBalancer } from '../signaling-load-balancer';
 
@@ -42,13 +45,17 @@ export function checkClusterAlarmsProps(props: ClusterAlarmsProps, prefix = ''):
 
 /**
  * The cluster's alarms and dashboard, in the manner of cdk-monitoring-constructs' facade: an SNS topic
- * (SSL-only, optional email subscription) that every alarm notifies on ALARM and OK, {@link addAlarm}
+ * (SSL-only, encrypted with a customer managed key of its own that CloudWatch alarms and Auto Scaling's
+ * notifications may use, optional email subscription) that every alarm notifies on ALARM and OK, {@link addAlarm}
  * through which every alarm is made (here or in the construct it watches), and one `monitorXxx` method
  * per part of the cluster that adds its alarms and dashboard widgets.
  */
 export class ClusterAlarms extends Construct {
   /** Topic every alarm (and the fleets' scaling notifications) publishes to. */
   public readonly topic: sns.Topic;
+
+  /** The topic's customer managed key. */
+  public readonly topicKey: kms.Key;
 
   /** The cluster dashboard. */
   public readonly dashboard: cloudwatch.Dashboard;
@@ -58,12 +65,51 @@ export class ClusterAlarms extends Construct {
   constructor(scope: Construct, id: string, props: ClusterAlarmsProps = {}) {
     super(scope, id);
     throwIfProblems('ClusterAlarms props', checkClusterAlarmsProps(props));
-    this.topic = new sns.Topic(this, 'Topic', { displayName: 'rtc-ha alarms', enforceSSL: true });
+    this.topicKey = customerManagedKey(this, 'TopicKey', 'rtc-ha alarm topic');
+    this.allowPublishers(this.topicKey);
+    this.topic = new sns.Topic(this, 'Topic', {
+      displayName: 'rtc-ha alarms',
+      enforceSSL: true,
+      masterKey: this.topicKey,
+    });
     if (props.email) this.topic.addSubscription(new subscriptions.EmailSubscription(props.email));
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.hours(3),
     });
+  }
+
+  /**
+   * Who publishes to an encrypted topic needs its key: CloudWatch alarms (a service principal), and
+   * Auto Scaling's notifications, which its service-linked role publishes. That role may not exist yet
+   * when the key is created, so it is not named: any principal of this account may use the key through
+   * SNS only, as the AWS managed `aws/sns` key allows; the topic's own policy decides who may publish.
+   */
+  private allowPublishers(key: kms.Key): void {
+    const actions = ['kms:Decrypt', 'kms:GenerateDataKey*'];
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarms',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions,
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+    );
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'PublishersThroughSns',
+        principals: [new iam.AnyPrincipal()],
+        actions,
+        resources: ['*'],
+        conditions: {
+          StringEquals: {
+            'kms:CallerAccount': Aws.ACCOUNT_ID,
+            'kms:ViaService': `sns.${Aws.REGION}.amazonaws.com`,
+          },
+        },
+      }),
+    );
   }
 
   /** Every alarm added so far. */

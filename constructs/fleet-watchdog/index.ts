@@ -7,6 +7,7 @@ import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -140,10 +141,16 @@ export interface FleetWatchdogProps extends FleetWatchdogOptions {
   /** Where the watchdog adds its alarms (errors, a lasting hold, each flag, no run), which notify on ALARM and OK. */
   readonly alarms: ClusterAlarms;
   /**
-   * Retention of the function's log group.
-   * @default logs.RetentionDays.ONE_MONTH
+   * Retention of the function's log group. AWS Control Tower's CT.CLOUDWATCH.PR.2 asks for a year or more.
+   * @default logs.RetentionDays.ONE_YEAR
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The customer managed key the function's log group is encrypted with; its key policy must let
+   * CloudWatch Logs use it.
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
 }
 
 /** How props, messages and warnings name each role's fleet. */
@@ -248,7 +255,8 @@ export class FleetWatchdog extends Construct implements ec2.IConnectable {
     }
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      encryptionKey: props.logEncryptionKey,
     });
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

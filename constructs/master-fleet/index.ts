@@ -12,11 +12,12 @@ import {
   resolveNodeFleetOptions,
   ResolvedNodeFleetOptions,
 } from '../node-fleet';
+import { acknowledgeControl } from '../shared/controls';
 import { Problems, throwIfProblems } from '../shared/problems';
 
 /**
  * The part of {@link MasterFleetProps} that deployment config sets. Capacity defaults: `minCapacity` 3
- * (2 to 999), `maxCapacity` twice `minCapacity` (at most 1000), `instanceType` t4g.small.
+ * (2 to 999), `maxCapacity` twice `minCapacity` (at most 1000), `instanceTypes` {@link DEFAULT_MASTER_INSTANCE_TYPES}.
  */
 export interface MasterFleetOptions extends NodeFleetOptions {
   /**
@@ -25,11 +26,34 @@ export interface MasterFleetOptions extends NodeFleetOptions {
    * @default DEFAULT_PORTS.master of runtime/contract (8080)
    */
   readonly port?: number;
+
+  /**
+   * Scaling of the masters between `minCapacity` and `maxCapacity`.
+   *
+   * @default - target tracking at 60 % average CPU
+   */
+  readonly scaling?: MasterScalingOptions;
+}
+
+/**
+ * How the masters scale: target tracking on the group's average CPU. A master's work (WebSocket frames,
+ * REST calls, registry round trips) runs on one event loop, so its CPU follows its load; connections per
+ * target would not (the load balancer counts those for HTTP only, not per open WebSocket).
+ */
+export interface MasterScalingOptions {
+  /**
+   * Average CPU (%) of the group that target tracking keeps near, 10 to 90. Scaling in moves the leaving
+   * masters' clients to the others (they resume), so leave room.
+   *
+   * @default 60
+   */
+  readonly targetCpuPercent?: number;
 }
 
 /** {@link MasterFleetOptions} with every default filled in. */
 export interface ResolvedMasterFleetOptions extends ResolvedNodeFleetOptions {
   readonly port: number;
+  readonly scaling: Required<MasterScalingOptions>;
 }
 
 /** TURN on the media nodes, as the masters hand it to clients: credentials signed with its secret. */
@@ -79,16 +103,24 @@ export interface MasterFleetProps extends NodeFleetProps, MasterFleetOptions {
 // Three, not two: the watchdog replaces a dead master only while a strict majority stays healthy.
 const DEFAULT_MIN_CAPACITY = 3;
 
+/**
+ * One vCPU is what a master's single event loop uses. Two Graviton families with Nitro encryption in
+ * transit, as AWS Control Tower's CT.AUTOSCALING.PR.11 asks of overrides (T4g has none).
+ */
+export const DEFAULT_MASTER_INSTANCE_TYPES: readonly string[] = ['c7g.medium', 'm7g.medium'];
+
 /** `options` with every default filled in: what {@link MasterFleet} builds and its check checks. */
 export function resolveMasterFleetOptions(options: MasterFleetOptions = {}): ResolvedMasterFleetOptions {
   const minCapacity = options.minCapacity ?? DEFAULT_MIN_CAPACITY;
   return {
     ...resolveNodeFleetOptions(options, {
-      instanceType: options.instanceType ?? new ec2.InstanceType('t4g.small'),
+      instanceTypes:
+        options.instanceTypes ?? DEFAULT_MASTER_INSTANCE_TYPES.map((t) => new ec2.InstanceType(t)),
       minCapacity,
       maxCapacity: options.maxCapacity ?? Math.min(2 * minCapacity, MAX_FLEET_CAPACITY),
     }),
     port: options.port ?? DEFAULT_PORTS.master,
+    scaling: { targetCpuPercent: options.scaling?.targetCpuPercent ?? 60 },
   };
 }
 
@@ -99,6 +131,7 @@ export function checkMasterFleetOptions(options: MasterFleetOptions, prefix = ''
   // Below the most a fleet may have: a rolling update adds a node before it removes one.
   problems.integer('minCapacity', resolved.minCapacity, 2, MAX_FLEET_CAPACITY - 1);
   problems.integer('port', resolved.port, 1024, 65535);
+  problems.integer('scaling.targetCpuPercent', resolved.scaling.targetCpuPercent, 10, 90);
   return [
     ...problems.messages,
     ...checkNodeFleetOptions(resolved, { value: resolved.minCapacity, name: 'minCapacity' }, prefix),
@@ -107,8 +140,9 @@ export function checkMasterFleetOptions(options: MasterFleetOptions, prefix = ''
 
 /**
  * The signaling masters: an Auto Scaling group across the AZs' private subnets, registered in the load
- * balancer's target group, admitting the load balancer only on the master port. Health checks are EC2
- * ones on purpose (docs/architecture.md rule 2): the watchdog decides replacement through `SetInstanceHealth`.
+ * balancer's target group, admitting the load balancer only on the master port, scaled on CPU (target
+ * tracking). Health checks are EC2 ones on purpose (docs/architecture.md rule 2): the watchdog decides
+ * replacement through `SetInstanceHealth`.
  */
 export class MasterFleet extends NodeFleet {
   /** The target group the masters register in, if any. */
@@ -136,7 +170,19 @@ export class MasterFleet extends NodeFleet {
     // The group keeps EC2 health checks although it sits behind the load balancer (docs/architecture.md
     // rule 2): when the registry fails every master turns not-ready at once, and ELB health checks would
     // replace the whole fleet. The load balancer only routes on /ready.
+    this.autoScalingGroup.scaleOnCpuUtilization('CpuTargetTracking', {
+      targetUtilizationPercent: options.scaling.targetCpuPercent,
+    });
     this.targetGroup = props.targetGroup;
-    if (props.targetGroup) this.autoScalingGroup.attachToApplicationTargetGroup(props.targetGroup);
+    if (props.targetGroup) {
+      this.autoScalingGroup.attachToApplicationTargetGroup(props.targetGroup);
+      acknowledgeControl(
+        this.autoScalingGroup,
+        'CT.AUTOSCALING.PR.4',
+        'EC2 health checks on purpose (docs/architecture.md rule 2): when the registry fails, every master turns ' +
+          'not-ready at once, and ELB health checks would replace the whole fleet. The load balancer only routes ' +
+          'on GET /ready; the watchdog replaces a master on two independent signals (SetInstanceHealth).',
+      );
+    }
   }
 }

@@ -23,6 +23,7 @@ import {
   resolveNodeFleetOptions,
   ResolvedNodeFleetOptions,
 } from '../node-fleet';
+import { acknowledgeControl } from '../shared/controls';
 import { concrete, Problems, throwIfProblems } from '../shared/problems';
 
 /** How the media fleet scales on its load metric. */
@@ -108,7 +109,8 @@ export interface ResolvedMediaTurnOptions extends MediaTurnOptions {
 
 /**
  * The part of {@link MediaFleetProps} that deployment config sets. Capacity defaults: `minCapacity` 1,
- * `maxCapacity` three times `minCapacity + spareCapacity` (at most 1000), `instanceType` c7g.large.
+ * `maxCapacity` three times `minCapacity + spareCapacity` (at most 1000), `instanceTypes`
+ * {@link DEFAULT_MEDIA_INSTANCE_TYPES}.
  */
 export interface MediaFleetOptions extends NodeFleetOptions {
   /**
@@ -182,6 +184,12 @@ export interface MediaFleetProps extends NodeFleetProps, MediaFleetOptions {
   readonly turnSecret?: secretsmanager.ISecret;
 }
 
+/**
+ * Two vCPUs for Janus, compute-optimized first, then network-optimized and general purpose: three
+ * Graviton families with Nitro encryption in transit (AWS Control Tower's CT.AUTOSCALING.PR.11).
+ */
+export const DEFAULT_MEDIA_INSTANCE_TYPES: readonly string[] = ['c7g.large', 'c6gn.large', 'm7g.large'];
+
 /** Minutes of average load a step scaling decision looks at. */
 const STEP_EVALUATION_MINUTES = 3;
 
@@ -198,7 +206,8 @@ export function resolveMediaFleetOptions(options: MediaFleetOptions = {}): Resol
   const scaling = options.scaling ?? {};
   return {
     ...resolveNodeFleetOptions(options, {
-      instanceType: options.instanceType ?? new ec2.InstanceType('c7g.large'),
+      instanceTypes:
+        options.instanceTypes ?? DEFAULT_MEDIA_INSTANCE_TYPES.map((t) => new ec2.InstanceType(t)),
       minCapacity,
       maxCapacity: options.maxCapacity ?? Math.min(3 * (minCapacity + spareCapacity), MAX_FLEET_CAPACITY),
     }),
@@ -402,6 +411,18 @@ export class MediaFleet extends NodeFleet {
         "IPv4), and clients behind NATs and firewalls TURN; only the media range Janus uses (UDP) and TURN's " +
         'port (UDP and TCP) are open, the control port and the TURN relay ports are not.',
     });
+    acknowledgeControl(
+      this.securityGroup,
+      'CT.EC2.PR.3',
+      'WebRTC media reaches Janus from any client address on the UDP range of its ICE candidates, which no ' +
+        "load balancer fronts; only that range and TURN's port are open, nothing else.",
+    );
+    acknowledgeControl(
+      this.launchTemplate,
+      'CT.EC2.PR.9',
+      "Janus's ICE candidates carry the node's own public IPv4 (EC2's 1:1 NAT): clients send media straight " +
+        'to it, so every media node needs one. Masters get none.',
+    );
 
     this.grantPutLoadMetric();
     this.scalingMode = scaling.mode;

@@ -1,7 +1,9 @@
-import { Annotations } from 'aws-cdk-lib';
+import { Annotations, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { acknowledgeControl } from '../shared/controls';
 import { concrete, Problems, throwIfProblems } from '../shared/problems';
 
 /** The part of {@link NetworkProps} that deployment config sets. */
@@ -44,21 +46,40 @@ export interface NetworkOptions {
    * @default 24
    */
   readonly subnetCidrMask?: number;
+
+  /**
+   * Interface endpoints ({@link AwsApiEndpoints}) in the private subnets of every AZ for the AWS APIs the
+   * nodes and the watchdog call, so that booting and replacing nodes depend on no NAT gateway. Each costs
+   * per AZ and hour. In an existing VPC, leave it off if the VPC has endpoints for these services already.
+   *
+   * @default false
+   */
+  readonly vpcEndpoints?: boolean;
 }
 
 /** Props of {@link Network}. */
 export interface NetworkProps extends NetworkOptions {
   /**
-   * How long VPC flow logs are kept in CloudWatch Logs.
+   * How long VPC flow logs are kept in CloudWatch Logs. AWS Control Tower's CT.CLOUDWATCH.PR.2 asks for
+   * a year or more.
    *
-   * @default logs.RetentionDays.ONE_MONTH
+   * @default logs.RetentionDays.ONE_YEAR
    */
   readonly flowLogRetention?: logs.RetentionDays;
+
+  /**
+   * The customer managed key the flow log group is encrypted with; its key policy must let CloudWatch
+   * Logs use it.
+   *
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
 }
 
 /** {@link NetworkOptions} with every default filled in; the unset ones stay unset. */
 export interface ResolvedNetworkOptions extends NetworkOptions {
   readonly cidr: string;
+  readonly vpcEndpoints: boolean;
   readonly natGateways: number;
   readonly subnetCidrMask: number;
   /** AZs of a new VPC: as many as `availabilityZones` names, or the default. */
@@ -77,6 +98,7 @@ export function resolveNetworkOptions(options: NetworkOptions = {}): ResolvedNet
     cidr: options.cidr ?? '10.40.0.0/16',
     natGateways: options.natGateways ?? 1,
     subnetCidrMask: options.subnetCidrMask ?? 24,
+    vpcEndpoints: options.vpcEndpoints ?? false,
     azCount: options.availabilityZones?.length ?? DEFAULT_AZ_COUNT,
   };
 }
@@ -130,12 +152,82 @@ export function checkNetworkOptions(options: NetworkOptions, prefix = ''): strin
 }
 
 /**
+ * The AWS services whose APIs rtc-ha's nodes and watchdog call (the `@aws-sdk/client-*` they import):
+ * settings, secrets, readiness signals, logs, the drain hook, the media load metric, and the watchdog's
+ * view of the fleets and the registry.
+ */
+export const AWS_API_SERVICES: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>> = {
+  Ssm: ec2.InterfaceVpcEndpointAwsService.SSM,
+  SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+  CloudFormation: ec2.InterfaceVpcEndpointAwsService.CLOUDFORMATION,
+  CloudWatchLogs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+  CloudWatch: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+  AutoScaling: ec2.InterfaceVpcEndpointAwsService.AUTOSCALING,
+  Ec2: ec2.InterfaceVpcEndpointAwsService.EC2,
+  ElasticLoadBalancing: ec2.InterfaceVpcEndpointAwsService.ELASTIC_LOAD_BALANCING,
+  ElastiCache: ec2.InterfaceVpcEndpointAwsService.ELASTICACHE,
+};
+
+/** Props of {@link AwsApiEndpoints}. */
+export interface AwsApiEndpointsProps {
+  /** The VPC. */
+  readonly vpc: ec2.IVpc;
+
+  /**
+   * Where the endpoints' network interfaces go: one subnet per AZ.
+   *
+   * @default - the VPC's private subnets with egress
+   */
+  readonly subnets?: ec2.SubnetSelection;
+
+  /**
+   * Who may reach the endpoints (HTTPS). With private DNS, every caller in the VPC reaches these APIs
+   * through them (image build instances too), so this is the whole VPC unless you know better.
+   *
+   * @default - the VPC's CIDR block
+   */
+  readonly clients?: ec2.IPeer;
+}
+
+/**
+ * Interface endpoints with private DNS for {@link AWS_API_SERVICES}: every instance and function in the
+ * VPC, public subnets included, then reaches these APIs inside the VPC, through whichever AZ is up.
+ * Each admits HTTPS from the VPC's CIDR block.
+ */
+export class AwsApiEndpoints extends Construct {
+  /** The endpoints, by service. */
+  public readonly endpoints: Readonly<Record<string, ec2.InterfaceVpcEndpoint>>;
+
+  constructor(scope: Construct, id: string, props: AwsApiEndpointsProps) {
+    super(scope, id);
+    const subnets = props.subnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS };
+    const clients = props.clients ?? ec2.Peer.ipv4(props.vpc.vpcCidrBlock);
+    this.endpoints = Object.fromEntries(
+      Object.entries(AWS_API_SERVICES).map(([name, service]) => {
+        const endpoint = new ec2.InterfaceVpcEndpoint(this, name, {
+          vpc: props.vpc,
+          service,
+          subnets,
+          privateDnsEnabled: true,
+          open: false,
+        });
+        endpoint.connections.allowDefaultPortFrom(clients, `${name} API from the VPC`);
+        return [name, endpoint];
+      }),
+    );
+  }
+}
+
+/**
  * The cluster's network: a new VPC with one public and one private (NAT egress) subnet per AZ and
- * flow logs, or an existing VPC found by id.
+ * flow logs, or an existing VPC found by id; and, when asked, {@link AwsApiEndpoints} in it.
  */
 export class Network extends Construct {
   /** The VPC every other construct is placed in. */
   public readonly vpc: ec2.IVpc;
+
+  /** The AWS API endpoints, when `vpcEndpoints` is on. */
+  public readonly apiEndpoints?: AwsApiEndpoints;
 
   constructor(scope: Construct, id: string, props: NetworkProps = {}) {
     super(scope, id);
@@ -144,9 +236,21 @@ export class Network extends Construct {
     if (props.vpcId) {
       this.vpc = ec2.Vpc.fromLookup(this, 'Resource', { vpcId: props.vpcId });
       this.checkExistingVpc();
-      return;
+    } else {
+      this.vpc = this.createVpc(props);
     }
+    const { vpcEndpoints, cidr } = resolveNetworkOptions(props);
+    if (vpcEndpoints) {
+      this.apiEndpoints = new AwsApiEndpoints(this, 'ApiEndpoints', {
+        vpc: this.vpc,
+        // A new VPC's block as written, not its CloudFormation attribute, so the rule can be read at synth.
+        clients: props.vpcId ? undefined : ec2.Peer.ipv4(cidr),
+      });
+    }
+  }
 
+  /** The new VPC: subnets, NAT gateways, flow logs, the default security group stripped. */
+  private createVpc(props: NetworkProps): ec2.IVpc {
     const { cidr, natGateways, subnetCidrMask: cidrMask, azCount } = resolveNetworkOptions(props);
     const vpc = new ec2.Vpc(this, 'Resource', {
       ipAddresses: ec2.IpAddresses.cidr(cidr),
@@ -158,21 +262,41 @@ export class Network extends Construct {
       ],
     });
     const flowLogGroup = new logs.LogGroup(this, 'FlowLogGroup', {
-      retention: props.flowLogRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: props.flowLogRetention ?? logs.RetentionDays.ONE_YEAR,
+      encryptionKey: props.logEncryptionKey,
     });
     vpc.addFlowLog('FlowLog', {
       destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
       trafficType: ec2.FlowLogTrafficType.ALL,
     });
-    this.vpc = vpc;
+    this.acknowledgeDefaultSecurityGroupHandler();
 
-    if (natGateways < azCount) {
+    if (natGateways < azCount && !props.vpcEndpoints) {
       Annotations.of(this).addWarningV2(
         'rtc-ha:singleNatGateway',
         `${natGateways} NAT gateway(s) for ${azCount} AZs: if a NAT gateway's AZ fails, nodes booting in the ` +
-          'other AZs cannot reach S3, SSM or Secrets Manager. Set natGateways to one per AZ in production.',
+          'other AZs cannot reach SSM, Secrets Manager or CloudFormation, nor the watchdog Auto Scaling. Set ' +
+          'natGateways to one per AZ, or turn on vpcEndpoints, in production.',
       );
     }
+    return vpc;
+  }
+
+  /**
+   * The VPC's default security group is stripped of its rules (`@aws-cdk/aws-ec2:restrictDefaultSecurityGroup`)
+   * by a custom resource whose handler, one per stack, runs outside any VPC.
+   */
+  private acknowledgeDefaultSecurityGroupHandler(): void {
+    const handler = Stack.of(this).node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
+    if (!handler) return;
+    acknowledgeControl(
+      handler,
+      'CT.LAMBDA.PR.3',
+      "CDK's deploy-time handler that removes every rule of the VPC's default security group (itself a " +
+        'control: Security Hub EC2.2). It runs only while CloudFormation creates or deletes the VPC, holds ' +
+        'no data and calls only EC2 security group APIs; inside the VPC it configures, it would depend on ' +
+        "that VPC's own NAT gateway being up first, and its network interfaces would hold up the VPC's deletion.",
+    );
   }
 
   /** An existing VPC must offer what the fleets need. Lookups return dummy values until resolved. */

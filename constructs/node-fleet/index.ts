@@ -3,6 +3,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -19,11 +20,13 @@ import { concrete, Problems } from '../shared/problems';
 /** Options every rtc-ha fleet shares. */
 export interface NodeFleetOptions {
   /**
-   * EC2 instance type; Graviton (arm64) and x86_64 types both work.
+   * EC2 instance types, the preferred first: the group launches the first type that has capacity
+   * (on-demand, prioritized), so a shortage of one type does not block a replacement. Two to
+   * {@link MAX_INSTANCE_TYPES}, all of one architecture (the node image's): Graviton (arm64) or x86_64.
    *
    * @default - set by each fleet
    */
-  readonly instanceType?: ec2.InstanceType;
+  readonly instanceTypes?: ec2.InstanceType[];
 
   /**
    * Fewest instances.
@@ -56,16 +59,16 @@ export interface NodeFleetOptions {
   /**
    * Days the nodes' logs are kept in their log group: one of CloudWatch Logs' retention periods
    * (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288
-   * or 3653).
+   * or 3653). AWS Control Tower's CT.CLOUDWATCH.PR.2 asks for 365 or more.
    *
-   * @default 30
+   * @default 365
    */
   readonly logRetentionDays?: number;
 }
 
 /** {@link NodeFleetOptions} with every default filled in; `desiredCapacity` unset means the fewest. */
 export interface ResolvedNodeFleetOptions extends NodeFleetOptions {
-  readonly instanceType: ec2.InstanceType;
+  readonly instanceTypes: ec2.InstanceType[];
   readonly minCapacity: number;
   readonly maxCapacity: number;
   readonly volumeSizeGiB: number;
@@ -82,7 +85,7 @@ export interface NodeFleetProps extends NodeFleetOptions {
 
   /**
    * The image the nodes boot: one with this fleet's runtime installed (`rtc-ha-node.sh install` with
-   * the app of {@link NodeFleet.software}), for the architecture of `instanceType`, booting from /dev/xvda.
+   * the app of {@link NodeFleet.software}), for the architecture of `instanceTypes`, booting from /dev/xvda.
    *
    * @default - a {@link NodeImage} baked by EC2 Image Builder in this stack
    */
@@ -101,6 +104,14 @@ export interface NodeFleetProps extends NodeFleetOptions {
    * @default - no notifications
    */
   readonly notificationTopic?: sns.ITopic;
+
+  /**
+   * The customer managed key the nodes' log group is encrypted with; its key policy must let CloudWatch
+   * Logs use it.
+   *
+   * @default - CloudWatch Logs' own encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
 }
 
 /** What a concrete fleet decides for its nodes. */
@@ -163,6 +174,9 @@ const NODE_TRAITS: Record<NodeRole, { subnetType: ec2.SubnetType; publicAddress:
 /** Most instances a fleet may have; a fleet's default `maxCapacity` stays within it. */
 export const MAX_FLEET_CAPACITY = 1000;
 
+/** Most instance types a fleet may list (Auto Scaling takes up to 40 launch template overrides). */
+export const MAX_INSTANCE_TYPES = 20;
+
 /** Valid EC2 instance type names, e.g. `t4g.small`, `c7gn.2xlarge`, `m7i.metal-24xl`. */
 const INSTANCE_TYPE =
   /^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|xlarge|[1-9][0-9]*xlarge|metal|metal-[1-9][0-9]*xl)$/;
@@ -181,13 +195,13 @@ export interface CapacityFloor {
  */
 export function resolveNodeFleetOptions(
   options: NodeFleetOptions,
-  own: Pick<ResolvedNodeFleetOptions, 'instanceType' | 'minCapacity' | 'maxCapacity'>,
+  own: Pick<ResolvedNodeFleetOptions, 'instanceTypes' | 'minCapacity' | 'maxCapacity'>,
 ): ResolvedNodeFleetOptions {
   return {
     ...own,
     desiredCapacity: options.desiredCapacity,
     volumeSizeGiB: options.volumeSizeGiB ?? 16,
-    logRetentionDays: options.logRetentionDays ?? 30,
+    logRetentionDays: options.logRetentionDays ?? 365,
   };
 }
 
@@ -198,12 +212,7 @@ export function checkNodeFleetOptions(
   prefix = '',
 ): string[] {
   const problems = new Problems(prefix);
-  problems.matches(
-    'instanceType',
-    options.instanceType.toString(),
-    INSTANCE_TYPE,
-    'an EC2 instance type like t4g.small',
-  );
+  checkInstanceTypes(problems, options.instanceTypes);
   problems.integers(options, {
     maxCapacity: [1, MAX_FLEET_CAPACITY],
     desiredCapacity: [1, MAX_FLEET_CAPACITY],
@@ -227,6 +236,28 @@ export function checkNodeFleetOptions(
     `must be from ${floor.name} (${floor.value}) to maxCapacity (${max}); got ${desired}`,
   );
   return problems.messages;
+}
+
+/** Two to {@link MAX_INSTANCE_TYPES} distinct, valid instance types of one architecture. */
+function checkInstanceTypes(problems: Problems, instanceTypes: readonly ec2.InstanceType[]): void {
+  const names = instanceTypes.map(String);
+  problems.require(
+    names.length >= 2 && names.length <= MAX_INSTANCE_TYPES,
+    'instanceTypes',
+    `must list 2 to ${MAX_INSTANCE_TYPES} instance types, so that a shortage of one does not block a ` +
+      `replacement (got ${names.length})`,
+  );
+  problems.require(new Set(names).size === names.length, 'instanceTypes', 'must not repeat a type');
+  for (const name of names) {
+    problems.matches('instanceTypes', name, INSTANCE_TYPE, 'EC2 instance types like c7g.medium');
+  }
+  const valid = instanceTypes.filter((t) => INSTANCE_TYPE.test(t.toString()));
+  const architectures = new Set(valid.map((t) => t.architecture));
+  problems.require(
+    architectures.size <= 1,
+    'instanceTypes',
+    `must share one architecture, the node image's (got ${[...architectures].join(' and ')})`,
+  );
 }
 
 /**
@@ -284,7 +315,10 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
     this.minCapacity = spec.floor;
     const traits = NODE_TRAITS[spec.role];
 
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: options.logRetentionDays });
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: options.logRetentionDays,
+      encryptionKey: props.logEncryptionKey,
+    });
     this.software = new NodeSoftware(this, 'Runtime', {
       ...props.runtime,
       role: spec.role,
@@ -336,7 +370,7 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
       defaultPort: ec2.Port.tcp(spec.port),
     });
 
-    const { instanceType } = options;
+    const { instanceTypes } = options;
     let machineImage = props.machineImage;
     if (!machineImage) {
       this.image = new NodeImage(this, 'Image', {
@@ -344,12 +378,12 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
         role: spec.role,
         script: this.software.script,
         app: this.software.app,
-        architecture: instanceType.architecture,
+        architecture: instanceTypes[0].architecture,
       });
       machineImage = this.image.machineImage;
     }
+    // No instance type here: the group's overrides name them.
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
-      instanceType,
       machineImage,
       userData: this.software.userData,
       role: this.instanceRole,
@@ -370,10 +404,19 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
       ],
     });
 
+    const subnets = props.vpc.selectSubnets({ subnetType: traits.subnetType });
     this.autoScalingGroup = new autoscaling.AutoScalingGroup(this, 'Resource', {
       vpc: props.vpc,
       vpcSubnets: { subnetType: traits.subnetType },
-      launchTemplate: this.launchTemplate,
+      mixedInstancesPolicy: {
+        launchTemplate: this.launchTemplate,
+        launchTemplateOverrides: instanceTypes.map((instanceType) => ({ instanceType })),
+        // On-demand only, in the listed order: the next type is tried when the first has no capacity.
+        instancesDistribution: {
+          onDemandAllocationStrategy: autoscaling.OnDemandAllocationStrategy.PRIORITIZED,
+          onDemandPercentageAboveBaseCapacity: 100,
+        },
+      },
       minCapacity: spec.floor,
       maxCapacity: options.maxCapacity,
       desiredCapacity: options.desiredCapacity,
@@ -388,6 +431,15 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
         maxBatchSize: 1,
         minInstancesInService: spec.floor,
       }),
+    });
+    const cfnGroup = this.autoScalingGroup.node.defaultChild as autoscaling.CfnAutoScalingGroup;
+    // The subnets' zones, named too (as AWS Control Tower's CT.AUTOSCALING.PR.1 checks the group).
+    cfnGroup.availabilityZones = subnets.availabilityZones;
+    Validations.of(cfnGroup).acknowledge({
+      id: 'AwsSolutions-EC26',
+      reason:
+        "cdk-nag's rule reads only a group's own LaunchTemplate and throws on a MixedInstancesPolicy. The launch " +
+        "template's one volume is encrypted (gp3), which AWS Control Tower's CT.EC2.PR.14 checks in the tests.",
     });
     this.software.signalReadyTo(this.autoScalingGroup);
 

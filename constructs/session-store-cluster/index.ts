@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { Problems, throwIfProblems } from '../shared/problems';
@@ -84,6 +85,13 @@ export interface SessionStoreClusterProps extends SessionStoreClusterOptions {
    * @default - the VPC's private subnets with egress
    */
   readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * The customer managed key the AUTH token's secret is encrypted with.
+   *
+   * @default - the account's AWS managed key for Secrets Manager (`aws/secretsmanager`)
+   */
+  readonly authTokenEncryptionKey?: kms.IKey;
 
   /**
    * Replication group id: lowercase letters, digits and single hyphens, at most 40 characters.
@@ -213,6 +221,7 @@ export class SessionStoreCluster extends Construct implements ec2.IConnectable {
 
     const authToken = new secretsmanager.Secret(this, 'AuthToken', {
       description: 'rtc-ha session store AUTH token',
+      encryptionKey: props.authTokenEncryptionKey,
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
     });
     Validations.of(authToken).acknowledge({

@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type { RtcHaClusterProps } from '../../constructs/cluster';
 import type { FleetWatchdogOptions } from '../../constructs/fleet-watchdog';
 import type { FieldNames } from '../../constructs/shared/problems';
 import type { RtcHaConfig } from './schema';
@@ -9,15 +10,12 @@ import type { RtcHaConfig } from './schema';
  * validation checks is what the stack builds.
  */
 
-/** The fleet options of a `masters` or `media` section: the instance type as an `ec2.InstanceType`. */
-export function fleetOptions<T extends { readonly instanceType?: string }>(
+/** The fleet options of a `masters` or `media` section: the instance types as `ec2.InstanceType`s. */
+export function fleetOptions<T extends { readonly instanceTypes?: string[] }>(
   section: T,
-): Omit<T, 'instanceType'> & { readonly instanceType?: ec2.InstanceType } {
-  const { instanceType, ...rest } = section;
-  return {
-    ...rest,
-    instanceType: instanceType === undefined ? undefined : new ec2.InstanceType(instanceType),
-  };
+): Omit<T, 'instanceTypes'> & { readonly instanceTypes?: ec2.InstanceType[] } {
+  const { instanceTypes, ...rest } = section;
+  return { ...rest, instanceTypes: instanceTypes?.map((t) => new ec2.InstanceType(t)) };
 }
 
 /** The watchdog options of the `watchdog` section: whole seconds and minutes as durations. */
@@ -28,6 +26,21 @@ export function watchdogOptions(watchdog: RtcHaConfig['watchdog']): FleetWatchdo
     holdAlarmAfter: holdAlarmMinutes === undefined ? undefined : Duration.minutes(holdAlarmMinutes),
     masters: { maxFlagsPerCycle, minHealthyShare: watchdog.masterMinHealthyShare },
     media: { maxFlagsPerCycle, minHealthyShare: watchdog.mediaMinHealthyShare },
+  };
+}
+
+/** The cluster's props: what the configuration deploys, section by section. */
+export function clusterProps(config: RtcHaConfig): RtcHaClusterProps {
+  return {
+    production: config.production,
+    network: config.network,
+    sessionStore: config.sessionStore,
+    loadBalancer: config.loadBalancer,
+    masters: fleetOptions(config.masters),
+    media: fleetOptions(config.media),
+    runtime: config.runtime,
+    watchdog: { enabled: config.watchdog.enabled, ...watchdogOptions(config.watchdog) },
+    alarms: config.alarms,
   };
 }
 

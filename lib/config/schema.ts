@@ -15,6 +15,7 @@ const network = z
     availabilityZones: z.array(z.string()).optional(),
     natGateways: integer().optional(),
     subnetCidrMask: integer().optional(),
+    vpcEndpoints: z.boolean().optional(),
   })
   .strict();
 
@@ -35,8 +36,21 @@ const loadBalancer = z
   .object({
     certificateArn: z.string().optional(),
     domainName: z.string().optional(),
+    hostedZone: z
+      .object({ id: z.string(), name: z.string(), recordName: z.string().optional() })
+      .strict()
+      .optional(),
     idleTimeoutSeconds: integer().optional(),
     accessLogs: z.boolean().optional(),
+    deletionProtection: z.boolean().optional(),
+    allowPlainHttp: z.boolean().optional(),
+    waf: z
+      .object({
+        enabled: z.boolean().optional(),
+        rateLimit: integer().optional(),
+      })
+      .strict()
+      .optional(),
     healthCheck: z
       .object({
         intervalSeconds: integer().optional(),
@@ -51,19 +65,20 @@ const loadBalancer = z
 
 const masters = z
   .object({
-    instanceType: z.string().optional(),
+    instanceTypes: z.array(z.string()).optional(),
     minCapacity: integer().optional(),
     desiredCapacity: integer().optional(),
     maxCapacity: integer().optional(),
     port: integer().optional(),
     volumeSizeGiB: integer().optional(),
     logRetentionDays: integer().optional(),
+    scaling: z.object({ targetCpuPercent: integer().optional() }).strict().optional(),
   })
   .strict();
 
 const media = z
   .object({
-    instanceType: z.string().optional(),
+    instanceTypes: z.array(z.string()).optional(),
     minCapacity: integer().optional(),
     spareCapacity: integer().optional(),
     desiredCapacity: integer().optional(),
@@ -103,8 +118,7 @@ const runtime = z
 
 const watchdog = z
   .object({
-    // The stack's choice, not the watchdog construct's: so its default lives here.
-    enabled: z.boolean().default(true),
+    enabled: z.boolean().optional(),
     // Durations are never negative; the watchdog construct owns the ranges.
     cycleSeconds: integer().nonnegative().optional(),
     maxFlagsPerCycle: integer().optional(),
@@ -118,6 +132,7 @@ const watchdog = z
 export const configSchema = z
   .object({
     stackName: z.string().default('RtcHa'),
+    production: z.boolean().optional(),
     env: z.object({ account: z.string().optional(), region: z.string().optional() }).strict().default({}),
     network: network.default({}),
     sessionStore: sessionStore.default({}),

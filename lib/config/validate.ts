@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { checkClusterAlarmsProps } from '../../constructs/alarms';
+import { resolveRtcHaClusterOptions } from '../../constructs/cluster';
 import { checkFleetWatchdogOptions } from '../../constructs/fleet-watchdog';
 import { checkMasterFleetOptions } from '../../constructs/master-fleet';
 import { checkMediaFleetOptions } from '../../constructs/media-fleet';
@@ -30,6 +31,7 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
     );
     return problems.messages;
   },
+  production: () => [],
   env: (env) => {
     const problems = new Problems('env.');
     problems.matches('account', env.account, /^\d{12}$/, 'a 12-digit AWS account id');
@@ -57,10 +59,13 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
   loadBalancer: (lb, valid) => {
     const problems = new Problems('loadBalancer.');
     const region = valid.env?.region;
+    // Checked as the cluster builds it: production turns some of it on.
+    const { loadBalancer } = resolveRtcHaClusterOptions({ production: valid.production, loadBalancer: lb });
     problems.require(
-      !lb.accessLogs || region !== undefined,
+      !loadBalancer.accessLogs || region !== undefined,
       'accessLogs',
-      'needs env.region: ELB log delivery is regional',
+      'needs env.region: ELB log delivery is regional (production turns access logs on; set accessLogs to ' +
+        'false to go without)',
     );
     const certificateRegion = lb.certificateArn?.split(':')[3];
     problems.require(
@@ -68,7 +73,7 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
       'certificateArn',
       `must be a certificate in env.region ${region} (got one in ${certificateRegion})`,
     );
-    return [...checkSignalingLoadBalancerOptions(lb, 'loadBalancer.'), ...problems.messages];
+    return [...checkSignalingLoadBalancerOptions(loadBalancer, 'loadBalancer.'), ...problems.messages];
   },
   masters: (masters) => checkMasterFleetOptions(fleetOptions(masters), 'masters.'),
   media: (media, valid) => {

@@ -1,5 +1,5 @@
 import { API_USER } from '../contract/wire';
-import type { ConnectionResource, Metadata, RestError, SessionResource } from '../contract/messages';
+import type { ConnectionResource, Metadata, RestError, SessionResource } from '../contract/wire';
 import { fullJitterDelay, sleep } from './backoff';
 import { RtcHaApiError, RtcHaRetryError } from './errors';
 import { withDefaults } from './options';

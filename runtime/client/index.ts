@@ -26,8 +26,26 @@ export type {
   RtcHaSessionOptions,
   RtcHaSessionState,
   ReconnectOptions,
-  SignalKind,
   UnsentFrame,
   WebSocketConstructor,
   WebSocketLike,
 } from './session';
+export { isOfferer } from './signaling';
+export type { SignalFrame } from './signaling';
+export type { EventHandler } from './event-handler';
+export type {
+  ConnectionResource,
+  ErrorCode,
+  IceCandidateInit,
+  IceServer,
+  JoinedFrame,
+  MediaNodeSummary,
+  Metadata,
+  ParticipantResource,
+  ParticipantSummary,
+  PublishedFeed,
+  SessionDescriptionInit,
+  SessionResource,
+  SignalKind,
+  SignalPayloads,
+} from '../contract/wire';

@@ -1,14 +1,15 @@
 import type {
-  Candidate,
   ClientFrame,
   ErrorCode,
+  IceCandidateInit,
+  IceServer,
   JoinedFrame,
   MediaNodeSummary,
   PublishedFeed,
   ServerFrame,
-} from '../contract/messages';
-import type { TurnIceServer } from '../contract/turn';
+} from '../contract/wire';
 import { DEFAULT_TIMINGS } from '../contract/timings';
+import type { EventHandler } from './event-handler';
 
 /**
  * Media for RtcHaSession: publishing and subscribing through the session's media node (Janus's
@@ -33,9 +34,9 @@ type Reply = Extract<ServerFrame, { type: 'publishAnswer' | 'subscribeOffer' | '
 export interface PeerConnectionLike {
   readonly localDescription: { readonly type: string; readonly sdp: string } | null;
   readonly connectionState?: string;
-  onicecandidate: ((event: { candidate: IceCandidateLike | null }) => void) | null;
-  ontrack: ((event: { track: MediaStreamTrack; streams: readonly MediaStream[] }) => void) | null;
-  onconnectionstatechange: ((event: unknown) => void) | null;
+  onicecandidate: EventHandler<{ candidate: IceCandidateLike | null }> | null;
+  ontrack: EventHandler<{ track: MediaStreamTrack; streams: readonly MediaStream[] }> | null;
+  onconnectionstatechange: EventHandler<unknown> | null;
   addTransceiver(track: MediaStreamTrack, init: { direction: 'sendonly'; streams: MediaStream[] }): unknown;
   createOffer(): Promise<{ type?: string; sdp?: string }>;
   createAnswer(): Promise<{ type?: string; sdp?: string }>;
@@ -196,7 +197,7 @@ interface PendingRequest {
  * down or sent into a master that died still arrives (ICE ignores a candidate it has).
  */
 class Trickle {
-  private readonly gathered: (Candidate | null)[] = [];
+  private readonly gathered: (IceCandidateInit | null)[] = [];
   private open = false;
 
   constructor(
@@ -223,14 +224,14 @@ class Trickle {
     if (this.open && this.pc.connectionState !== 'connected') this.start();
   }
 
-  private sendOne(candidate: Candidate | null): void {
+  private sendOne(candidate: IceCandidateInit | null): void {
     const target = this.target();
     if (target !== undefined) this.send({ type: 'trickle', target, candidate });
   }
 }
 
 /** The candidate's fields (a Node implementation's candidate may have no toJSON). */
-function toCandidate(c: IceCandidateLike): Candidate {
+function toCandidate(c: IceCandidateLike): IceCandidateInit {
   return {
     candidate: c.candidate,
     sdpMid: c.sdpMid ?? null,
@@ -1181,6 +1182,6 @@ async function receivedBytes(pc: PeerConnectionLike): Promise<number | undefined
 }
 
 /** The platform's TURN entries as RTCIceServer (copies: the frame's arrays stay the frame's). */
-function iceServersOf(servers: readonly TurnIceServer[] | undefined): RTCIceServer[] {
+function iceServersOf(servers: readonly IceServer[] | undefined): RTCIceServer[] {
   return (servers ?? []).map(({ urls, username, credential }) => ({ urls: [...urls], username, credential }));
 }

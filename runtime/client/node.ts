@@ -12,7 +12,7 @@ class NodeWebSocket extends WebSocket {
 }
 
 /** The WebSocket constructor for Node (20 has no global WebSocket). */
-export const nodeWebSocket = NodeWebSocket as unknown as WebSocketConstructor;
+export const nodeWebSocket: WebSocketConstructor = NodeWebSocket;
 
 /** RtcHaSession for Node: `ws` unless options.WebSocket says otherwise. */
 export class RtcHaNodeSession extends RtcHaSession {

@@ -5,15 +5,19 @@ import type {
   JoinedFrame,
   PublishedFeed,
   ServerFrame,
-  SIGNAL_KINDS,
-} from '../contract/messages';
+  SessionDescriptionInit,
+  SignalKind,
+  SignalPayloads,
+} from '../contract/wire';
 import { CLOSE_CODES } from '../contract/wire';
 import { DEFAULT_TIMINGS } from '../contract/timings';
 import { fullJitterDelay } from './backoff';
 import { TypedEmitter } from './emitter';
+import type { EventHandler } from './event-handler';
 import { SessionMedia } from './media';
 import type { MediaEvents, MediaOptions, Publication, RemoteFeed } from './media';
 import { withDefaults } from './options';
+import { readSignalData, type SignalFrame } from './signaling';
 
 /** What the session client needs of a WebSocket: the browser's, or `ws` in Node (see ./node). */
 export interface WebSocketLike {
@@ -22,14 +26,14 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
   /** `ws` has it: drops the socket without a closing handshake (a dead peer never answers one). */
   terminate?(): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: EventHandler<unknown> | null;
+  onmessage: EventHandler<{ data: unknown }> | null;
+  onclose: EventHandler<{ code: number; reason: string }> | null;
+  onerror: EventHandler<unknown> | null;
 }
+/** The browser's `WebSocket` is one, and so is `ws` (./node passes it). */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-export type SignalKind = (typeof SIGNAL_KINDS)[number];
 type Delivered<T extends DeliveredFrame['type']> = Extract<DeliveredFrame, { type: T }>;
 
 /** Events of RtcHaSession; each listener gets the payload named here. */
@@ -38,7 +42,11 @@ export interface RtcHaSessionEvents extends MediaEvents {
   joined: JoinedFrame;
   /** The connection was lost; attempt `attempt` starts in `delayMs` at `url`. */
   reconnecting: { attempt: number; reason: string; delayMs: number; url: string };
-  /** Resumed after a loss: `replayed` frames came from the mailbox, `missed` had expired. */
+  /**
+   * Resumed after a loss: `replayed` frames came from the mailbox, `missed` had expired.
+   * `downtimeMs` counts from the last frame heard from the lost master, not from when the SDK
+   * noticed the loss (a hung master is silent for deadSocketTimeoutMs first).
+   */
   resumed: { replayed: number; missed: number; downtimeMs: number; frame: JoinedFrame };
   /**
    * For good: a terminal close (4001 / 4009 / 4010 / 4011) or no resume within `maxReconnectMs`.
@@ -52,14 +60,18 @@ export interface RtcHaSessionEvents extends MediaEvents {
    */
   sessionLost: { reason: string; unsent: UnsentFrame[] };
   message: Delivered<'message'>;
-  signal: Delivered<'signal'>;
+  /** Signaling from another participant, `data` checked against its kind's shape (SignalPayloads). */
+  signal: SignalFrame;
   participantJoined: Delivered<'participantJoined'>;
   participantLeft: Delivered<'participantLeft'>;
   participantReconnected: Delivered<'participantReconnected'>;
   mediaNodeChanged: Delivered<'mediaNodeChanged'>;
   /** The master stored every own frame up to `cseq`: it will reach its recipients. */
   accepted: { cseq: number };
-  /** An error frame from the master (a bad frame, for example); the connection stays up. */
+  /**
+   * An error frame from the master (a bad frame, for example), or `bad_frame` for a received
+   * `signal` whose data does not fit its kind (it is not emitted); the connection stays up.
+   */
   error: { code: ErrorCode; message: string };
 }
 
@@ -162,8 +174,8 @@ const BACK_OFF_REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'rate_limited',
   'out_of_order',
 ]);
+/** Emitted as they come; `signal` is checked first (onSignal). */
 const DELIVERED_TYPES: ReadonlySet<string> = new Set<DeliveredFrame['type']>([
-  'signal',
   'message',
   'participantJoined',
   'participantLeft',
@@ -220,7 +232,8 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   private rejoin = false;
   private urlIndex = 0;
   private attempt = 0;
-  private lostAt: number | undefined;
+  /** The loss being recovered from: when the SDK noticed it, and the last frame heard before it. */
+  private loss: { noticedAt: number; lastHeardAt: number } | undefined;
   private lastFrameAt = 0;
   private readonly timers: {
     ping?: ReturnType<typeof setInterval>;
@@ -345,8 +358,21 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   }
 
   /** Sends WebRTC signaling to one participant; returns its `cseq`. */
-  sendSignal(to: string, kind: SignalKind, data: unknown): number {
+  sendSignal<K extends SignalKind>(to: string, kind: K, data: SignalPayloads[K]): number {
     return this.enqueue({ type: 'signal', to, kind, data });
+  }
+
+  /**
+   * Sends an offer or an answer (`pc.localDescription` after setLocalDescription) to one
+   * participant as a `signal` of its type; returns its `cseq`.
+   */
+  sendDescription(to: string, description: { readonly type: string; readonly sdp?: string }): number {
+    const { type, sdp } = description;
+    if ((type !== 'offer' && type !== 'answer') || typeof sdp !== 'string') {
+      throw new TypeError(`sendDescription: an offer or an answer with its sdp, not ${type}`);
+    }
+    const init: SessionDescriptionInit = { type, sdp };
+    return this.enqueue({ type: 'signal', to, kind: type, data: init });
   }
 
   /** Leaves the session for good and waits (at most the dead-socket timeout) for the master to close. */
@@ -514,11 +540,11 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     for (const entry of this.pending.values()) this.transmit(entry);
     if (this.seen > this.acked) this.flushAck();
     if (resumed) {
-      const downtimeMs = Date.now() - (this.lostAt ?? Date.now());
-      this.lostAt = undefined;
+      const downtimeMs = Date.now() - (this.loss?.lastHeardAt ?? Date.now());
+      this.loss = undefined;
       this.emit('resumed', { replayed: frame.replayed ?? 0, missed: frame.missed ?? 0, downtimeMs, frame });
     } else {
-      this.lostAt = undefined;
+      this.loss = undefined;
       this.connecting.resolve(frame);
       this.emit('joined', frame);
     }
@@ -546,10 +572,22 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     this.seen = frame.seq;
     if (this.seen - this.acked >= this.timing.ackEvery) this.flushAck();
     else this.timers.ack ??= setTimeout(() => this.flushAck(), this.timing.ack);
-    if (DELIVERED_TYPES.has(frame.type))
+    if (frame.type === 'signal') this.onSignal(frame);
+    else if (DELIVERED_TYPES.has(frame.type))
       (this.emit as (e: string, p: DeliveredFrame) => void)(frame.type, frame);
     // Media also acts on mediaNodeChanged (publish and subscribe again) and participantLeft.
     this.media.onFrame(frame);
+  }
+
+  /** Emits a signal whose data fits its kind; reports one that does not instead (acked all the same). */
+  private onSignal(frame: Delivered<'signal'>): void {
+    const data = readSignalData(frame.kind, frame.data);
+    if (data === undefined) {
+      const message = `signal ${frame.seq} from ${frame.from}: its data is no ${frame.kind} (SignalPayloads)`;
+      this.emit('error', { code: 'bad_frame', message });
+      return;
+    }
+    this.emit('signal', { ...frame, data } as SignalFrame);
   }
 
   private flushAck(): void {
@@ -640,7 +678,8 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     this.dropSocket();
     if (this.currentState === 'closed' || this.currentState === 'failed') return;
     const now = Date.now();
-    this.lostAt ??= now;
+    // lastFrameAt is still the lost socket's: it is reset only when the next one opens.
+    this.loss ??= { noticedAt: now, lastHeardAt: this.lastFrameAt };
     this.attempt++;
     const r = this.reconnectOptions;
     const delayMs = Math.floor(
@@ -650,7 +689,7 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
           ? this.random() * r.firstDelayMs
           : fullJitterDelay(this.attempt - 1, { baseMs: r.baseDelayMs, maxMs: r.maxDelayMs }, this.random),
     );
-    if (now + delayMs - this.lostAt > r.maxReconnectMs) {
+    if (now + delayMs - this.loss.noticedAt > r.maxReconnectMs) {
       this.fail({ reason: `no resume within ${r.maxReconnectMs} ms (last: ${reason})` });
       return;
     }

@@ -45,6 +45,14 @@ export interface ParticipantRecord extends ParticipantSummary {
   disconnectedAt?: number;
 }
 
+/**
+ * The master holding a participant's connection: its owner while connected. None while pending,
+ * nor while disconnected (the owner is the last master it had, kept to sweep it when that master dies).
+ */
+export function connectionHolder(participant: ParticipantRecord): string | null {
+  return participant.state === 'connected' ? (participant.owner ?? null) : null;
+}
+
 export type Fenced<T> = { ok: true; value: T } | { ok: false; reason: 'stale_epoch' | 'unknown_participant' };
 
 export type ClaimResult =

@@ -12,6 +12,7 @@ import {
   SessionRecord,
   SessionResource,
   SessionStore,
+  connectionHolder,
   isRedisOutOfMemory,
   isRedisUnavailable,
   signConnectionToken,
@@ -148,6 +149,7 @@ function defineRoutes(deps: RestDeps): Route[] {
       participantId: p.participantId,
       state: p.state,
       metadata: p.metadata,
+      master: connectionHolder(p),
     })),
   });
 

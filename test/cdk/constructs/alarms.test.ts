@@ -40,6 +40,30 @@ describe('ClusterAlarms', () => {
     });
   });
 
+  it('encrypts the topic with a rotated key of its own that CloudWatch alarms and Auto Scaling may use', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AlarmsTopicKey'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Sid: 'CloudWatchAlarms', Principal: { Service: 'cloudwatch.amazonaws.com' } }),
+          // Auto Scaling's service-linked role publishes the groups' notifications: any principal, through SNS only.
+          Match.objectLike({
+            Sid: 'PublishersThroughSns',
+            Principal: { AWS: '*' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Condition: {
+              StringEquals: Match.objectLike({ 'kms:CallerAccount': { Ref: 'AWS::AccountId' } }),
+            },
+          }),
+        ]),
+      },
+    });
+    expect(alarms.topicKey).toBeDefined();
+  });
+
   it('alarms when a master fails /ready for 2 minutes: two 1-minute periods', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'UnHealthyHostCount',

@@ -37,6 +37,17 @@ describe('MasterFleet', () => {
     });
   });
 
+  it('tracks 60 % average CPU between its minimum and maximum', () => {
+    template.hasResourceProperties('AWS::AutoScaling::ScalingPolicy', {
+      AutoScalingGroupName: { Ref: Match.stringLikeRegexp('^MastersASG') },
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingConfiguration: {
+        PredefinedMetricSpecification: { PredefinedMetricType: 'ASGAverageCPUUtilization' },
+        TargetValue: 60,
+      },
+    });
+  });
+
   it('registers in the target group but keeps EC2 health checks (docs/architecture.md rule 2)', () => {
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
       TargetGroupARNs: [{ Ref: Match.stringLikeRegexp('LbTargets') }],

@@ -55,8 +55,21 @@ describe('MediaFleet', () => {
     });
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
       LaunchTemplateData: Match.objectLike({
-        InstanceType: 'c7g.large',
         NetworkInterfaces: [Match.objectLike({ AssociatePublicIpAddress: true, DeviceIndex: 0 })],
+      }),
+    });
+  });
+
+  it('launches compute-optimized Graviton nodes, falling back to two other families', () => {
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MixedInstancesPolicy: Match.objectLike({
+        LaunchTemplate: Match.objectLike({
+          Overrides: [
+            { InstanceType: 'c7g.large' },
+            { InstanceType: 'c6gn.large' },
+            { InstanceType: 'm7g.large' },
+          ],
+        }),
       }),
     });
   });

@@ -39,13 +39,38 @@ describe('Network', () => {
       );
     });
 
-    it('logs all traffic to CloudWatch Logs, kept a month', () => {
+    it('logs all traffic to CloudWatch Logs, kept a year', () => {
       template.hasResourceProperties('AWS::EC2::FlowLog', {
         TrafficType: 'ALL',
         LogDestinationType: 'cloud-watch-logs',
       });
-      template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+      template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
     });
+  });
+
+  it('reaches the AWS APIs the nodes and the watchdog call through endpoints in every AZ, when asked to', () => {
+    const { stack, network } = build({ vpcEndpoints: true });
+    const template = Template.fromStack(stack);
+    const services = Object.values(template.findResources('AWS::EC2::VPCEndpoint')).map((e) =>
+      JSON.stringify(e.Properties.ServiceName),
+    );
+    for (const service of ['ssm', 'secretsmanager', 'cloudformation', 'logs', 'monitoring']) {
+      expect(services.some((name) => name.includes(`.${service}"`))).toBe(true);
+    }
+    for (const service of ['autoscaling', 'ec2', 'elasticloadbalancing', 'elasticache']) {
+      expect(services.some((name) => name.includes(`.${service}"`))).toBe(true);
+    }
+    expect(services).toHaveLength(9);
+    template.allResourcesProperties('AWS::EC2::VPCEndpoint', {
+      PrivateDnsEnabled: true,
+      SubnetIds: [
+        { Ref: Match.stringLikeRegexp('NetworkPrivateSubnet1') },
+        { Ref: Match.stringLikeRegexp('NetworkPrivateSubnet2') },
+      ],
+    });
+    expect(network.apiEndpoints).toBeDefined();
+    // One NAT gateway is then no single point of failure for booting.
+    Annotations.fromStack(stack).hasNoWarning('*', Match.anyValue());
   });
 
   it('spans three named AZs with one NAT gateway each, and then does not warn', () => {

@@ -1,6 +1,7 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { MasterFleet, MasterFleetProps } from '../../../constructs/master-fleet';
 import { Fixture, fixture, fleetDependencies } from '../support/app';
@@ -39,8 +40,39 @@ describe('NodeFleet (through MasterFleet)', () => {
         ImageId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^FleetImage'), 'ImageId'] },
       }),
     });
+  });
+
+  it("launches the first of its instance types that has capacity, across the subnets' named AZs", () => {
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', {
+      MixedInstancesPolicy: {
+        InstancesDistribution: {
+          OnDemandAllocationStrategy: 'prioritized',
+          OnDemandPercentageAboveBaseCapacity: 100,
+        },
+        LaunchTemplate: {
+          LaunchTemplateSpecification: Match.objectLike({
+            LaunchTemplateId: { Ref: Match.stringLikeRegexp('^FleetLaunchTemplate') },
+          }),
+          Overrides: [{ InstanceType: 'c7g.medium' }, { InstanceType: 'm7g.medium' }],
+        },
+      },
+      AvailabilityZones: [
+        { 'Fn::Select': [0, { 'Fn::GetAZs': '' }] },
+        { 'Fn::Select': [1, { 'Fn::GetAZs': '' }] },
+      ],
+      LaunchTemplate: Match.absent(),
+    });
     template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: Match.objectLike({ InstanceType: 't4g.small' }),
+      LaunchTemplateData: Match.objectLike({ InstanceType: Match.absent() }),
+    });
+  });
+
+  it('encrypts its log group with the key it is given', () => {
+    const f = fixture();
+    const logEncryptionKey = new kms.Key(f.stack, 'Key');
+    new MasterFleet(f.stack, 'Fleet', { vpc: f.vpc, ...fleetDependencies(f), logEncryptionKey });
+    Template.fromStack(f.stack).hasResourceProperties('AWS::Logs::LogGroup', {
+      KmsKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] },
     });
   });
 
@@ -157,8 +189,8 @@ describe('NodeFleet (through MasterFleet)', () => {
     });
   });
 
-  it('keeps the journals in a log group for a month by default, and tells the runtime its name', () => {
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+  it('keeps the journals in a log group for a year by default, and tells the runtime its name', () => {
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
     expect(userData()).toMatch(/--set 'RTC_BOOT_LOG_GROUP=",\{"Ref":"FleetLogs[0-9A-F]+"\},"'/);
     expect(built.fleet.logGroup).toBeDefined();
   });
@@ -288,12 +320,12 @@ describe('NodeFleet (through MasterFleet)', () => {
 
   it('launches x86_64 images for an x86_64 instance type, with the size and capacity asked for', () => {
     const { stack } = build({
-      instanceType: new ec2.InstanceType('c7i.large'),
+      instanceTypes: [new ec2.InstanceType('c7i.large'), new ec2.InstanceType('m7i.large')],
       minCapacity: 3,
       desiredCapacity: 4,
       maxCapacity: 5,
       volumeSizeGiB: 32,
-      logRetentionDays: 365,
+      logRetentionDays: 731,
     });
     const template = Template.fromStack(stack);
     expect(JSON.stringify(template.findResources('AWS::ImageBuilder::ImageRecipe'))).toMatch(
@@ -309,7 +341,7 @@ describe('NodeFleet (through MasterFleet)', () => {
         BlockDeviceMappings: [Match.objectLike({ Ebs: Match.objectLike({ VolumeSize: 32 }) })],
       }),
     });
-    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 365 });
+    template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 731 });
   });
 
   it('boots the machine image it is given instead, and then bakes none', () => {
@@ -327,13 +359,28 @@ describe('NodeFleet (through MasterFleet)', () => {
   it.each<[string, Partial<MasterFleetProps>, RegExp]>([
     [
       'a malformed instance type',
-      { instanceType: new ec2.InstanceType('large') },
-      /instanceType must be an EC2 instance type/,
+      { instanceTypes: [new ec2.InstanceType('large'), new ec2.InstanceType('c7g.large')] },
+      /instanceTypes must be EC2 instance types like c7g.medium \(got "large"\)/,
     ],
     [
       'a size that does not exist',
-      { instanceType: new ec2.InstanceType('t4g.huge') },
-      /instanceType must be an EC2 instance type/,
+      { instanceTypes: [new ec2.InstanceType('c7g.huge'), new ec2.InstanceType('c7g.large')] },
+      /instanceTypes must be EC2 instance types like c7g.medium \(got "c7g.huge"\)/,
+    ],
+    [
+      'a single instance type',
+      { instanceTypes: [new ec2.InstanceType('c7g.large')] },
+      /instanceTypes must list 2 to 20 instance types, so that a shortage of one does not block a replacement \(got 1\)/,
+    ],
+    [
+      'a repeated instance type',
+      { instanceTypes: [new ec2.InstanceType('c7g.large'), new ec2.InstanceType('c7g.large')] },
+      /instanceTypes must not repeat a type/,
+    ],
+    [
+      'instance types of two architectures',
+      { instanceTypes: [new ec2.InstanceType('c7g.large'), new ec2.InstanceType('c7i.large')] },
+      /instanceTypes must share one architecture, the node image's \(got arm64 and x86_64\)/,
     ],
     ['a maximum of 0', { maxCapacity: 0 }, /maxCapacity must be an integer from 1 to 1000/],
     [

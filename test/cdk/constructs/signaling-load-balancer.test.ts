@@ -105,7 +105,7 @@ describe('SignalingLoadBalancer', () => {
       expect(built.lb.restUrl).toBe('https://rtc.example.com');
     });
 
-    it('logs to an encrypted, private, SSL-only bucket that expires logs after 90 days', () => {
+    it('logs to an encrypted, private, SSL-only, versioned bucket that expires logs after 90 days', () => {
       template.hasResourceProperties('AWS::S3::Bucket', {
         BucketEncryption: {
           ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
@@ -116,13 +116,131 @@ describe('SignalingLoadBalancer', () => {
           IgnorePublicAcls: true,
           RestrictPublicBuckets: true,
         },
-        LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 90, Status: 'Enabled' })] },
+        VersioningConfiguration: { Status: 'Enabled' },
+        LifecycleConfiguration: {
+          Rules: [
+            Match.objectLike({
+              ExpirationInDays: 90,
+              NoncurrentVersionExpiration: { NoncurrentDays: 30 },
+              Status: 'Enabled',
+            }),
+            Match.objectLike({ ExpiredObjectDeleteMarker: true, Status: 'Enabled' }),
+          ],
+        },
+        // Each new log object is announced on EventBridge's default bus, with no handler Lambda.
+        NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
       });
+      template.resourceCountIs('Custom::S3BucketNotifications', 0);
       template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
         LoadBalancerAttributes: Match.arrayWith([{ Key: 'access_logs.s3.enabled', Value: 'true' }]),
       });
       expect(built.lb.accessLogsBucket).toBeDefined();
     });
+  });
+
+  it('puts a web ACL in front that answers 429 to an address over its rate, when asked to', () => {
+    const { stack, lb } = build({ waf: { enabled: true, rateLimit: 500 } });
+    const template = Template.fromStack(stack);
+    template.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Scope: 'REGIONAL',
+      DefaultAction: { Allow: {} },
+      Rules: [
+        Match.objectLike({
+          Statement: { RateBasedStatement: { AggregateKeyType: 'IP', Limit: 500, EvaluationWindowSec: 300 } },
+          Action: { Block: { CustomResponse: { ResponseCode: 429 } } },
+          VisibilityConfig: Match.objectLike({
+            CloudWatchMetricsEnabled: true,
+            SampledRequestsEnabled: true,
+          }),
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      WebACLArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LbWebAcl'), 'Arn'] },
+    });
+    expect(lb.webAcl).toBeDefined();
+    Template.fromStack(build().stack).resourceCountIs('AWS::WAFv2::WebACL', 0);
+  });
+
+  it('refuses plain HTTP when it is not allowed, and says how to fix it', () => {
+    expect(() => build({ allowPlainHttp: false })).toThrow(
+      /certificateArn is required while allowPlainHttp is false .* Set certificateArn and domainName, or hostedZone \(a certificate is then made\), or set allowPlainHttp to true/,
+    );
+  });
+
+  describe('with a hosted zone', () => {
+    const hostedZone = { id: 'Z0123456789ABCDEFGHIJ', name: 'example.org', recordName: 'rtc' };
+
+    it('makes a DNS-validated certificate for the record, serves HTTPS with it and points an alias at itself', () => {
+      const { stack, lb } = build({ hostedZone, allowPlainHttp: false });
+      const template = Template.fromStack(stack);
+      template.hasResourceProperties('AWS::CertificateManager::Certificate', {
+        DomainName: 'rtc.example.org',
+        ValidationMethod: 'DNS',
+        DomainValidationOptions: [{ DomainName: 'rtc.example.org', HostedZoneId: 'Z0123456789ABCDEFGHIJ' }],
+      });
+      template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+        Port: 443,
+        Certificates: [{ CertificateArn: { Ref: Match.stringLikeRegexp('^LbCertificate') } }],
+      });
+      template.hasResourceProperties('AWS::Route53::RecordSet', {
+        HostedZoneId: 'Z0123456789ABCDEFGHIJ',
+        Name: 'rtc.example.org.',
+        Type: 'A',
+        AliasTarget: Match.objectLike({
+          DNSName: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
+        }),
+      });
+      expect(lb.restUrl).toBe('https://rtc.example.org');
+      expect(lb.aliasRecord).toBeDefined();
+    });
+
+    it('uses the certificate it is given instead, and names the zone apex without a record name', () => {
+      const { stack, lb } = build({
+        hostedZone: { id: hostedZone.id, name: 'example.org' },
+        certificateArn: CERTIFICATE,
+      });
+      const template = Template.fromStack(stack);
+      template.resourceCountIs('AWS::CertificateManager::Certificate', 0);
+      template.hasResourceProperties('AWS::Route53::RecordSet', { Name: 'example.org.' });
+      expect(lb.signalingUrl).toBe('wss://example.org');
+    });
+
+    it.each<[string, Partial<SignalingLoadBalancerProps>, RegExp]>([
+      [
+        'a domain name beside it',
+        { hostedZone, domainName: 'rtc.example.org' },
+        /domainName must be left out with hostedZone/,
+      ],
+      [
+        'a malformed zone id',
+        { hostedZone: { ...hostedZone, id: 'zone-1' } },
+        /hostedZone.id must be a Route 53 hosted zone id/,
+      ],
+      [
+        'an uppercase zone name',
+        { hostedZone: { ...hostedZone, name: 'Example.org' } },
+        /hostedZone.name must be a lowercase DNS name/,
+      ],
+      [
+        'a record name with a dot at its end',
+        { hostedZone: { ...hostedZone, recordName: 'rtc.' } },
+        /hostedZone.recordName must be lowercase DNS labels/,
+      ],
+    ])('refuses %s', (_, props, message) => {
+      expect(() => build(props)).toThrow(message);
+    });
+  });
+
+  it('refuses to be deleted when asked to', () => {
+    const attributes = (deletionProtection?: boolean) =>
+      JSON.stringify(
+        Template.fromStack(build({ deletionProtection }).stack).findResources(
+          'AWS::ElasticLoadBalancingV2::LoadBalancer',
+        ),
+      );
+    expect(attributes()).not.toContain('"deletion_protection.enabled","Value":"true"');
+    expect(attributes(true)).toContain('{"Key":"deletion_protection.enabled","Value":"true"}');
   });
 
   it('takes the target port, deregistration delay and health check timings from props', () => {

@@ -4,6 +4,7 @@ import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { ClusterAlarms } from '../../../constructs/alarms';
+import { RtcHaCluster } from '../../../constructs/cluster';
 import { FleetWatchdog } from '../../../constructs/fleet-watchdog';
 import { MasterFleet, resolveMasterFleetOptions } from '../../../constructs/master-fleet';
 import { MediaFleet } from '../../../constructs/media-fleet';
@@ -13,6 +14,7 @@ import { SessionStoreCluster } from '../../../constructs/session-store-cluster';
 import { ValidationProblems } from '../../../constructs/shared/problems';
 import { SignalingLoadBalancer } from '../../../constructs/signaling-load-balancer';
 import {
+  clusterProps,
   configSchema,
   fleetOptions,
   RtcHaConfig,
@@ -41,6 +43,12 @@ const MACHINE_IMAGE = ec2.MachineImage.latestAmazonLinux2023({ cpuType: ec2.Amaz
  * value rules): the construct's own validation, as the stack would meet it.
  */
 const BUILD: Record<Section, (config: RtcHaConfig) => Stack> = {
+  // The whole cluster: production decides what the other sections default to.
+  production: (config) => {
+    const stack = new Stack(testApp({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Test');
+    new RtcHaCluster(stack, 'Cluster', clusterProps(config));
+    return stack;
+  },
   network: (config) => {
     const stack = new Stack(testApp(), 'Test');
     new Network(stack, 'Network', config.network);
@@ -109,10 +117,15 @@ const configAccepts = (raw: unknown) => accepts(() => validateConfig(raw));
 const constructAccepts = (section: Section, raw: Record<string, unknown>) =>
   accepts(() => BUILD[section](configSchema.parse(raw)));
 
+const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:111122223333:certificate/0f0e0d0c-0b0a-4909-8807-060504030201';
+const HOSTED_ZONE = { id: 'Z0123456789ABCDEFGHIJ', name: 'example.org', recordName: 'rtc' };
 const TLS_SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:rtc-ha/turn-tls-AbC123';
 
 /** Each range edge, and the relations between fields, just inside and just outside. */
-const EDGES: [Section, Record<string, unknown>, boolean][] = [
+const EDGES: [Section, unknown, boolean][] = [
+  ['production', false, true],
+  // Without a certificate: plain HTTP, which production refuses unless allowed.
+  ['production', true, false],
   ['network', { natGateways: 0 }, false],
   ['network', { natGateways: 2 }, true],
   ['network', { natGateways: 3 }, false],
@@ -139,6 +152,19 @@ const EDGES: [Section, Record<string, unknown>, boolean][] = [
   ['loadBalancer', { healthCheck: { intervalSeconds: 6, timeoutSeconds: 5 } }, true],
   ['loadBalancer', { healthCheck: { healthyThreshold: 10, unhealthyThreshold: 2 } }, true],
   ['loadBalancer', { healthCheck: { unhealthyThreshold: 11 } }, false],
+  ['loadBalancer', { allowPlainHttp: false }, false],
+  [
+    'loadBalancer',
+    { allowPlainHttp: false, certificateArn: CERTIFICATE_ARN, domainName: 'rtc.example.com' },
+    true,
+  ],
+  ['loadBalancer', { hostedZone: HOSTED_ZONE }, true],
+  ['loadBalancer', { hostedZone: HOSTED_ZONE, allowPlainHttp: false }, true],
+  ['loadBalancer', { hostedZone: HOSTED_ZONE, domainName: 'rtc.example.org' }, false],
+  ['loadBalancer', { hostedZone: { ...HOSTED_ZONE, id: 'zone-1' } }, false],
+  ['loadBalancer', { waf: { enabled: true, rateLimit: 99 } }, false],
+  ['loadBalancer', { waf: { enabled: true, rateLimit: 100 } }, true],
+  ['loadBalancer', { waf: { rateLimit: 2_000_000_001 } }, false],
   ['masters', { minCapacity: 1 }, false],
   ['masters', { minCapacity: 2 }, true],
   ['masters', { minCapacity: 7 }, true],
@@ -152,11 +178,20 @@ const EDGES: [Section, Record<string, unknown>, boolean][] = [
   ['masters', { desiredCapacity: 7 }, false],
   ['masters', { minCapacity: 7, desiredCapacity: 14 }, true],
   ['masters', { port: 1023 }, false],
+  ['masters', { scaling: { targetCpuPercent: 9 } }, false],
+  ['masters', { scaling: { targetCpuPercent: 10 } }, true],
+  ['masters', { scaling: { targetCpuPercent: 90 } }, true],
+  ['masters', { scaling: { targetCpuPercent: 91 } }, false],
   ['masters', { port: 65535 }, true],
   ['masters', { volumeSizeGiB: 7 }, false],
   ['masters', { volumeSizeGiB: 1024 }, true],
   ['masters', { logRetentionDays: 10 }, false],
-  ['masters', { instanceType: 't4g' }, false],
+  ['masters', { instanceTypes: ['t4g', 'c7g.medium'] }, false],
+  ['masters', { instanceTypes: ['c7g.medium'] }, false],
+  ['masters', { instanceTypes: ['c7g.medium', 'c7i.large'] }, false],
+  ['masters', { instanceTypes: ['c7i.large', 'm7i.large'] }, true],
+  ['media', { instanceTypes: Array.from({ length: 20 }, (_, i) => `c7g.${i + 1}xlarge`) }, true],
+  ['media', { instanceTypes: Array.from({ length: 21 }, (_, i) => `c7g.${i + 1}xlarge`) }, false],
   ['media', { minCapacity: 0 }, false],
   ['media', { minCapacity: 4 }, true],
   ['media', { minCapacity: 4, maxCapacity: 5 }, false],

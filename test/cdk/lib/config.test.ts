@@ -34,7 +34,7 @@ describe('configuration', () => {
       masters: {},
       media: {},
       runtime: {},
-      watchdog: { enabled: true },
+      watchdog: {},
       alarms: {},
     });
   });
@@ -110,7 +110,7 @@ describe('configuration', () => {
           certificateArn:
             'arn:aws:acm:eu-west-1:111122223333:certificate/0f0e0d0c-0b0a-4909-8807-060504030201',
         },
-        masters: { minCapacity: 1, instanceType: 't4g-small' },
+        masters: { minCapacity: 1, instanceTypes: ['c7g-medium', 'm7g.medium'] },
         media: {
           minCapacity: 5,
           spareCapacity: 1,
@@ -123,7 +123,7 @@ describe('configuration', () => {
         'network.subnetCidrMask /26 leaves room for 4 subnets in a /24 VPC, but 3 AZs need 6 (one public and one private per AZ)',
         'loadBalancer.domainName is required with a certificate: clients must connect to a name the certificate covers',
         'masters.minCapacity must be an integer from 2 to 999 (got 1)',
-        'masters.instanceType must be an EC2 instance type like t4g.small (got "t4g-small")',
+        'masters.instanceTypes must be EC2 instance types like c7g.medium (got "c7g-medium")',
         'media.scaling.scaleInLoadPercent must be less than scaling.scaleOutLoadPercent (60 >= 40)',
         'media.maxCapacity must be greater than minCapacity + spareCapacity (4 <= 6) so a rolling update can add a node before it removes one',
       ]);
@@ -198,7 +198,7 @@ describe('configuration', () => {
       [
         'access logs without a region',
         { loadBalancer: { accessLogs: true } },
-        'loadBalancer.accessLogs needs env.region: ELB log delivery is regional',
+        'loadBalancer.accessLogs needs env.region: ELB log delivery is regional (production turns access logs on; set accessLogs to false to go without)',
       ],
       [
         'a certificate of another region',
@@ -254,8 +254,13 @@ describe('configuration', () => {
       ],
       [
         'a malformed media instance type',
-        { media: { instanceType: 'c7g' } },
-        'media.instanceType must be an EC2 instance type like t4g.small (got "c7g")',
+        { media: { instanceTypes: ['c7g', 'c7g.large'] } },
+        'media.instanceTypes must be EC2 instance types like c7g.medium (got "c7g")',
+      ],
+      [
+        'a single media instance type',
+        { media: { instanceTypes: ['c7g.large'] } },
+        'media.instanceTypes must list 2 to 20 instance types, so that a shortage of one does not block a replacement (got 1)',
       ],
     ])('rejects %s', (_, raw, problem) => {
       expect(problemsOf(raw)).toEqual([problem]);

@@ -1,8 +1,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as cxapi from 'aws-cdk-lib/cx-api';
+import {
+  CFN_GUARD_PLUGIN,
+  CONTROL_TOWER_RULES,
+  ControlTowerControl,
+} from '../../../constructs/shared/controls';
 import { addRtcHa, RtcHaApp } from '../../../lib/app';
 import { RtcHaConfig, validateConfig } from '../../../lib/config';
 import { PROJECT_ROOT, testApp } from '../support/app';
@@ -11,35 +17,85 @@ import { PROJECT_ROOT, testApp } from '../support/app';
 const SYNTH_TIMEOUT_MS = 120_000;
 const PRODUCTION = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'examples/production.json'), 'utf8'));
 
+/** A finding in the validation report: the rule, and the resources it names. */
+interface Finding {
+  readonly ruleName: string;
+  readonly severity: string;
+  readonly description: string;
+  readonly reason?: string;
+  readonly violatingConstructs: { readonly cloudFormationResource?: { readonly logicalId: string } }[];
+}
+
+interface PluginReport {
+  readonly pluginName: string;
+  readonly violations: Finding[];
+  readonly suppressedViolations?: Finding[];
+}
+
 interface Synthesized extends RtcHaApp {
   readonly app: App;
   readonly assembly: cxapi.CloudAssembly;
   readonly template: Template;
   /** Findings of the CloudFormation validation plugin that were not acknowledged. */
-  readonly cfnFindings: { ruleName: string; severity: string; description: string }[];
+  readonly cfnFindings: Finding[];
+  /** What AWS Control Tower's proactive controls (cfn-guard) found: left, and acknowledged with a reason. */
+  readonly controls: { readonly violations: Finding[]; readonly acknowledged: Finding[] };
 }
 
 /**
  * Synthesizes the whole app once, as `cdk synth` does: cdk.json's feature flags (which make the
  * CloudFormation validation plugin's errors fail synth), the plugin itself, and the cdk-nag pack
- * (whose violations fail synth too).
+ * (whose violations fail synth too); and, as a governed account's deployment would meet them, AWS
+ * Control Tower's proactive controls (the cfn-guard rules of @cdklabs/cdk-validator-cfnguard), whose
+ * unacknowledged findings fail synth as well.
  */
 function synthesize(config: RtcHaConfig): Synthesized {
   const app = testApp({ validation: true });
   const built = addRtcHa(app, config);
+  Validations.of(app).addPlugins(new CfnGuardValidator());
   const assembly = app.synth();
   const report = JSON.parse(fs.readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8'));
-  const cfn = report.pluginReports.find(
-    (r: { pluginName: string }) => r.pluginName === 'CloudFormation Validate',
-  );
+  const plugin = (name: string): PluginReport | undefined =>
+    report.pluginReports.find((r: PluginReport) => r.pluginName === name);
+  const guard = plugin(CFN_GUARD_PLUGIN);
   return {
     ...built,
     app,
     assembly,
     template: Template.fromJSON(assembly.getStackByName(built.stack.stackName).template),
-    cfnFindings: cfn?.violations ?? [],
+    cfnFindings: plugin('CloudFormation Validate')?.violations ?? [],
+    controls: { violations: guard?.violations ?? [], acknowledged: guard?.suppressedViolations ?? [] },
   };
 }
+
+/**
+ * The acknowledged Control Tower findings by control id, each with the logical ids it names; and
+ * every reason starts with its control's id, as `acknowledgeControl` writes it.
+ */
+function acknowledgedControls(s: Synthesized): Record<string, string[]> {
+  const controlOf = Object.fromEntries(
+    Object.entries(CONTROL_TOWER_RULES).map(([control, rule]) => [rule, control]),
+  );
+  const found: Record<string, string[]> = {};
+  for (const finding of s.controls.acknowledged) {
+    const control = controlOf[finding.ruleName] ?? finding.ruleName;
+    expect(finding.reason).toMatch(new RegExp(`^${control.replace(/\./g, '\\.')}: .{40,}`));
+    const ids = finding.violatingConstructs.map((c) => c.cloudFormationResource?.logicalId ?? '?');
+    found[control] = [...(found[control] ?? []), ...ids].sort();
+  }
+  return found;
+}
+
+/** The controls every configuration sets aside, by the design's choice (docs/security.md). */
+const DESIGN_EXCEPTIONS: Partial<Record<ControlTowerControl, unknown[]>> = {
+  // EC2, not ELB, health checks: the load balancer never decides replacement (rule 2).
+  'CT.AUTOSCALING.PR.4': [expect.stringMatching(/^MastersASG/)],
+  // Media nodes take WebRTC media from any address on Janus's UDP range, at their own public IPv4.
+  'CT.EC2.PR.3': [expect.stringMatching(/^MediaSecurityGroup/)],
+  'CT.EC2.PR.9': [expect.stringMatching(/^MediaLaunchTemplate/)],
+  // CDK's handler that strips the VPC's default security group.
+  'CT.LAMBDA.PR.3': [expect.stringMatching(/^CustomVpcRestrictDefaultSG/)],
+};
 
 /**
  * How often each cdk-nag rule fires on an app built while acknowledgements are ignored, next to how
@@ -63,6 +119,36 @@ function nagFindingsAndAcknowledgements(config: RtcHaConfig): { found: Counts; a
 }
 
 type Counts = Record<string, number>;
+
+/**
+ * The stateful resources of the default configuration as ClusterStack built them before RtcHaCluster
+ * existed (the snapshot of commit 8bca132): data, secret values and the VPC. Another logical id would
+ * make CloudFormation replace the resource on the next deploy, losing what it holds.
+ */
+const STATEFUL_LOGICAL_IDS: Record<string, string> = {
+  Network6E62CE96: 'AWS::EC2::VPC',
+  SessionStore8C86EEFE: 'AWS::ElastiCache::ReplicationGroup',
+  SessionStoreSubnetGroup65241E10: 'AWS::ElastiCache::SubnetGroup',
+  SessionStoreParameters0122CBAC: 'AWS::ElastiCache::ParameterGroup',
+  SessionStoreAuthToken573BADD6: 'AWS::SecretsManager::Secret',
+  ApiSecret852BEBBB: 'AWS::SecretsManager::Secret',
+  MediaControlSecret708C6439: 'AWS::SecretsManager::Secret',
+  TurnSecret5A1B1E51: 'AWS::SecretsManager::Secret',
+  NetworkFlowLogGroup4F8CEEEF: 'AWS::Logs::LogGroup',
+  MastersLogs84A237FC: 'AWS::Logs::LogGroup',
+  MediaLogsB618F8D7: 'AWS::Logs::LogGroup',
+  WatchdogLogs0E38844B: 'AWS::Logs::LogGroup',
+};
+
+/** The logical ids and types of the template's resources of the types in {@link STATEFUL_LOGICAL_IDS}. */
+function statefulResources(template: Template): Record<string, string> {
+  const types = new Set(Object.values(STATEFUL_LOGICAL_IDS));
+  return Object.fromEntries(
+    Object.entries(template.toJSON().Resources as Record<string, { Type: string }>)
+      .filter(([, r]) => types.has(r.Type))
+      .map(([id, r]) => [id, r.Type]),
+  );
+}
 
 /** The synth warnings of the stack, as [construct path, message], read from the cloud assembly. */
 function warningsOf(s: Synthesized): [string, unknown][] {
@@ -160,7 +246,7 @@ describe('ClusterStack with the default configuration', () => {
               TagSpecifications: Match.arrayWith([
                 Match.objectLike({
                   ResourceType: 'instance',
-                  Tags: [{ Key: 'Name', Value: `RtcHa/${id}/LaunchTemplate` }],
+                  Tags: [{ Key: 'Name', Value: `RtcHa/Default/${id}/LaunchTemplate` }],
                 }),
               ]),
             },
@@ -188,7 +274,7 @@ describe('ClusterStack with the default configuration', () => {
 
   it('wires the watchdog to both fleets, the target group and the registry (docs/architecture.md rule 2)', () => {
     const { stack } = s;
-    expect(stack.watchdog).toBeDefined();
+    expect(stack.cluster.watchdog).toBeDefined();
     const groups = JSON.stringify(
       s.template.findResources('AWS::Lambda::Function', {
         Properties: { Description: Match.stringLikeRegexp('watchdog') },
@@ -202,18 +288,18 @@ describe('ClusterStack with the default configuration', () => {
       expect(asg.Properties.HealthCheckType).toBe('EC2');
     }
     s.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
-    expect(stack.vpc).toBe(stack.network.vpc);
-    expect(stack.sessionStore.connections.defaultPort?.toString()).toBe('6380');
-    expect(stack.sessionStore.authToken).toBeDefined();
-    expect(stack.masterFleet.autoScalingGroup).toBeDefined();
-    expect(stack.masterFleet.connections.defaultPort?.toString()).toBe('8080');
-    expect(stack.mediaFleet.connections.defaultPort?.toString()).toBe('9090');
-    expect(stack.masterFleet.targetGroup).toBe(stack.loadBalancer.targetGroup);
-    expect(stack.sessionStore.replicationGroupId).toBe('rtcha-sessions');
-    expect(stack.resolve(stack.sessionStore.endpointAddress)).toEqual({
+    expect(stack.cluster.vpc).toBe(stack.cluster.network?.vpc);
+    expect(stack.cluster.sessionStore.connections.defaultPort?.toString()).toBe('6380');
+    expect(stack.cluster.sessionStore.authToken).toBeDefined();
+    expect(stack.cluster.masterFleet.autoScalingGroup).toBeDefined();
+    expect(stack.cluster.masterFleet.connections.defaultPort?.toString()).toBe('8080');
+    expect(stack.cluster.mediaFleet.connections.defaultPort?.toString()).toBe('9090');
+    expect(stack.cluster.masterFleet.targetGroup).toBe(stack.cluster.loadBalancer.targetGroup);
+    expect(stack.cluster.sessionStore.replicationGroupId).toBe('rtcha-sessions');
+    expect(stack.resolve(stack.cluster.sessionStore.endpointAddress)).toEqual({
       'Fn::GetAtt': [expect.stringMatching(/^SessionStore/), 'PrimaryEndPoint.Address'],
     });
-    expect(stack.alarms.topic).toBeDefined();
+    expect(stack.cluster.alarms.topic).toBeDefined();
   });
 
   it('outputs the URLs, secret ARNs, group names and the registry endpoint', () => {
@@ -242,8 +328,8 @@ describe('ClusterStack with the default configuration', () => {
 
   it('warns about the two things a production deployment should change', () => {
     expect(warningsOf(s)).toEqual([
-      ['/RtcHa/Network', expect.stringMatching(/^1 NAT gateway\(s\) for 2 AZs/)],
-      ['/RtcHa/LoadBalancer', expect.stringMatching(/^No certificateArn/)],
+      ['/RtcHa/Default/Network', expect.stringMatching(/^1 NAT gateway\(s\) for 2 AZs/)],
+      ['/RtcHa/Default/LoadBalancer', expect.stringMatching(/^No certificateArn/)],
     ]);
   });
 
@@ -256,6 +342,8 @@ describe('ClusterStack with the default configuration', () => {
     expect(acknowledged).toEqual(found);
     expect(Object.keys(found).sort()).toEqual([
       'AwsSolutions-EC23',
+      // Both groups: cdk-nag cannot read a MixedInstancesPolicy (CT.EC2.PR.14 checks the volumes instead).
+      'AwsSolutions-EC26',
       'AwsSolutions-ELB2',
       // The image build instances only: Image Builder's managed policies.
       'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
@@ -271,6 +359,22 @@ describe('ClusterStack with the default configuration', () => {
     expect(s.cfnFindings).toEqual([]);
   });
 
+  it("passes AWS Control Tower's proactive controls: no finding left unacknowledged", () => {
+    expect(s.controls.violations).toEqual([]);
+  });
+
+  it('sets aside only the design exceptions and the development defaults, each with its reason', () => {
+    const lb = expect.stringMatching(/^LoadBalancer[0-9A-F]{8}$/);
+    expect(acknowledgedControls(s)).toEqual({
+      ...DESIGN_EXCEPTIONS,
+      // No certificate: nothing to redirect to.
+      'CT.ELASTICLOADBALANCING.PR.1': [expect.stringMatching(/^LoadBalancerHttp/)],
+      // No deletion protection and no access logs (they need a region) in a development cluster.
+      'CT.ELASTICLOADBALANCING.PR.5': [lb],
+      'CT.ELASTICLOADBALANCING.PR.6': [lb],
+    });
+  });
+
   it('stays well inside the CloudFormation template limits', () => {
     const template = s.template.toJSON();
     expect(Object.keys(template.Resources).length).toBeLessThanOrEqual(500);
@@ -282,6 +386,10 @@ describe('ClusterStack with the default configuration', () => {
     for (const lt of Object.values(s.template.findResources('AWS::EC2::LaunchTemplate'))) {
       expect(JSON.stringify(lt.Properties.LaunchTemplateData.UserData).length).toBeLessThan(16_384);
     }
+  });
+
+  it('keeps the logical ids of every stateful resource the stack had before RtcHaCluster', () => {
+    expect(statefulResources(s.template)).toEqual(STATEFUL_LOGICAL_IDS);
   });
 
   it('matches the snapshot (asset hashes masked)', () => {
@@ -327,6 +435,36 @@ describe('ClusterStack with examples/production.json', () => {
     s.template.hasOutput('SignalingUrl', { Value: 'wss://rtc.example.com' });
   });
 
+  it('turns on what production asks for: deletion protection, a rate-limiting web ACL, AWS API endpoints', () => {
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'deletion_protection.enabled', Value: 'true' }]),
+    });
+    s.template.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Scope: 'REGIONAL',
+      DefaultAction: { Allow: {} },
+      Rules: [
+        Match.objectLike({
+          Statement: {
+            RateBasedStatement: { AggregateKeyType: 'IP', Limit: 2000, EvaluationWindowSec: 300 },
+          },
+          Action: { Block: { CustomResponse: { ResponseCode: 429 } } },
+        }),
+      ],
+    });
+    s.template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+      ResourceArn: { Ref: Match.stringLikeRegexp('^LoadBalancer[0-9A-F]{8}$') },
+    });
+    // Booting and self-healing reach their AWS APIs in every AZ without a NAT gateway.
+    const endpoints = Object.values(s.template.findResources('AWS::EC2::VPCEndpoint')).map(
+      (e) => e.Properties,
+    );
+    expect(endpoints).toHaveLength(9);
+    for (const endpoint of endpoints) {
+      expect(endpoint).toMatchObject({ VpcEndpointType: 'Interface', PrivateDnsEnabled: true });
+      expect(endpoint.SubnetIds).toHaveLength(3);
+    }
+  });
+
   it('runs three masters, a larger media fleet and a store with two replicas', () => {
     s.template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '3', MaxSize: '6' });
     s.template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '6', MaxSize: '20' });
@@ -347,6 +485,39 @@ describe('ClusterStack with examples/production.json', () => {
   it('has no CloudFormation validation finding, error or warning', () => {
     expect(s.cfnFindings).toEqual([]);
   });
+
+  it("passes AWS Control Tower's proactive controls: no finding left unacknowledged", () => {
+    expect(s.controls.violations).toEqual([]);
+  });
+
+  it('sets aside only the design exceptions and what ELB access logs require of their bucket', () => {
+    const bucket = [expect.stringMatching(/^LoadBalancerAccessLogs/)];
+    expect(acknowledgedControls(s)).toEqual({
+      ...DESIGN_EXCEPTIONS,
+      'CT.S3.PR.2': bucket,
+      'CT.S3.PR.9': bucket,
+      'CT.S3.PR.10': bucket,
+    });
+  });
+});
+
+describe('ClusterStack in production', () => {
+  const REGION = { region: 'eu-west-1' };
+
+  it('refuses plain HTTP, and says how to fix it', () => {
+    expect(() => validateConfig({ production: true, env: REGION })).toThrow(
+      /loadBalancer.certificateArn is required while allowPlainHttp is false \(production turns it off\).*Set certificateArn and domainName, or hostedZone \(a certificate is then made\), or set allowPlainHttp to true/,
+    );
+  });
+
+  it('serves plain HTTP when explicitly allowed, and still warns', () => {
+    const config = validateConfig({ production: true, env: REGION, loadBalancer: { allowPlainHttp: true } });
+    const { stack } = addRtcHa(testApp(), config);
+    Annotations.fromStack(stack).hasWarning(
+      '/RtcHa/Default/LoadBalancer',
+      Match.stringLikeRegexp('^No certificateArn'),
+    );
+  });
 });
 
 describe('ClusterStack watchdog options', () => {
@@ -355,7 +526,7 @@ describe('ClusterStack watchdog options', () => {
   it("warns, from the fleets' minimum capacities, that two masters can never be replaced under the majority rail", () => {
     const stack = build({ masters: { minCapacity: 2 } });
     Annotations.fromStack(stack).hasWarning(
-      '/RtcHa/Watchdog',
+      '/RtcHa/Default/Watchdog',
       Match.stringLikeRegexp('With 2 masters the watchdog never flags a dead one'),
     );
   });
@@ -367,7 +538,7 @@ describe('ClusterStack watchdog options', () => {
   it('warns about a media fleet that could never lose a node at its minimum', () => {
     const stack = build({ media: { minCapacity: 1, spareCapacity: 0 } });
     Annotations.fromStack(stack).hasWarning(
-      '/RtcHa/Watchdog',
+      '/RtcHa/Default/Watchdog',
       Match.stringLikeRegexp('With 1 media nodes the watchdog never flags a dead one'),
     );
   });
@@ -381,7 +552,7 @@ describe('ClusterStack watchdog options', () => {
 
   it('leaves the watchdog out when disabled', () => {
     const stack = build({ watchdog: { enabled: false } });
-    expect(stack.watchdog).toBeUndefined();
+    expect(stack.cluster.watchdog).toBeUndefined();
     Template.fromStack(stack).resourceCountIs('AWS::Events::Rule', 0);
   });
 });

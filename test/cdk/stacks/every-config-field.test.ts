@@ -8,14 +8,18 @@ import { testApp } from '../support/app';
 import { effectiveDefaults, fieldsOf, valueAt } from '../support/config';
 
 /** Every field set to something other than its default (the variants below set the rest). */
+const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:111122223333:certificate/0f0e0d0c-0b0a-4909-8807-060504030201';
+
 const EVERY_FIELD = {
   stackName: 'RtcHaEvery',
+  production: true,
   env: { account: '111122223333', region: 'eu-west-1' },
   network: {
     cidr: '10.50.0.0/16',
     availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
     natGateways: 2,
     subnetCidrMask: 25,
+    vpcEndpoints: true,
   },
   sessionStore: {
     engine: 'redis',
@@ -28,23 +32,27 @@ const EVERY_FIELD = {
     maintenanceWindow: 'mon:03:00-mon:04:00',
   },
   loadBalancer: {
-    certificateArn: 'arn:aws:acm:eu-west-1:111122223333:certificate/0f0e0d0c-0b0a-4909-8807-060504030201',
+    certificateArn: CERTIFICATE_ARN,
     domainName: 'rtc.example.org',
     idleTimeoutSeconds: 1800,
     accessLogs: true,
+    deletionProtection: true,
+    allowPlainHttp: false,
+    waf: { enabled: true, rateLimit: 5000 },
     healthCheck: { intervalSeconds: 10, timeoutSeconds: 4, healthyThreshold: 3, unhealthyThreshold: 5 },
   },
   masters: {
-    instanceType: 'm7g.large',
+    instanceTypes: ['m7g.large', 'c7g.large'],
     minCapacity: 7,
     desiredCapacity: 8,
     maxCapacity: 10,
     port: 8443,
     volumeSizeGiB: 20,
     logRetentionDays: 90,
+    scaling: { targetCpuPercent: 45 },
   },
   media: {
-    instanceType: 'c7gn.xlarge',
+    instanceTypes: ['c7gn.xlarge', 'c6gn.xlarge'],
     minCapacity: 4,
     spareCapacity: 2,
     desiredCapacity: 7,
@@ -90,6 +98,23 @@ const VARIANTS = {
   existingVpc: { ...EVERY_FIELD, network: { vpcId: 'vpc-0123456789abcdef0' } },
   noWatchdog: { ...EVERY_FIELD, watchdog: { enabled: false } },
   noTurn: { ...EVERY_FIELD, media: { ...EVERY_FIELD.media, turn: { enabled: false } } },
+  hostedZone: {
+    ...EVERY_FIELD,
+    loadBalancer: {
+      ...EVERY_FIELD.loadBalancer,
+      certificateArn: undefined,
+      domainName: undefined,
+      hostedZone: { id: 'Z0123456789ABCDEFGHIJ', name: 'example.net', recordName: 'signal' },
+    },
+  },
+  // What production turns on by default is on here by the fields themselves.
+  development: { ...EVERY_FIELD, production: false },
+  production: {
+    production: true,
+    env: { region: 'eu-west-1' },
+    loadBalancer: { certificateArn: CERTIFICATE_ARN, domainName: 'rtc.example.org' },
+  },
+  plainHttp: { production: true, env: { region: 'eu-west-1' }, loadBalancer: { allowPlainHttp: true } },
 };
 type Variant = keyof typeof VARIANTS;
 
@@ -115,6 +140,10 @@ function props(b: Built, type: string, prefix: string): Properties {
 const text = (value: unknown) => JSON.stringify(value);
 const masters = (b: Built) => props(b, 'AWS::AutoScaling::AutoScalingGroup', 'MastersASG');
 const media = (b: Built) => props(b, 'AWS::AutoScaling::AutoScalingGroup', 'MediaASG');
+const overrides = (group: Properties) =>
+  (group.MixedInstancesPolicy.LaunchTemplate.Overrides as { InstanceType: string }[]).map(
+    (o) => o.InstanceType,
+  );
 const launchTemplate = (b: Built, fleet: string) =>
   props(b, 'AWS::EC2::LaunchTemplate', `${fleet}LaunchTemplate`).LaunchTemplateData;
 const settings = (b: Built, fleet: string) =>
@@ -140,8 +169,21 @@ const inlineIngress = (b: Built, group: string) =>
 const logRetention = (b: Built, group: string) =>
   props(b, 'AWS::Logs::LogGroup', `${group}Logs`).RetentionInDays;
 
+const aliasRecord = (b: Built) => props(b, 'AWS::Route53::RecordSet', 'LoadBalancerAliasRecord');
+const webAcls = (b: Built) => Object.values(b.template.findResources('AWS::WAFv2::WebACL'));
+const endpointCount = (b: Built) => Object.keys(b.template.findResources('AWS::EC2::VPCEndpoint')).length;
+
 const CHECKS: Record<string, Check> = {
   stackName: ['every', (b) => expect(b.stack.stackName).toBe('RtcHaEvery')],
+  production: [
+    'production',
+    (b) => {
+      expect(loadBalancerAttributes(b)).toContainEqual({ Key: 'deletion_protection.enabled', Value: 'true' });
+      expect(loadBalancerAttributes(b)).toContainEqual({ Key: 'access_logs.s3.enabled', Value: 'true' });
+      expect(webAcls(b)).toHaveLength(1);
+      expect(endpointCount(b)).toBe(9);
+    },
+  ],
   'env.account': ['every', (b) => expect(b.stack.account).toBe('111122223333')],
   'env.region': ['every', (b) => expect(b.stack.region).toBe('eu-west-1')],
   'network.vpcId': [
@@ -160,6 +202,7 @@ const CHECKS: Record<string, Check> = {
       ),
   ],
   'network.natGateways': ['every', (b) => b.template.resourceCountIs('AWS::EC2::NatGateway', 2)],
+  'network.vpcEndpoints': ['development', (b) => expect(endpointCount(b)).toBe(9)],
   'network.subnetCidrMask': [
     'every',
     (b) => expect(subnets(b).every((s) => s.CidrBlock.endsWith('/25'))).toBe(true),
@@ -201,8 +244,40 @@ const CHECKS: Record<string, Check> = {
       }),
   ],
   'loadBalancer.accessLogs': [
-    'every',
+    'development',
     (b) => expect(loadBalancerAttributes(b)).toContainEqual({ Key: 'access_logs.s3.enabled', Value: 'true' }),
+  ],
+  'loadBalancer.allowPlainHttp': [
+    'plainHttp',
+    (b) =>
+      expect(props(b, 'AWS::ElasticLoadBalancingV2::Listener', 'LoadBalancerHttp').DefaultActions).toEqual([
+        expect.objectContaining({ Type: 'forward' }),
+      ]),
+  ],
+  'loadBalancer.hostedZone.id': [
+    'hostedZone',
+    (b) => expect(aliasRecord(b).HostedZoneId).toBe('Z0123456789ABCDEFGHIJ'),
+  ],
+  'loadBalancer.hostedZone.name': [
+    'hostedZone',
+    (b) => expect(aliasRecord(b).Name).toBe('signal.example.net.'),
+  ],
+  'loadBalancer.hostedZone.recordName': [
+    'hostedZone',
+    (b) =>
+      expect(props(b, 'AWS::CertificateManager::Certificate', 'LoadBalancerCertificate').DomainName).toBe(
+        'signal.example.net',
+      ),
+  ],
+  'loadBalancer.waf.enabled': ['development', (b) => expect(webAcls(b)).toHaveLength(1)],
+  'loadBalancer.waf.rateLimit': [
+    'every',
+    (b) => expect(webAcls(b)[0].Properties.Rules[0].Statement.RateBasedStatement.Limit).toBe(5000),
+  ],
+  'loadBalancer.deletionProtection': [
+    'development',
+    (b) =>
+      expect(loadBalancerAttributes(b)).toContainEqual({ Key: 'deletion_protection.enabled', Value: 'true' }),
   ],
   'loadBalancer.healthCheck.intervalSeconds': [
     'every',
@@ -220,9 +295,9 @@ const CHECKS: Record<string, Check> = {
     'every',
     (b) => expect(targets(b).UnhealthyThresholdCount).toBe(5),
   ],
-  'masters.instanceType': [
+  'masters.instanceTypes': [
     'every',
-    (b) => expect(launchTemplate(b, 'Masters').InstanceType).toBe('m7g.large'),
+    (b) => expect(overrides(masters(b))).toEqual(['m7g.large', 'c7g.large']),
   ],
   'masters.minCapacity': ['every', (b) => expect(masters(b).MinSize).toBe('7')],
   'masters.desiredCapacity': ['every', (b) => expect(masters(b).DesiredCapacity).toBe('8')],
@@ -240,7 +315,17 @@ const CHECKS: Record<string, Check> = {
     (b) => expect(launchTemplate(b, 'Masters').BlockDeviceMappings[0].Ebs.VolumeSize).toBe(20),
   ],
   'masters.logRetentionDays': ['every', (b) => expect(logRetention(b, 'Masters')).toBe(90)],
-  'media.instanceType': ['every', (b) => expect(launchTemplate(b, 'Media').InstanceType).toBe('c7gn.xlarge')],
+  'masters.scaling.targetCpuPercent': [
+    'every',
+    (b) =>
+      expect(
+        props(b, 'AWS::AutoScaling::ScalingPolicy', 'Masters').TargetTrackingConfiguration.TargetValue,
+      ).toBe(45),
+  ],
+  'media.instanceTypes': [
+    'every',
+    (b) => expect(overrides(media(b))).toEqual(['c7gn.xlarge', 'c6gn.xlarge']),
+  ],
   // The group's minimum is N+M: 4 + 2.
   'media.minCapacity': ['every', (b) => expect(media(b).MinSize).toBe('6')],
   'media.spareCapacity': ['every', (b) => expect(media(b).MinSize).toBe('6')],
@@ -281,7 +366,7 @@ const CHECKS: Record<string, Check> = {
     (b) => {
       expect(inlineIngress(b, 'Media').filter((r) => r.FromPort === r.ToPort)).toEqual([]);
       expect(text(b.template.toJSON())).not.toContain('RTC_TURN_');
-      expect(b.stack.turnSecret).toBeUndefined();
+      expect(b.stack.cluster.turnSecret).toBeUndefined();
     },
   ],
   'media.turn.port': [
@@ -392,10 +477,13 @@ describe('every configuration field', () => {
 
   it('has a check for each field, and sets each to something other than its default', () => {
     expect(Object.keys(CHECKS).sort()).toEqual(fieldsOf().sort());
-    const defaults = effectiveDefaults();
-    const unchanged = Object.entries(CHECKS).filter(
-      ([field, [variant]]) => text(valueAt(VARIANTS[variant], field)) === text(valueAt(defaults, field)),
-    );
+    // The default a field has in its variant: production changes some.
+    const unchanged = Object.entries(CHECKS).filter(([field, [variant]]) => {
+      const raw = VARIANTS[variant];
+      const production = field !== 'production' && 'production' in raw ? raw.production : undefined;
+      const defaults = effectiveDefaults(production);
+      return text(valueAt(raw, field)) === text(valueAt(defaults, field));
+    });
     expect(unchanged.map(([field]) => field)).toEqual([]);
   });
 

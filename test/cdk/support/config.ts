@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { resolveRtcHaClusterOptions } from '../../../constructs/cluster';
 import { resolveFleetWatchdogOptions } from '../../../constructs/fleet-watchdog';
 import { resolveMasterFleetOptions } from '../../../constructs/master-fleet';
 import { resolveMediaFleetOptions } from '../../../constructs/media-fleet';
@@ -27,23 +28,27 @@ export function valueAt(object: unknown, field: string): unknown {
 
 /**
  * What an empty configuration deploys, in config terms, each value read from its one home: the app's
- * own defaults from the schema, the rest from the resolver of the construct that owns the section.
+ * own defaults from the schema, the rest from the resolver of the construct that owns the section (with
+ * what `production`, when given, turns on).
  */
-export function effectiveDefaults(): Record<string, unknown> {
+export function effectiveDefaults(production?: boolean): Record<string, unknown> {
   const app = validateConfig({});
   const watchdog = resolveFleetWatchdogOptions();
   // The config sets one maxFlagsPerCycle for both fleets: it has one default only while they agree.
   expect(watchdog.media.maxFlagsPerCycle).toBe(watchdog.masters.maxFlagsPerCycle);
+  const cluster = resolveRtcHaClusterOptions({ production });
   return {
     ...app,
-    network: resolveNetworkOptions(),
+    production: cluster.production,
+    network: resolveNetworkOptions(cluster.network),
     sessionStore: resolveSessionStoreClusterOptions(),
-    loadBalancer: resolveSignalingLoadBalancerOptions(),
+    loadBalancer: resolveSignalingLoadBalancerOptions(cluster.loadBalancer),
     masters: resolveMasterFleetOptions(),
     media: resolveMediaFleetOptions(),
     runtime: resolveNodeSoftwareOptions(),
     watchdog: {
       ...app.watchdog,
+      enabled: cluster.watchdogEnabled,
       cycleSeconds: watchdog.cycle.toSeconds(),
       maxFlagsPerCycle: watchdog.masters.maxFlagsPerCycle,
       masterMinHealthyShare: watchdog.masters.minHealthyShare,

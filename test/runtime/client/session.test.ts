@@ -1,4 +1,4 @@
-import type { DeliveredFrame } from '../../../runtime/contract/messages';
+import type { DeliveredFrame, SignalKind } from '../../../runtime/contract/messages';
 import { CLOSE_CODES } from '../../../runtime/contract/messages';
 import { freePort, waitFor } from '../../../local/ports';
 import { RtcHaNodeSession, RtcHaSessionEvents, RtcHaSessionOptions } from '../../../runtime/client/node';
@@ -125,12 +125,17 @@ describe('RtcHaSession', () => {
     const detectedMs = Date.now() - hungAt;
     m.silent = false;
     await until('resumed');
+    const resumedMs = Date.now() - hungAt;
 
     // THEN
     expect(of('reconnecting')[0].reason).toMatch(/dead socket/);
     expect(detectedMs).toBeGreaterThanOrEqual(250);
     expect(detectedMs).toBeLessThan(1_000);
     expect(m.last.frames[0]).toMatchObject({ type: 'resume', resumeToken: 'resume-1' });
+    // AND the downtime counts the silence before the detection: from the last pong, about a ping before the hang
+    const { downtimeMs } = of('resumed')[0];
+    expect(downtimeMs).toBeGreaterThanOrEqual(FAST.deadSocketTimeoutMs!);
+    expect(downtimeMs).toBeLessThanOrEqual(resumedMs + FAST.pingIntervalMs! + 100);
   });
 
   test('drops a replayed seq it already saw (dedupe) and delivers the rest once, in order', async () => {
@@ -173,7 +178,7 @@ describe('RtcHaSession', () => {
     await s.connect();
     expect([
       s.sendMessage('a'),
-      s.sendSignal('p2', 'offer', { sdp: 'x' }),
+      s.sendSignal('p2', 'offer', { type: 'offer', sdp: 'x' }),
       s.sendMessage('c', ['p2']),
     ]).toEqual([1, 2, 3]);
     await waitFor('3 frames', () => m.last.frames.length >= 4, 1_000, 5);
@@ -418,6 +423,64 @@ describe('RtcHaSession', () => {
     await until('error');
     expect(of('error')[0]).toEqual({ code: 'bad_frame', message: 'unknown type' });
     expect(s.state).toBe('open');
+  });
+
+  test('typed signals go out as sent; sendDescription sends an offer or an answer, nothing else', async () => {
+    const m = await master();
+    const { s } = session(m.url);
+    await s.connect();
+
+    s.sendDescription('p2', { type: 'offer', sdp: 'v=0 offer' });
+    s.sendSignal('p2', 'candidate', {
+      candidate: 'candidate:1 1 udp 1 192.0.2.1 5000 typ host',
+      sdpMid: '0',
+    });
+    s.sendSignal('p2', 'candidate', null);
+    s.sendSignal('p2', 'renegotiate', { iceRestart: true });
+
+    await waitFor('4 signals', () => m.received('signal').length === 4, 1_000, 5);
+    expect(m.received('signal').map(({ kind, data }) => ({ kind, data }))).toEqual([
+      { kind: 'offer', data: { type: 'offer', sdp: 'v=0 offer' } },
+      { kind: 'candidate', data: { candidate: 'candidate:1 1 udp 1 192.0.2.1 5000 typ host', sdpMid: '0' } },
+      { kind: 'candidate', data: null },
+      { kind: 'renegotiate', data: { iceRestart: true } },
+    ]);
+    expect(() => s.sendDescription('p2', { type: 'pranswer', sdp: 'v=0' })).toThrow(/not pranswer/);
+    expect(() => s.sendDescription('p2', { type: 'answer' })).toThrow(TypeError);
+  });
+
+  test('received signals are checked: typed and legacy ones are emitted, a malformed one is an error', async () => {
+    const m = await master();
+    const { s, of, until } = session(m.url);
+    await s.connect();
+    const signal = (seq: number, kind: SignalKind, data: unknown): DeliveredFrame => ({
+      type: 'signal',
+      seq,
+      from: 'p2',
+      kind,
+      data,
+    });
+
+    m.last.send(signal(1, 'answer', { type: 'answer', sdp: 'v=0 answer' }));
+    m.last.send(signal(2, 'offer', 'v=0 legacy')); // what clients before SignalPayloads sent
+    m.last.send(signal(3, 'candidate', { candidate: 'candidate:2' }));
+    m.last.send(signal(4, 'candidate', { sdpMid: '0' }));
+    m.last.send(signal(5, 'candidate', null));
+    m.last.send(signal(6, 'renegotiate', {}));
+    await until('signal', 5);
+    await until('error');
+
+    expect(of('signal').map(({ seq, kind, data }) => ({ seq, kind, data }))).toEqual([
+      { seq: 1, kind: 'answer', data: { type: 'answer', sdp: 'v=0 answer' } },
+      { seq: 2, kind: 'offer', data: { type: 'offer', sdp: 'v=0 legacy' } },
+      { seq: 3, kind: 'candidate', data: { candidate: 'candidate:2' } },
+      { seq: 5, kind: 'candidate', data: null },
+      { seq: 6, kind: 'renegotiate', data: { iceRestart: false } },
+    ]);
+    expect(of('error')).toEqual([
+      { code: 'bad_frame', message: 'signal 4 from p2: its data is no candidate (SignalPayloads)' },
+    ]);
+    expect(s.lastSeq).toBe(6);
   });
 
   test('leave() sends leave and ends when the master closes 4010, without failed', async () => {

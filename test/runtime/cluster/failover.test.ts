@@ -81,10 +81,13 @@ test('SIGKILL: the client resumes on another master; nothing lost, nothing twice
   expectExactlyOnce(alice);
   expectExactlyOnce(bob);
   const session = await api.call('GET', '/v1/sessions/crash');
+  // GET tells which master holds each participant: alice's resume moved her to b.
+  const bobOwner = (await cluster.registry.store.getParticipant('crash', 'bob'))?.owner;
   expect(session.body.participants).toEqual([
-    { participantId: 'alice', state: 'connected' },
-    { participantId: 'bob', state: 'connected' },
+    { participantId: 'alice', state: 'connected', master: b.nodeId },
+    { participantId: 'bob', state: 'connected', master: bobOwner },
   ]);
+  expect(bobOwner).toEqual(expect.any(String));
   expect(await cluster.registry.store.getParticipant('crash', 'alice')).toMatchObject({ owner: b.nodeId });
   expect(await cluster.crashed()).toEqual([]);
 });

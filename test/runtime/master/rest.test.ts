@@ -44,7 +44,40 @@ describe('REST happy paths', () => {
     const session = await world.api.call('GET', '/v1/sessions/rest-2');
     expect(session.status).toBe(200);
     expect(session.body.participants).toEqual([
-      { participantId: 'alice', state: 'pending', metadata: { name: 'Alice' } },
+      { participantId: 'alice', state: 'pending', metadata: { name: 'Alice' }, master: null },
+    ]);
+  });
+
+  test('a session names the master holding each participant while connected, null otherwise', async () => {
+    // GIVEN alice connected to the master, bob only with a token
+    await world.api.createSession('rest-holder');
+    const alice = await TestSocket.open(world.master.url);
+    alice.send({ type: 'join', token: await world.api.token('rest-holder', 'alice') });
+    await alice.next({ type: 'joined' });
+    await world.api.token('rest-holder', 'bob');
+    const masters = async () =>
+      (await world.api.call('GET', '/v1/sessions/rest-holder')).body.participants.map(
+        (p: { participantId: string; state: string; master: string | null }) => [
+          p.participantId,
+          p.state,
+          p.master,
+        ],
+      );
+
+    // THEN
+    expect(await masters()).toEqual([
+      ['alice', 'connected', world.master.nodeId],
+      ['bob', 'pending', null],
+    ]);
+
+    // WHEN alice's socket closes: she may resume anywhere within her reconnect window
+    alice.close();
+    await waitFor('alice disconnected', async () => (await masters())[0][1] === 'disconnected');
+
+    // THEN nobody holds her
+    expect(await masters()).toEqual([
+      ['alice', 'disconnected', null],
+      ['bob', 'pending', null],
     ]);
   });
 
