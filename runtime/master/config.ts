@@ -37,6 +37,8 @@ export interface MasterConfig extends NodeConfig {
   readonly mediaControlSecret?: string;
   /** TURN on the media nodes (RTC_TURN_SECRET shared with them): joins and media moves carry credentials. */
   readonly turn?: MasterTurn;
+  /** Active-standby pair: serve only under the lease the standby agent writes here (runtime/standby/lease.ts). */
+  readonly serveLeaseFile?: string;
 }
 
 /** The master's environment variables (docs/contract.md; README of runtime/master). */
@@ -50,6 +52,7 @@ export const MASTER_ENV = {
   RTC_MEDIA_CONTROL_SECRET: envVar.secret().optional(),
   ...TURN_ENV,
   ...TURN_TLS_HOST_ENV,
+  RTC_SERVE_LEASE_FILE: z.string().startsWith('/', 'must be an absolute path').optional(),
 };
 
 type MasterEnv = z.infer<z.ZodObject<typeof MASTER_ENV>>;
@@ -69,6 +72,7 @@ export function toMasterConfig(env: MasterEnv): MasterConfig {
     turn: env.RTC_TURN_SECRET
       ? { secret: env.RTC_TURN_SECRET, port: env.RTC_TURN_PORT, tlsHost: env.RTC_TURN_TLS_HOST }
       : undefined,
+    serveLeaseFile: env.RTC_SERVE_LEASE_FILE,
   };
 }
 

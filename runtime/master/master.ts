@@ -3,6 +3,7 @@ import { untilEmptyOrDeadline } from '../node/drain';
 import { createLogger, Logger } from '../node/log';
 import { connectRedis } from '../node/redis';
 import { NodeHandle, NodeRuntime } from '../node/runtime';
+import { ServeLease } from '../standby/lease';
 import type { MasterConfig } from './config';
 import { Departures } from './departures';
 import { MediaBroker } from './media-broker';
@@ -91,6 +92,10 @@ export async function startMaster(
     maxSockets,
   );
   runtime.server.on('upgrade', (req, socket, head) => sockets.handleUpgrade(req, socket, head));
+  // In an active-standby pair only the active node serves; one that steps down sends its clients on.
+  const lease = config.serveLeaseFile
+    ? new ServeLease(config.serveLeaseFile, () => sockets.drainAll())
+    : undefined;
 
   const started = runtime.start({
     load: async () => ({
@@ -99,7 +104,10 @@ export async function startMaster(
       capacity: MASTER_CAPACITY,
     }),
     afterBeat: () => placement.replaceExpired(),
-    readiness: () => (channels.connected ? [] : ['event subscriber disconnected']),
+    readiness: () => [
+      ...(channels.connected ? [] : ['event subscriber disconnected']),
+      ...(lease?.reasons() ?? []),
+    ],
     handleRequest: createRestHandler({
       store,
       placement,
@@ -112,6 +120,7 @@ export async function startMaster(
   });
   await started.catch((err: unknown) => {
     // Listening failed (port taken): leave nothing open behind.
+    lease?.stop();
     sockets.terminateAll();
     media.close();
     subscriber.disconnect();
@@ -121,6 +130,7 @@ export async function startMaster(
   sweeper.start();
 
   const stop = async () => {
+    lease?.stop();
     sockets.terminateAll();
     await sweeper.stop();
     if (departures.pending > 0) log.warn('reconnect_windows_abandoned', { participants: departures.pending });
