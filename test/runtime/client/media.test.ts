@@ -68,6 +68,32 @@ function frames(m: ScriptedMaster) {
 const camera = () =>
   new FakeMediaStream([fakeTrack('audio'), fakeTrack('video')], 'camera') as unknown as MediaStream;
 
+/** A joined participant receiving p2's feed (subscription sub-old) and publishing its own (p1). */
+async function publishingAndReceiving() {
+  const m = await master([P2_FEED]);
+  const joinedSession = await joined(m);
+  const { s, until } = joinedSession;
+  await frames(m).wait('subscribe');
+  m.last.send({
+    type: 'subscribeOffer',
+    requestId: m.received('subscribe')[0].requestId,
+    subscriptionId: 'sub-old',
+    sdp: JANUS_OFFER,
+  });
+  await frames(m).wait('subscribeAnswer');
+  m.last.send({ type: 'subscribed', subscriptionId: 'sub-old' });
+  await until('trackAdded');
+  const publishing = s.publish(camera());
+  await frames(m).wait('publish');
+  m.last.send({
+    type: 'publishAnswer',
+    requestId: m.received('publish')[0].requestId,
+    feedId: 'p1',
+    sdp: 'a',
+  });
+  return { m, ...joinedSession, publication: await publishing };
+}
+
 beforeEach(() => FakePeerConnection.reset());
 afterEach(async () => {
   for (const s of sessions.splice(0)) s.close();
@@ -399,28 +425,7 @@ describe('RtcHaSession media', () => {
 
   test('mediaNodeChanged: publishes the same tracks again, re-subscribes once the feed is back, then mediaRestored', async () => {
     // GIVEN a participant publishing (feed p1) and receiving p2's feed
-    const m = await master([P2_FEED]);
-    const { s, of, until, events } = await joined(m);
-    await frames(m).wait('subscribe');
-    m.last.send({
-      type: 'subscribeOffer',
-      requestId: m.received('subscribe')[0].requestId,
-      subscriptionId: 'sub-old',
-      sdp: JANUS_OFFER,
-    });
-    await frames(m).wait('subscribeAnswer');
-    m.last.send({ type: 'subscribed', subscriptionId: 'sub-old' });
-    await until('trackAdded');
-    const stream = camera();
-    const publishing = s.publish(stream);
-    await frames(m).wait('publish');
-    m.last.send({
-      type: 'publishAnswer',
-      requestId: m.received('publish')[0].requestId,
-      feedId: 'p1',
-      sdp: 'answer',
-    });
-    const publication = await publishing;
+    const { m, of, until, events, publication } = await publishingAndReceiving();
     const [oldSub, oldPub] = FakePeerConnection.created;
 
     // WHEN the session's media node dies and the platform moves it
@@ -477,27 +482,7 @@ describe('RtcHaSession media', () => {
 
   test('mediaNodeChanged with handover: make-before-break, the old connections close only once replaced', async () => {
     // GIVEN a participant publishing (feed p1) and receiving p2's feed
-    const m = await master([P2_FEED]);
-    const { s, of, until, events } = await joined(m);
-    await frames(m).wait('subscribe');
-    m.last.send({
-      type: 'subscribeOffer',
-      requestId: m.received('subscribe')[0].requestId,
-      subscriptionId: 'sub-old',
-      sdp: JANUS_OFFER,
-    });
-    await frames(m).wait('subscribeAnswer');
-    m.last.send({ type: 'subscribed', subscriptionId: 'sub-old' });
-    await until('trackAdded');
-    const publishing = s.publish(camera());
-    await frames(m).wait('publish');
-    m.last.send({
-      type: 'publishAnswer',
-      requestId: m.received('publish')[0].requestId,
-      feedId: 'p1',
-      sdp: 'a',
-    });
-    await publishing;
+    const { m, of, until, events } = await publishingAndReceiving();
     const [oldSub, oldPub] = FakePeerConnection.created;
 
     // WHEN the media node drains and the platform hands the session over
@@ -585,27 +570,7 @@ describe('RtcHaSession media', () => {
 
   test('a move naming no media node waits for the next; a publisher that left is not waited for', async () => {
     // GIVEN a participant publishing and receiving p2's feed
-    const m = await master([P2_FEED]);
-    const { s, of, until } = await joined(m);
-    await frames(m).wait('subscribe');
-    m.last.send({
-      type: 'subscribeOffer',
-      requestId: m.received('subscribe')[0].requestId,
-      subscriptionId: 'sub-old',
-      sdp: JANUS_OFFER,
-    });
-    await frames(m).wait('subscribeAnswer');
-    m.last.send({ type: 'subscribed', subscriptionId: 'sub-old' });
-    await until('trackAdded');
-    const publishing = s.publish(camera());
-    await frames(m).wait('publish');
-    m.last.send({
-      type: 'publishAnswer',
-      requestId: m.received('publish')[0].requestId,
-      feedId: 'p1',
-      sdp: 'a',
-    });
-    await publishing;
+    const { m, of, until } = await publishingAndReceiving();
 
     // WHEN the media node is lost and no other has room yet
     m.last.send({ type: 'mediaNodeChanged', seq: 1, mediaNode: null });
