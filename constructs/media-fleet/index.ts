@@ -24,6 +24,7 @@ import {
   ResolvedNodeFleetOptions,
 } from '../node-fleet';
 import { acknowledgeControl } from '../shared/controls';
+import { SECRET_COMPLETE_ARN } from '../shared/patterns';
 import { concrete, Problems, throwIfProblems } from '../shared/problems';
 
 /** How the media fleet scales on its load metric. */
@@ -328,10 +329,6 @@ function checkTurnOptions(problems: Problems, options: ResolvedMediaFleetOptions
 function within(port: number, min: number, max: number): boolean {
   return concrete(port, min, max) && port >= min && port <= max;
 }
-
-/** A Secrets Manager secret's complete ARN: with the 6 characters Secrets Manager appends to its name. */
-const SECRET_COMPLETE_ARN =
-  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
 
 /**
  * The media nodes: an Auto Scaling group in public subnets with public IPv4 addresses (media needs

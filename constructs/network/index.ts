@@ -3,7 +3,8 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { acknowledgeControl } from '../shared/controls';
+import { acknowledgeDefaultSecurityGroupHandler } from '../shared/controls';
+import { IPV4_CIDR } from '../shared/patterns';
 import { concrete, Problems, throwIfProblems } from '../shared/problems';
 
 /** The part of {@link NetworkProps} that deployment config sets. */
@@ -119,7 +120,7 @@ export function checkNetworkOptions(options: NetworkOptions, prefix = ''): strin
     /^vpc-([0-9a-f]{8}|[0-9a-f]{17})$/,
     'a VPC id like vpc-0123456789abcdef0',
   );
-  problems.matches('cidr', cidr, /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'an IPv4 CIDR block like 10.40.0.0/16');
+  problems.matches('cidr', cidr, IPV4_CIDR, 'an IPv4 CIDR block like 10.40.0.0/16');
   const cidrPrefix = Number(cidr.split('/')[1]);
   problems.require(
     Number.isNaN(cidrPrefix) || (cidrPrefix >= 16 && cidrPrefix <= 28),
@@ -269,7 +270,7 @@ export class Network extends Construct {
       destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogGroup),
       trafficType: ec2.FlowLogTrafficType.ALL,
     });
-    this.acknowledgeDefaultSecurityGroupHandler();
+    acknowledgeDefaultSecurityGroupHandler(Stack.of(this));
 
     if (natGateways < azCount && !props.vpcEndpoints) {
       Annotations.of(this).addWarningV2(
@@ -280,23 +281,6 @@ export class Network extends Construct {
       );
     }
     return vpc;
-  }
-
-  /**
-   * The VPC's default security group is stripped of its rules (`@aws-cdk/aws-ec2:restrictDefaultSecurityGroup`)
-   * by a custom resource whose handler, one per stack, runs outside any VPC.
-   */
-  private acknowledgeDefaultSecurityGroupHandler(): void {
-    const handler = Stack.of(this).node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
-    if (!handler) return;
-    acknowledgeControl(
-      handler,
-      'CT.LAMBDA.PR.3',
-      "CDK's deploy-time handler that removes every rule of the VPC's default security group (itself a " +
-        'control: Security Hub EC2.2). It runs only while CloudFormation creates or deletes the VPC, holds ' +
-        'no data and calls only EC2 security group APIs; inside the VPC it configures, it would depend on ' +
-        "that VPC's own NAT gateway being up first, and its network interfaces would hold up the VPC's deletion.",
-    );
   }
 
   /** An existing VPC must offer what the fleets need. Lookups return dummy values until resolved. */

@@ -16,6 +16,7 @@ import { NodeImage } from '../node-image';
 import { NodeSoftware, NodeSoftwareOptions } from '../node-software';
 import { SessionStoreCluster } from '../session-store-cluster';
 import { concrete, Problems } from '../shared/problems';
+import { INSTANCE_TYPE, LOG_RETENTION_DAYS } from '../shared/patterns';
 
 /** Options every rtc-ha fleet shares. */
 export interface NodeFleetOptions {
@@ -143,10 +144,6 @@ export const DRAIN_HOOK_NAME = 'rtc-ha-drain';
 const SIGNAL_TIMEOUT = Duration.minutes(15);
 /** A booting node has no heartbeat yet: Auto Scaling ignores its health this long. */
 const HEALTH_CHECK_GRACE = Duration.seconds(DEFAULT_TIMINGS.asgHealthCheckGraceSeconds);
-/** The retention periods CloudWatch Logs takes, in days (`logs.RetentionDays` but "never expire"). */
-const LOG_RETENTION_DAYS = Object.values(logs.RetentionDays).filter(
-  (days): days is number => typeof days === 'number' && days !== logs.RetentionDays.INFINITE,
-);
 /** What SSM Session Manager needs on the node: the agent's registration and its message channels. */
 const SESSION_MANAGER_ACTIONS = [
   'ec2messages:AcknowledgeMessage',
@@ -176,10 +173,6 @@ export const MAX_FLEET_CAPACITY = 1000;
 
 /** Most instance types a fleet may list (Auto Scaling takes up to 40 launch template overrides). */
 export const MAX_INSTANCE_TYPES = 20;
-
-/** Valid EC2 instance type names, e.g. `t4g.small`, `c7gn.2xlarge`, `m7i.metal-24xl`. */
-const INSTANCE_TYPE =
-  /^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\.(nano|micro|small|medium|large|xlarge|[1-9][0-9]*xlarge|metal|metal-[1-9][0-9]*xl)$/;
 
 /** How the lowest allowed capacity of a fleet is named and computed. */
 export interface CapacityFloor {

@@ -14,8 +14,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as imagebuilder from 'aws-cdk-lib/aws-imagebuilder';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct, IDependable } from 'constructs';
-import type { NodeRole } from '../../runtime/contract/registry';
-import { installArguments } from '../node-software/node-release';
+import { installArguments, type ImageRole } from '../node-software/node-release';
 import { Problems, throwIfProblems } from '../shared/problems';
 
 /**
@@ -35,8 +34,8 @@ export interface NodeImageProps {
   /** The VPC the build instance runs in. */
   readonly vpc: ec2.IVpc;
 
-  /** Which runtime the image carries. */
-  readonly role: NodeRole;
+  /** Which runtime the image carries: a master's, a media node's, or an active-standby pair node's. */
+  readonly role: ImageRole;
 
   /** The install script (`rtc-ha-node.sh`), a single-file asset. */
   readonly script: s3assets.Asset;
@@ -262,9 +261,9 @@ export class NodeImage extends Construct {
 function checkNodeImageProps(props: NodeImageProps, architecture: ec2.InstanceArchitecture): string[] {
   const problems = new Problems();
   problems.require(
-    ['master', 'media'].includes(props.role),
+    ['master', 'media', 'pair'].includes(props.role),
     'role',
-    `must be master or media (got "${props.role}")`,
+    `must be master, media or pair (got "${props.role}")`,
   );
   problems.matches(
     'baseImageVersion',

@@ -69,6 +69,14 @@ export interface NodeSoftwareProps extends NodeSoftwareOptions {
    * @default - none
    */
   readonly secrets?: Record<string, secretsmanager.ISecret>;
+
+  /**
+   * More `rtc-ha-node configure` arguments, after the boot settings (an active-standby pair's
+   * `--media-set RTC_BOOT_NAME=value`: its media agent's own boot settings).
+   *
+   * @default - none
+   */
+  readonly configureArguments?: string[];
 }
 
 /** Where the image installs the install script, which user data runs as `configure`. */
@@ -198,6 +206,7 @@ export class NodeSoftware extends Construct {
               ...this.signalVariables(),
             },
             this.drainTimeout,
+            props.configureArguments ?? [],
           ),
       }),
     );
@@ -232,12 +241,18 @@ export class NodeSoftware extends Construct {
   }
 }
 
-/** `rtc-ha-node configure`: the boot variables (unset ones left out) and systemd's stop timeout. */
-function configureCommand(variables: Record<string, string | undefined>, stopTimeout: Duration): string {
+/** `rtc-ha-node configure`: the boot variables (unset ones left out), systemd's stop timeout, `more`. */
+function configureCommand(
+  variables: Record<string, string | undefined>,
+  stopTimeout: Duration,
+  more: readonly string[],
+): string {
   const sets = Object.entries(variables)
     .filter(([, value]) => value !== undefined)
     .map(([name, value]) => `--set '${name}=${value}'`);
-  return [`${NODE_COMMAND} configure`, ...sets, `--stop-timeout ${stopTimeout.toSeconds()}`].join(' ');
+  return [`${NODE_COMMAND} configure`, ...sets, `--stop-timeout ${stopTimeout.toSeconds()}`, ...more].join(
+    ' ',
+  );
 }
 
 function checkVariables(environment: Record<string, string>, secrets: Record<string, unknown>): string[] {

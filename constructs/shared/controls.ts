@@ -11,6 +11,7 @@ import { Construct, IConstruct } from 'constructs';
 export const CONTROL_TOWER_RULES = {
   'CT.AUTOSCALING.PR.4': 'autoscaling_group_elb_healthcheck_required_check',
   'CT.EC2.PR.3': 'vpc_sg_open_only_to_authorized_ports_check',
+  'CT.EC2.PR.8': 'ec2_instance_no_public_ip_check',
   'CT.EC2.PR.9': 'ec2_launch_template_public_ip_disabled_check',
   'CT.ELASTICLOADBALANCING.PR.1': 'alb_http_to_https_redirection_check',
   'CT.ELASTICLOADBALANCING.PR.5': 'elbv2_deletion_protection_enabled_check',
@@ -80,5 +81,22 @@ export function allowCloudWatchLogs(key: kms.Key): void {
         },
       },
     }),
+  );
+}
+
+/**
+ * Sets CT.LAMBDA.PR.3 aside for the handler CDK adds to a stack whose VPC strips its default security
+ * group of its rules (`@aws-cdk/aws-ec2:restrictDefaultSecurityGroup`): one per stack, outside any VPC.
+ */
+export function acknowledgeDefaultSecurityGroupHandler(stack: Stack): void {
+  const handler = stack.node.tryFindChild('Custom::VpcRestrictDefaultSGCustomResourceProvider');
+  if (!handler) return;
+  acknowledgeControl(
+    handler,
+    'CT.LAMBDA.PR.3',
+    "CDK's deploy-time handler that removes every rule of the VPC's default security group (itself a " +
+      'control: Security Hub EC2.2). It runs only while CloudFormation creates or deletes the VPC, holds ' +
+      'no data and calls only EC2 security group APIs; inside the VPC it configures, it would depend on ' +
+      "that VPC's own NAT gateway being up first, and its network interfaces would hold up the VPC's deletion.",
   );
 }

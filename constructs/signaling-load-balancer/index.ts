@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { DEFAULT_PORTS, DEFAULT_TIMINGS } from '../../runtime/contract/timings';
 import { drainTimeout, MAX_DEREGISTRATION_DELAY_SECONDS } from '../node-software';
 import { acknowledgeControl } from '../shared/controls';
+import { DNS_NAME } from '../shared/patterns';
 import { Problems, throwIfProblems } from '../shared/problems';
 
 /**
@@ -215,8 +216,6 @@ export function resolveSignalingLoadBalancerOptions(
   };
 }
 
-/** A lowercase DNS name such as `rtc.example.com`. */
-const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 /** One or more lowercase DNS labels, such as `rtc` or `eu.rtc`. */
 const DNS_LABELS = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 

@@ -2,22 +2,39 @@ import * as path from 'node:path';
 import { Annotations, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { DEFAULT_PORTS } from '../../runtime/contract/timings';
+import { DEFAULT_MEDIA_PORT_RANGE, DEFAULT_PORTS } from '../../runtime/contract/timings';
+import { DEFAULT_TURN_PORT } from '../../runtime/contract/turn';
 import { STANDBY_DEFAULTS } from '../../runtime/standby/defaults';
 import { NodeImage } from '../node-image';
-import { NodeSoftware } from '../node-software';
-import { Problems, throwIfProblems } from '../shared/problems';
+import { NodeSoftware, resolveNodeSoftwareOptions } from '../node-software';
+import { acknowledgeControl, allowCloudWatchLogs, customerManagedKey } from '../shared/controls';
+import { DNS_NAME, INSTANCE_TYPE, IPV4, LOG_RETENTION_DAYS, SECRET_COMPLETE_ARN } from '../shared/patterns';
+import { FieldNames, Problems, throwIfProblems } from '../shared/problems';
+
+/** TLS on the pair: the master serves HTTPS and WSS itself, and coturn TURN over TLS, with one certificate. */
+export interface StandbyPairTlsOptions {
+  /**
+   * Complete ARN of a Secrets Manager secret whose SecretString is a PEM bundle: the certificate for
+   * {@link domainName}, its chain, and the unencrypted private key (both nodes read it at boot).
+   */
+  readonly certificateSecretArn: string;
+
+  /** The name clients use, which the certificate covers; point its DNS A record at the Elastic IP. */
+  readonly domainName: string;
+}
 
 /** The part of {@link StandbyPairProps} a deployment configuration sets. */
 export interface StandbyPairOptions {
   /**
-   * Instance type of both nodes; its architecture is the node image's.
+   * Instance type of both nodes; its architecture is the node image's. The default encrypts traffic
+   * between the nodes (the store's replication) on the Nitro system; a t4g is cheaper and does not.
    *
-   * @default t4g.small
+   * @default m7g.medium
    */
   readonly instanceType?: ec2.InstanceType;
 
@@ -47,18 +64,108 @@ export interface StandbyPairOptions {
   readonly privateAddresses?: string[];
 
   /**
-   * Who may reach the signaling port (REST and WebSocket) on the Elastic IP.
+   * Who may reach the signaling port (REST and WebSocket) on the Elastic IP. Media (Janus's UDP range
+   * and TURN) stays open to any address: a client's media comes from wherever its network puts it.
    *
    * @default ec2.Peer.anyIpv4()
    */
   readonly clients?: ec2.IPeer;
 
   /**
-   * Days the nodes' journals are kept in their log group.
+   * Days the nodes' journals are kept: one of CloudWatch Logs' retention periods.
    *
-   * @default logs.RetentionDays.ONE_YEAR
+   * @default 365
    */
-  readonly logRetention?: logs.RetentionDays;
+  readonly logRetentionDays?: number;
+
+  /**
+   * TLS for signaling (`wss://<domainName>:8080/ws`) and TURN (`turns:` on 443).
+   *
+   * @default - none: plain HTTP and WebSocket on the Elastic IP (synth warns)
+   */
+  readonly tls?: StandbyPairTlsOptions;
+}
+
+/** {@link StandbyPairOptions} with the defaults filled in (the pair addresses stay as given). */
+export interface ResolvedStandbyPairOptions extends Required<
+  Omit<StandbyPairOptions, 'privateAddresses' | 'clients' | 'tls'>
+> {
+  readonly privateAddresses?: string[];
+  readonly clients: ec2.IPeer;
+  readonly tls?: StandbyPairTlsOptions;
+}
+
+/** `options` with every default filled in: what {@link StandbyPair} builds and its check checks. */
+export function resolveStandbyPairOptions(options: StandbyPairOptions = {}): ResolvedStandbyPairOptions {
+  return {
+    ...options,
+    instanceType: options.instanceType ?? new ec2.InstanceType('m7g.medium'),
+    failback: options.failback ?? 'automatic',
+    preemptDelay: options.preemptDelay ?? Duration.seconds(STANDBY_DEFAULTS.preemptDelayS),
+    clients: options.clients ?? ec2.Peer.anyIpv4(),
+    logRetentionDays: options.logRetentionDays ?? 365,
+  };
+}
+
+/**
+ * Lists every problem of `options` (what needs no VPC to check), field names prefixed with `prefix`
+ * and renamed by `names` where the caller spells them differently.
+ */
+export function checkStandbyPairOptions(
+  options: StandbyPairOptions,
+  prefix = '',
+  names: FieldNames = {},
+): string[] {
+  const problems = new Problems(prefix, names);
+  const resolved = resolveStandbyPairOptions(options);
+  problems.matches(
+    'instanceType',
+    resolved.instanceType.toString(),
+    INSTANCE_TYPE,
+    'an EC2 instance type like t4g.small',
+  );
+  problems.require(
+    ['automatic', 'manual'].includes(resolved.failback),
+    'failback',
+    `must be automatic or manual (got "${resolved.failback}")`,
+  );
+  problems.duration('preemptDelay', resolved.preemptDelay, 'seconds', 0, 1_000);
+  const addresses = options.privateAddresses;
+  if (addresses) {
+    problems.require(
+      addresses.length === 2,
+      'privateAddresses',
+      `must name two addresses, the preferred node's first (got ${addresses.length})`,
+    );
+    for (const address of addresses) {
+      problems.matches('privateAddresses', address, IPV4, 'IPv4 addresses');
+    }
+    problems.require(
+      addresses.length !== 2 || Token.isUnresolved(addresses[0]) || addresses[0] !== addresses[1],
+      'privateAddresses',
+      'must name two different addresses',
+    );
+  }
+  problems.require(
+    Token.isUnresolved(resolved.logRetentionDays) || LOG_RETENTION_DAYS.includes(resolved.logRetentionDays),
+    'logRetentionDays',
+    `must be one of CloudWatch Logs' retention periods (${LOG_RETENTION_DAYS.join(', ')} days; got ${resolved.logRetentionDays})`,
+  );
+  if (options.tls) {
+    problems.matches(
+      'tls.certificateSecretArn',
+      options.tls.certificateSecretArn,
+      SECRET_COMPLETE_ARN,
+      "a Secrets Manager secret's complete ARN (with the 6 characters after its name)",
+    );
+    problems.matches(
+      'tls.domainName',
+      options.tls.domainName,
+      DNS_NAME,
+      'a lowercase DNS name like rtc.example.org',
+    );
+  }
+  return problems.messages;
 }
 
 /** Props of {@link StandbyPair}. */
@@ -80,12 +187,25 @@ export interface StandbyPairProps extends StandbyPairOptions {
    * @default - a new generated secret
    */
   readonly apiSecret?: secretsmanager.ISecret;
+
+  /**
+   * The KMS key the nodes' log group is encrypted with.
+   *
+   * @default - a new customer managed key ({@link StandbyPair.logsKey})
+   */
+  readonly logEncryptionKey?: kms.IKey;
 }
 
-const PORT = DEFAULT_PORTS.master;
+/**
+ * The signaling port clients reach on the Elastic IP (REST and WebSocket, TLS with `tls`): not 8080,
+ * which Control Tower counts among the high-risk ports never to open to the internet (CT.EC2.PR.4).
+ */
+export const PAIR_SIGNALING_PORT = 8443;
+const PORT = PAIR_SIGNALING_PORT;
 const MEDIA_PORT = DEFAULT_PORTS.media;
-const PREFIX = '/opt/rtc-ha';
 const STATE_DIR = '/run/rtc-ha-standby';
+/** The media agent's own runtime directory on a pair node (rtc-ha-media.service), Janus's config in it. */
+const JANUS_CONFIG_DIR = '/run/rtc-ha-media/janus';
 /** The interface name Debian 12 gives the primary ENI on Nitro instances. */
 const INTERFACE = 'ens5';
 /** Where in its subnet a node sits unless privateAddresses says otherwise (AWS reserves the first four). */
@@ -94,16 +214,18 @@ const DEFAULT_HOST_INDEX = 10;
 /**
  * An active-standby pair (docs/topologies.md): two instances in two Availability Zones and an Elastic
  * IP the active one holds, for deployments that want neither a load balancer nor a managed cache nor
- * NAT. Each node runs the master runtime, a media agent (without Janus: signaling only, for now), its
- * own session store (redis-server, the active's replicated to the standby), keepalived (unicast VRRP)
- * and the standby agent (runtime/standby), which writes keepalived's configuration at boot, promotes
- * or demotes the store, moves the Elastic IP (AssociateAddress, allowed on this allocation and these
- * two instances only) and tells the runtime whether to serve. Clients use `ws://<Elastic IP>:8080/ws`
- * and resume there after a failover with the same SDK.
+ * NAT. Each node runs the master runtime, a media agent with Janus and coturn, its own session store
+ * (redis-server, the active's replicated to the standby), keepalived (unicast VRRP) and the standby
+ * agent (runtime/standby), which promotes or demotes the store, moves the Elastic IP (AssociateAddress,
+ * allowed on this allocation and these two instances only) and tells the runtime whether to serve.
+ * Clients use {@link signalingUrl} and resume there after a failover with the same SDK; their media
+ * goes to the active node's Janus through the same address.
  *
- * The nodes boot from the master node image ({@link NodeImage}) with one program that is the master,
- * the media agent or rtc-standby by its arguments (runtime/standby/node-main.ts); keepalived and
- * redis-server come from Debian at first boot, through the nodes' public addresses.
+ * The nodes boot from a `pair` node image ({@link NodeImage}): the one program that is the master, the
+ * media agent or rtc-standby by its arguments (runtime/standby/node-main.ts), with Janus, coturn,
+ * keepalived and redis-server baked in, so a node fetches nothing at boot. User data only runs
+ * `rtc-ha-node configure`, which writes keepalived's and the store's configuration through that program
+ * at every boot and starts everything.
  */
 export class StandbyPair extends Construct implements ec2.IConnectable {
   /** The two nodes, the preferred first. */
@@ -112,7 +234,7 @@ export class StandbyPair extends Construct implements ec2.IConnectable {
   /** The address clients use, held by the active node. */
   public readonly elasticIp: ec2.CfnEIP;
 
-  /** Both nodes' security group: the signaling port for clients, the pair link between themselves. */
+  /** Both nodes' security group: signaling and media for clients, the pair link between themselves. */
   public readonly securityGroup: ec2.SecurityGroup;
 
   /** Both nodes' role. */
@@ -124,78 +246,119 @@ export class StandbyPair extends Construct implements ec2.IConnectable {
   /** The session stores' password (requirepass and masterauth on both). */
   public readonly storePassword: secretsmanager.Secret;
 
-  /** The software both nodes run, and its settings parameter (the master's and the agent's). */
+  /** The media control channel's shared secret (the masters' and the media agents'). */
+  public readonly mediaControlSecret: secretsmanager.Secret;
+
+  /** TURN's shared secret: coturn checks the credentials the masters sign with it. */
+  public readonly turnSecret: secretsmanager.Secret;
+
+  /** The software both nodes run, and its settings parameter (the master's and the standby agent's). */
   public readonly software: NodeSoftware;
 
   /** The node image. */
   public readonly image: NodeImage;
 
-  /** The media agents' settings (their own port). */
+  /** The media agents' settings (their own port, Janus, TURN). */
   public readonly mediaSettings: ssm.StringParameter;
 
   /** The nodes' journals. */
   public readonly logGroup: logs.LogGroup;
 
-  /** `ws://<Elastic IP>:8080/ws`. */
+  /** The key of the nodes' log group: `logEncryptionKey`, or one of the pair's own. */
+  public readonly logsKey: kms.IKey;
+
+  /** `wss://<tls.domainName>:8443/ws`, or `ws://<Elastic IP>:8443/ws` without TLS. */
   public readonly signalingUrl: string;
 
-  /** `http://<Elastic IP>:8080`, the REST API. */
+  /** The REST API: `https://<tls.domainName>:8443`, or `http://<Elastic IP>:8443` without TLS. */
   public readonly restUrl: string;
 
   public readonly connections: ec2.Connections;
 
   constructor(scope: Construct, id: string, props: StandbyPairProps) {
     super(scope, id);
+    const options = resolveStandbyPairOptions(props);
     const subnets = props.vpc.selectSubnets(
       props.vpcSubnets ?? { subnetType: ec2.SubnetType.PUBLIC },
     ).subnets;
     const addresses = props.privateAddresses ?? subnets.slice(0, 2).map(defaultAddress);
-    throwIfProblems('StandbyPair props', checkStandbyPairProps(props, subnets, addresses));
-    const instanceType = props.instanceType ?? new ec2.InstanceType('t4g.small');
+    throwIfProblems('StandbyPair props', [
+      ...checkStandbyPairOptions(props),
+      ...checkPlacement(subnets, props.privateAddresses ? undefined : addresses),
+    ]);
     const stack = Stack.of(this);
 
+    this.logsKey = props.logEncryptionKey ?? pairLogsKey(this);
     this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_YEAR,
+      retention: options.logRetentionDays,
+      encryptionKey: this.logsKey,
     });
     this.apiSecret =
       props.apiSecret ?? generatedSecret(this, 'ApiSecret', 'rtc-ha pair: the REST API secret');
     this.storePassword = generatedSecret(this, 'StorePassword', "rtc-ha pair: the session stores' password");
+    this.mediaControlSecret = generatedSecret(
+      this,
+      'MediaControlSecret',
+      "rtc-ha pair: the media control channel's secret",
+    );
+    this.turnSecret = generatedSecret(this, 'TurnSecret', "rtc-ha pair: TURN's shared secret");
+    const tlsSecret =
+      options.tls &&
+      secretsmanager.Secret.fromSecretCompleteArn(this, 'TlsCertificate', options.tls.certificateSecretArn);
     this.elasticIp = new ec2.CfnEIP(this, 'ElasticIp', { domain: 'vpc' });
     const serviceAddress = this.elasticIp.ref; // Ref of an EIP is its public address
-    this.signalingUrl = `ws://${serviceAddress}:${PORT}/ws`;
-    this.restUrl = `http://${serviceAddress}:${PORT}`;
+    const host = options.tls?.domainName ?? serviceAddress;
+    this.signalingUrl = `${options.tls ? 'wss' : 'ws'}://${host}:${PORT}/ws`;
+    this.restUrl = `${options.tls ? 'https' : 'http'}://${host}:${PORT}`;
+    const store = `redis://127.0.0.1:${STANDBY_DEFAULTS.storePort}`;
 
+    this.mediaSettings = new ssm.StringParameter(this, 'MediaSettings', {
+      description: "rtc-ha pair: the media agents' non-secret RTC_* variables, read at boot",
+      stringValue: [
+        `RTC_PORT=${MEDIA_PORT}`,
+        `RTC_REDIS_URL=${store}`,
+        `RTC_KEY_PREFIX=${resolveNodeSoftwareOptions().keyPrefix}`,
+        'RTC_JANUS=on',
+        `RTC_JANUS_CONFIG_DIR=${JANUS_CONFIG_DIR}`,
+        `RTC_MEDIA_PORT_MIN=${DEFAULT_MEDIA_PORT_RANGE.min}`,
+        `RTC_MEDIA_PORT_MAX=${DEFAULT_MEDIA_PORT_RANGE.max}`,
+        `RTC_TURN_PORT=${DEFAULT_TURN_PORT}`,
+      ].join('\n'),
+    });
     this.software = new NodeSoftware(this, 'Software', {
       role: 'master',
       entry: path.join(__dirname, '..', '..', 'runtime', 'standby', 'node-main.ts'),
       port: PORT,
       logGroup: this.logGroup,
       environment: {
-        RTC_REDIS_URL: `redis://127.0.0.1:${STANDBY_DEFAULTS.storePort}`,
+        RTC_REDIS_URL: store,
         RTC_SERVE_LEASE_FILE: `${STATE_DIR}/serve.json`,
+        RTC_TURN_PORT: String(DEFAULT_TURN_PORT),
+        ...(options.tls ? { RTC_TURN_TLS_HOST: options.tls.domainName } : {}),
         RTC_STANDBY_DIR: STATE_DIR,
         RTC_STANDBY_PAIR_ADDRESSES: addresses.join(','),
         RTC_STANDBY_INTERFACE: INTERFACE,
         RTC_STANDBY_EIP_ALLOCATION_ID: this.elasticIp.attrAllocationId,
         RTC_STANDBY_PEER_SERVICE_URL: `${this.restUrl}/ready`,
-        RTC_STANDBY_FAILBACK: props.failback ?? 'automatic',
-        RTC_STANDBY_PREEMPT_DELAY_S: String(
-          (props.preemptDelay ?? Duration.seconds(STANDBY_DEFAULTS.preemptDelayS)).toSeconds(),
-        ),
+        RTC_STANDBY_RUNTIME_PORT: String(PORT),
+        RTC_STANDBY_RUNTIME_SCHEME: options.tls ? 'https' : 'http',
+        RTC_STANDBY_FAILBACK: options.failback,
+        RTC_STANDBY_PREEMPT_DELAY_S: String(options.preemptDelay.toSeconds()),
       },
+      // One list for the node's three programs: each reads only the variables it knows.
       secrets: {
         RTC_API_SECRET: this.apiSecret,
         RTC_REDIS_AUTH_TOKEN: this.storePassword,
         RTC_STANDBY_STORE_PASSWORD: this.storePassword,
+        RTC_MEDIA_CONTROL_SECRET: this.mediaControlSecret,
+        RTC_TURN_SECRET: this.turnSecret,
+        ...(tlsSecret ? { RTC_TLS_PEM: tlsSecret, RTC_TURN_TLS_PEM: tlsSecret } : {}),
       },
-    });
-    this.mediaSettings = new ssm.StringParameter(this, 'MediaSettings', {
-      description: "rtc-ha pair: the media agents' non-secret RTC_* variables, read at boot",
-      stringValue: [
-        `RTC_PORT=${MEDIA_PORT}`,
-        `RTC_REDIS_URL=redis://127.0.0.1:${STANDBY_DEFAULTS.storePort}`,
-        'RTC_JANUS=off',
-      ].join('\n'),
+      // The media agent reads its own settings, and advertises the Elastic IP whichever node it is on.
+      configureArguments: [
+        `--media-set 'RTC_BOOT_SETTINGS_PARAMETER=${this.mediaSettings.parameterName}'`,
+        `--media-set 'RTC_BOOT_PUBLIC_ADDRESS=${serviceAddress}'`,
+      ],
     });
 
     this.role = new iam.Role(this, 'Role', {
@@ -215,16 +378,12 @@ export class StandbyPair extends Construct implements ec2.IConnectable {
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
-      description: 'rtc-ha pair nodes: signaling for clients, the pair link between the nodes',
-      // The AWS APIs (EC2 for the Elastic IP, SSM, Secrets Manager, CloudWatch Logs) and Debian's mirror.
+      description: 'rtc-ha pair nodes: signaling and media for clients, the pair link between the nodes',
+      // The AWS APIs (EC2 for the Elastic IP, SSM, Secrets Manager, CloudWatch Logs).
       allowAllOutbound: true,
     });
     this.connections = this.securityGroup.connections;
-    this.securityGroup.addIngressRule(
-      props.clients ?? ec2.Peer.anyIpv4(),
-      ec2.Port.tcp(PORT),
-      'clients: REST and WebSocket',
-    );
+    this.allowClients(options.clients);
     const self = this.securityGroup;
     const link: [ec2.Port, string][] = [
       [new ec2.Port({ protocol: ec2.Protocol.VRRP, stringRepresentation: 'VRRP' }), 'pair link: VRRP'],
@@ -232,41 +391,37 @@ export class StandbyPair extends Construct implements ec2.IConnectable {
       [ec2.Port.tcp(STANDBY_DEFAULTS.statusPort), "pair link: the agents' status"],
     ];
     for (const [port, description] of link) self.addIngressRule(self, port, description);
-    if (!props.clients) {
-      Validations.of(this.securityGroup).acknowledge({
-        id: 'AwsSolutions-EC23',
-        reason: `Clients connect to the signaling port (${PORT}) from anywhere, as to the cluster's load balancer; set clients to narrow it.`,
-      });
+    if (!options.tls) {
+      Annotations.of(this).addWarningV2(
+        'rtc-ha:standbyPairPlainHttp',
+        `The pair serves plain HTTP and WebSocket on its Elastic IP, port ${PORT}: browsers on https pages ` +
+          'cannot reach it. Set tls (a certificate in Secrets Manager and its domain name), or use it for trials.',
+      );
     }
-    Annotations.of(this).addWarningV2(
-      'rtc-ha:standbyPairPlainHttp',
-      `The pair serves plain HTTP and WebSocket on its Elastic IP, port ${PORT}: no load balancer terminates TLS. ` +
-        'Put TLS in front of it, or use it for trials.',
-    );
 
     this.image = new NodeImage(this, 'Image', {
       vpc: props.vpc,
-      role: 'master',
+      role: 'pair',
       script: this.software.script,
       app: this.software.app,
-      architecture: instanceType.architecture,
+      architecture: options.instanceType.architecture,
       vpcSubnets: { subnets: [subnets[0]] },
     });
 
-    this.software.userData.addCommands(...pairNodeCommands(this.mediaSettings));
     this.instances = subnets.slice(0, 2).map(
       (subnet, i) =>
         new ec2.Instance(this, `Node${i + 1}`, {
           vpc: props.vpc,
           vpcSubnets: { subnets: [subnet] },
-          instanceType,
+          instanceType: options.instanceType,
           machineImage: this.image.machineImage,
           role: this.role,
           securityGroup: this.securityGroup,
           privateIpAddress: addresses[i],
           associatePublicIpAddress: true,
           userData: this.software.userData,
-          requireImdsv2: true,
+          // On the instance itself: requireImdsv2 would add a launch template without detailed monitoring.
+          httpTokens: ec2.HttpTokens.REQUIRED,
           detailedMonitoring: true,
           blockDevices: [
             {
@@ -286,8 +441,53 @@ export class StandbyPair extends Construct implements ec2.IConnectable {
           'A new node image or settings replace a node through CloudFormation; termination protection would ' +
           'block that. The pair survives the loss of either node.',
       });
+      acknowledgeControl(
+        instance,
+        'CT.EC2.PR.8',
+        'The pair has no NAT gateway: each node reaches the AWS APIs (the Elastic IP move, SSM, Secrets ' +
+          "Manager, CloudWatch Logs) through its own public address; the active one's becomes the Elastic IP. " +
+          'Its security group opens only signaling, Janus and TURN.',
+      );
     }
+    this.grantAddressMoves(stack);
+  }
 
+  /**
+   * Signaling from `clients`; media from anyone: Janus's UDP range and TURN on UDP and TCP (TLS too),
+   * where clients reach the active node through the Elastic IP.
+   */
+  private allowClients(clients: ec2.IPeer): void {
+    const group = this.securityGroup;
+    const anyone = ec2.Peer.anyIpv4();
+    const { min, max } = DEFAULT_MEDIA_PORT_RANGE;
+    group.addIngressRule(clients, ec2.Port.tcp(PORT), 'clients: REST and WebSocket');
+    group.addIngressRule(anyone, ec2.Port.udpRange(min, max), 'WebRTC media from clients to Janus (UDP)');
+    group.addIngressRule(
+      anyone,
+      ec2.Port.udp(DEFAULT_TURN_PORT),
+      `TURN from clients (UDP ${DEFAULT_TURN_PORT})`,
+    );
+    group.addIngressRule(
+      anyone,
+      ec2.Port.tcp(DEFAULT_TURN_PORT),
+      `TURN from clients, TLS too (TCP ${DEFAULT_TURN_PORT})`,
+    );
+    Validations.of(group).acknowledge({
+      id: 'AwsSolutions-EC23',
+      reason:
+        'WebRTC media must reach Janus from any client address, and clients behind NATs and firewalls TURN: ' +
+        "only Janus's UDP range and TURN's port are open to all; signaling is open to the `clients` prop.",
+    });
+    acknowledgeControl(
+      group,
+      'CT.EC2.PR.3',
+      "WebRTC media reaches the active node's Janus from any client address on the UDP range of its ICE " +
+        'candidates, and TURN on its port; no load balancer fronts them.',
+    );
+  }
+
+  /** Lets the nodes move the Elastic IP: this allocation, onto these two instances only. */
+  private grantAddressMoves(stack: Stack): void {
     // Its own policy, not the role's: the instances depend on the role, and this names them.
     const addressPolicy = new iam.Policy(this, 'AddressPolicy', {
       roles: [this.role],
@@ -316,11 +516,10 @@ export class StandbyPair extends Construct implements ec2.IConnectable {
   }
 }
 
-/** Every problem of `props` at once, each naming its field. */
-function checkStandbyPairProps(
-  props: StandbyPairProps,
+/** The problems of where the nodes go: two subnets in two AZs, and addresses derived from them. */
+function checkPlacement(
   subnets: readonly ec2.ISubnet[],
-  addresses: readonly (string | undefined)[],
+  derivedAddresses: readonly (string | undefined)[] | undefined,
 ): string[] {
   const problems = new Problems();
   problems.require(
@@ -329,25 +528,9 @@ function checkStandbyPairProps(
     `must select two subnets in different Availability Zones (got ${subnets.length})`,
   );
   problems.require(
-    props.failback === undefined || ['automatic', 'manual'].includes(props.failback),
-    'failback',
-    `must be automatic or manual (got "${props.failback}")`,
-  );
-  problems.duration('preemptDelay', props.preemptDelay, 'seconds', 0, 1_000);
-  problems.require(
-    addresses.length === 2 && addresses.every((a) => a !== undefined),
+    !derivedAddresses || subnets.length < 2 || derivedAddresses.every((a) => a !== undefined),
     'privateAddresses',
-    props.privateAddresses
-      ? `must name two addresses, the preferred node's first (got ${props.privateAddresses.length})`
-      : "required when the subnets' CIDR blocks are not known at synth",
-  );
-  for (const address of props.privateAddresses ?? []) {
-    problems.matches('privateAddresses', address, /^\d{1,3}(\.\d{1,3}){3}$/, 'IPv4 addresses');
-  }
-  problems.require(
-    addresses.length !== 2 || Token.isUnresolved(addresses[0]) || addresses[0] !== addresses[1],
-    'privateAddresses',
-    'must name two different addresses',
+    "required when the subnets' CIDR blocks are not known at synth",
   );
   return problems.messages;
 }
@@ -371,6 +554,13 @@ export function hostOf(cidr: string, index: number): string {
   return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
 }
 
+/** A customer managed key for the nodes' log group, which CloudWatch Logs may use. */
+function pairLogsKey(scope: Construct): kms.Key {
+  const key = customerManagedKey(scope, 'LogsKey', 'rtc-ha pair: log groups');
+  allowCloudWatchLogs(key);
+  return key;
+}
+
 function generatedSecret(scope: Construct, id: string, description: string): secretsmanager.Secret {
   const secret = new secretsmanager.Secret(scope, id, {
     description,
@@ -382,71 +572,4 @@ function generatedSecret(scope: Construct, id: string, description: string): sec
       'Both nodes hold it; rotating it is a runbook step (a new value, then restart both nodes one by one).',
   });
   return secret;
-}
-
-/**
- * User data after `rtc-ha-node configure` (which started the master): Debian's keepalived and
- * redis-server, the media agent's and the standby agent's units, then keepalived.conf and the store's
- * redis.conf written by the agent's own program from the pair's settings, and everything started,
- * the agent before keepalived (keepalived's hooks and checks talk to it).
- */
-export function pairNodeCommands(mediaSettings: ssm.IStringParameter): string[] {
-  const node = `${PREFIX}/node/bin/node --enable-source-maps ${PREFIX}/app/main.js`;
-  const unit = (name: string, lines: string[]) => [
-    `cat >/etc/systemd/system/${name} <<'UNIT'`,
-    ...lines,
-    'UNIT',
-  ];
-  const hardened = ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes'];
-  return [
-    'set -euo pipefail',
-    'export DEBIAN_FRONTEND=noninteractive',
-    'apt-get update -qq',
-    'apt-get install -y -qq --no-install-recommends keepalived redis-server',
-    'systemctl stop keepalived redis-server || true',
-    // The media agent reads its own settings (its port), with the master's secrets.
-    `sed -e 's|^RTC_BOOT_SETTINGS_PARAMETER=.*|RTC_BOOT_SETTINGS_PARAMETER=${mediaSettings.parameterName}|' /etc/rtc-ha/boot.env >/etc/rtc-ha/media-boot.env`,
-    ...unit('rtc-ha-media.service', [
-      '[Unit]',
-      'Description=rtc-ha pair: media agent',
-      'After=network-online.target',
-      'Wants=network-online.target',
-      '[Service]',
-      'User=rtc-ha',
-      'EnvironmentFile=/etc/rtc-ha/media-boot.env',
-      `ExecStart=${node} media`,
-      'Restart=on-failure',
-      'RestartSec=2s',
-      ...hardened,
-      '[Install]',
-      'WantedBy=multi-user.target',
-    ]),
-    ...unit('rtc-ha-standby.service', [
-      '[Unit]',
-      'Description=rtc-ha pair: standby agent',
-      'After=network-online.target redis-server.service',
-      'Wants=network-online.target',
-      '[Service]',
-      'EnvironmentFile=/etc/rtc-ha/boot.env',
-      `ExecStart=${node} standby agent`,
-      'Restart=always',
-      'RestartSec=1s',
-      // Kept across restarts: the serve lease (the master reads it) and keepalived's track file.
-      'RuntimeDirectory=rtc-ha-standby',
-      'RuntimeDirectoryMode=0755',
-      'RuntimeDirectoryPreserve=yes',
-      '[Install]',
-      'WantedBy=multi-user.target',
-    ]),
-    'mkdir -p /etc/systemd/system/keepalived.service.d',
-    "printf '[Unit]\\nAfter=rtc-ha-standby.service\\nWants=rtc-ha-standby.service\\n' >/etc/systemd/system/keepalived.service.d/rtc-ha.conf",
-    `install -d -m 0755 ${STATE_DIR}`,
-    `(set -a; . /etc/rtc-ha/boot.env; set +a; ${node} standby redis --out /etc/redis/redis.conf && ${node} standby keepalived --out /etc/keepalived/keepalived.conf)`,
-    'chown redis:redis /etc/redis/redis.conf',
-    'systemctl daemon-reload',
-    'systemctl enable --now redis-server rtc-ha-media rtc-ha-standby',
-    'systemctl restart redis-server',
-    'systemctl enable keepalived',
-    'systemctl restart keepalived',
-  ];
 }

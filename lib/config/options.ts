@@ -2,7 +2,9 @@ import { Duration } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { RtcHaClusterProps } from '../../constructs/cluster';
 import type { FleetWatchdogOptions } from '../../constructs/fleet-watchdog';
+import { IPV4_CIDR } from '../../constructs/shared/patterns';
 import type { FieldNames } from '../../constructs/shared/problems';
+import type { StandbyStackOptions } from '../stacks/standby-stack';
 import type { RtcHaConfig } from './schema';
 
 /**
@@ -53,3 +55,21 @@ export const WATCHDOG_FIELD_NAMES: FieldNames = {
   'masters.minHealthyShare': 'masterMinHealthyShare',
   'media.minHealthyShare': 'mediaMinHealthyShare',
 };
+
+/**
+ * The pair's options from the `pair` section: the instance type as an `ec2.InstanceType`, the delay
+ * as a duration, the client CIDR block as a peer (left out while it is no CIDR block, which the
+ * section's check reports).
+ */
+export function pairOptions(pair: RtcHaConfig['pair']): StandbyStackOptions {
+  const { instanceType, preemptDelaySeconds, clientCidr, ...rest } = pair;
+  return {
+    ...rest,
+    instanceType: instanceType === undefined ? undefined : new ec2.InstanceType(instanceType),
+    preemptDelay: preemptDelaySeconds === undefined ? undefined : Duration.seconds(preemptDelaySeconds),
+    clients: clientCidr !== undefined && IPV4_CIDR.test(clientCidr) ? ec2.Peer.ipv4(clientCidr) : undefined,
+  };
+}
+
+/** How the `pair` section names the fields of {@link pairOptions}, for validation messages. */
+export const PAIR_FIELD_NAMES: FieldNames = { preemptDelay: 'preemptDelaySeconds', clients: 'clientCidr' };

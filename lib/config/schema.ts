@@ -128,10 +128,26 @@ const watchdog = z
   })
   .strict();
 
+const pair = z
+  .object({
+    instanceType: z.string().optional(),
+    failback: z.enum(['automatic', 'manual']).optional(),
+    // Durations are never negative; the pair construct owns the range.
+    preemptDelaySeconds: integer().nonnegative().optional(),
+    privateAddresses: z.array(z.string()).optional(),
+    clientCidr: z.string().optional(),
+    logRetentionDays: integer().optional(),
+    vpcCidr: z.string().optional(),
+    tls: z.object({ certificateSecretArn: z.string(), domainName: z.string() }).strict().optional(),
+  })
+  .strict();
+
 /** The whole configuration; every section may be left out. */
 export const configSchema = z
   .object({
     stackName: z.string().default('RtcHa'),
+    // The cluster's sections and `pair` each belong to one topology (docs/topologies.md).
+    topology: z.enum(['cluster', 'pair']).default('cluster'),
     production: z.boolean().optional(),
     env: z.object({ account: z.string().optional(), region: z.string().optional() }).strict().default({}),
     network: network.default({}),
@@ -142,6 +158,7 @@ export const configSchema = z
     runtime: runtime.default({}),
     watchdog: watchdog.default({}),
     alarms: z.object({ email: z.string().optional() }).strict().default({}),
+    pair: pair.default({}),
   })
   .strict();
 

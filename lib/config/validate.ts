@@ -9,7 +9,15 @@ import { checkNodeSoftwareOptions } from '../../constructs/node-software';
 import { checkSessionStoreClusterOptions } from '../../constructs/session-store-cluster';
 import { Problems, throwIfProblems, ValidationProblems } from '../../constructs/shared/problems';
 import { checkSignalingLoadBalancerOptions } from '../../constructs/signaling-load-balancer';
-import { fleetOptions, WATCHDOG_FIELD_NAMES, watchdogOptions } from './options';
+import { SECRET_COMPLETE_ARN, IPV4_CIDR } from '../../constructs/shared/patterns';
+import { checkStandbyStackOptions } from '../stacks/standby-stack';
+import {
+  fleetOptions,
+  PAIR_FIELD_NAMES,
+  pairOptions,
+  WATCHDOG_FIELD_NAMES,
+  watchdogOptions,
+} from './options';
 import { configSchema, RtcHaConfig } from './schema';
 
 const SUBJECT = 'rtc-ha configuration';
@@ -31,6 +39,7 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
     );
     return problems.messages;
   },
+  topology: () => [],
   production: () => [],
   env: (env) => {
     const problems = new Problems('env.');
@@ -91,6 +100,32 @@ const SECTION_CHECKS: { [K in keyof RtcHaConfig]: SectionCheck<K> } = {
   watchdog: (watchdog) =>
     checkFleetWatchdogOptions(watchdogOptions(watchdog), 'watchdog.', WATCHDOG_FIELD_NAMES),
   alarms: (alarms) => checkClusterAlarmsProps(alarms, 'alarms.'),
+  pair: (pair, valid) => {
+    const problems = new Problems('pair.');
+    problems.matches('clientCidr', pair.clientCidr, IPV4_CIDR, 'an IPv4 CIDR block like 198.51.100.0/24');
+    problems.require(
+      !valid.production || pair.tls !== undefined,
+      'tls',
+      'is required in production: without it the pair serves plain HTTP and WebSocket (or set production to false)',
+    );
+    const region = valid.env?.region;
+    const secretRegion = pair.tls?.certificateSecretArn.split(':')[3];
+    problems.require(
+      region === undefined ||
+        secretRegion === undefined ||
+        !SECRET_COMPLETE_ARN.test(pair.tls!.certificateSecretArn) ||
+        secretRegion === region,
+      'tls.certificateSecretArn',
+      `must be a secret in env.region ${region}, where the nodes read it (got one in ${secretRegion})`,
+    );
+    return [...checkStandbyStackOptions(pairOptions(pair), 'pair.', PAIR_FIELD_NAMES), ...problems.messages];
+  },
+};
+
+/** The sections of each topology; the others apply to both. */
+const TOPOLOGY_SECTIONS: Record<RtcHaConfig['topology'], readonly (keyof RtcHaConfig)[]> = {
+  cluster: ['network', 'sessionStore', 'loadBalancer', 'masters', 'media', 'runtime', 'watchdog', 'alarms'],
+  pair: ['pair'],
 };
 
 /**
@@ -120,11 +155,25 @@ function validSections(raw: unknown): Sections {
   return valid;
 }
 
+/**
+ * The value rules of every well-shaped section of the selected topology; a section of the other
+ * topology is a problem of its own when it sets anything.
+ */
 function runSectionChecks(valid: Sections): string[] {
+  const topology = valid.topology ?? 'cluster';
+  const other = topology === 'cluster' ? 'pair' : 'cluster';
   return (Object.keys(SECTION_CHECKS) as (keyof RtcHaConfig)[]).flatMap((key) => {
     const section = valid[key];
+    if (section === undefined) return [];
+    if (TOPOLOGY_SECTIONS[other].includes(key)) {
+      return isObject(section) && Object.keys(section).length > 0
+        ? [
+            `${key} applies to topology "${other}", not "${topology}": remove it, or set topology to "${other}"`,
+          ]
+        : [];
+    }
     const check = SECTION_CHECKS[key] as SectionCheck<typeof key>;
-    return section === undefined ? [] : check(section as never, valid);
+    return check(section as never, valid);
   });
 }
 

@@ -18,7 +18,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { DEFAULT_PORTS } from '../../runtime/contract';
+import { DEFAULT_PORTS, Keys, NodeIdentitySchema, parseJsonOrUndefined } from '../../runtime/contract';
 import { agentPaths, keepalivedConf } from '../../runtime/standby/keepalived';
 import { standbySettingsFromEnv } from '../../runtime/standby/settings';
 import { storeConf } from '../../runtime/standby/store';
@@ -45,6 +45,8 @@ export const PAIR_NET = {
 
 const RUNTIME_PORT = DEFAULT_PORTS.master;
 const peerOf = (name: NodeName): NodeName => (name === 'a' ? 'b' : 'a');
+/** Node `name`'s media agent as the registry knows it (its RTC_NODE_ID; on AWS the instance id). */
+export const mediaNodeOf = (name: NodeName): string => `media-${name}`;
 
 /** Why the pair cannot run on this machine, or undefined when it can. */
 export function pairUnavailable(): string | undefined {
@@ -149,7 +151,7 @@ export class StandbyPair {
     });
     const media = spawn('media', process.execPath, program('media'), {
       ...nodeEnv,
-      RTC_NODE_ID: `media-${name}`,
+      RTC_NODE_ID: mediaNodeOf(name),
       RTC_PORT: String(DEFAULT_PORTS.media),
       RTC_JANUS: 'off',
     });
@@ -230,6 +232,26 @@ export class StandbyPair {
       }),
     );
     return NODE_NAMES.filter((_, i) => held[i]);
+  }
+
+  /**
+   * The media nodes node `name`'s store holds a live record of (runtime/contract/registry.ts): those
+   * its masters would place rooms on while the record's heartbeat is fresh.
+   */
+  async liveMediaNodes(name: NodeName): Promise<string[]> {
+    const keys = new Keys();
+    const ns = this.namespaces[name];
+    const store = (...args: string[]) =>
+      this.cli(ns, 'redis-cli', ['-p', String(STANDBY_DEFAULTS.storePort), ...args]);
+    // HGETALL's reply one item a line: a node id, then its identity (JSON, one line).
+    const lines = (await store('HGETALL', keys.identities())).split('\n');
+    const media: string[] = [];
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const identity = NodeIdentitySchema.safeParse(parseJsonOrUndefined(lines[i + 1]));
+      if (identity.success && identity.data.role === 'media') media.push(identity.data.nodeId);
+    }
+    const live = await Promise.all(media.map(async (id) => (await store('EXISTS', keys.node(id))) === '1'));
+    return media.filter((_, i) => live[i]).sort();
   }
 
   /** HTTP status of GET `url` from the client namespace (0: no answer within 1 s). */
@@ -328,6 +350,7 @@ export class StandbyPair {
       RTC_STANDBY_PEER_SERVICE_URL: `http://${PAIR_NET.pub[peer]}:${RUNTIME_PORT}/ready`,
       RTC_STANDBY_DIR: dir,
       RTC_SERVE_LEASE_FILE: leaseFile,
+      RTC_STANDBY_MEDIA_NODE: mediaNodeOf(name),
     };
   }
 

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { KEY_PREFIX_PATTERN } from './keys';
+import { DEFAULT_KEY_PREFIX } from './timings';
 
 /**
  * Node configuration from environment variables: one zod object whose keys are the variable
@@ -43,4 +45,10 @@ export const envVar = {
       .string({ required_error: 'required (redis://host:port or rediss://host:port)' })
       .regex(/^rediss?:\/\/[^\s]+$/, 'must look like redis://host:port or rediss://host:port'),
   secret: () => z.string({ required_error: 'required' }).min(16, 'must be at least 16 characters'),
+  /** RTC_KEY_PREFIX: the registry's key prefix, wherever a program reads the registry's keys. */
+  keyPrefix: () =>
+    z
+      .string()
+      .regex(KEY_PREFIX_PATTERN, `must match ${KEY_PREFIX_PATTERN} (no hash tag)`)
+      .default(DEFAULT_KEY_PREFIX),
 };

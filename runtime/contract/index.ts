@@ -8,5 +8,6 @@ export * from './redis';
 export * from './registry';
 export * from './sessions';
 export * from './timings';
+export * from './tls';
 export * from './tokens';
 export * from './turn';

@@ -251,6 +251,23 @@ export class RegistryReader {
   }
 }
 
+/**
+ * Removes the live records of `nodeIds`, as each node's own `deregister` would: they read as
+ * expired at once, so nothing is placed on them and the masters move their sessions, while their
+ * identities and last heartbeats stay (how the masters and the watchdog still know them). For nodes
+ * that cannot deregister themselves: a pair's old active, whose media registration the new active's
+ * store holds as replicated. Returns the ids whose live record it removed.
+ */
+export async function expireNodes(
+  redis: Redis,
+  nodeIds: readonly string[],
+  prefix?: string,
+): Promise<string[]> {
+  const keys = new Keys(prefix);
+  const removed = await Promise.all(nodeIds.map((id) => redis.del(keys.node(id))));
+  return nodeIds.filter((_, i) => removed[i] > 0);
+}
+
 function parseLive(raw: Record<string, string> | undefined): NodeHeartbeat | undefined {
   if (!raw || !raw.state) return undefined;
   const state = z.enum(NODE_STATES).safeParse(raw.state);

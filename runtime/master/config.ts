@@ -6,7 +6,9 @@ import {
   LIMITS,
   TURN_ENV,
   TURN_TLS_HOST_ENV,
+  TlsPem,
   envVar,
+  tlsPemVar,
 } from '../contract';
 import type { MasterTurn } from './media-placement';
 import { NodeConfig, configFromEnv, nodeEnvShape, toNodeConfig } from '../node/config';
@@ -39,6 +41,8 @@ export interface MasterConfig extends NodeConfig {
   readonly turn?: MasterTurn;
   /** Active-standby pair: serve only under the lease the standby agent writes here (runtime/standby/lease.ts). */
   readonly serveLeaseFile?: string;
+  /** With it, the master serves HTTPS and wss:// itself (no load balancer in front: the pair). */
+  readonly tls?: TlsPem;
 }
 
 /** The master's environment variables (docs/contract.md; README of runtime/master). */
@@ -53,6 +57,8 @@ export const MASTER_ENV = {
   ...TURN_ENV,
   ...TURN_TLS_HOST_ENV,
   RTC_SERVE_LEASE_FILE: z.string().startsWith('/', 'must be an absolute path').optional(),
+  /** The master's certificate chain and private key, PEM, in one value (a secret): TLS on RTC_PORT. */
+  RTC_TLS_PEM: tlsPemVar().optional(),
 };
 
 type MasterEnv = z.infer<z.ZodObject<typeof MASTER_ENV>>;
@@ -73,6 +79,7 @@ export function toMasterConfig(env: MasterEnv): MasterConfig {
       ? { secret: env.RTC_TURN_SECRET, port: env.RTC_TURN_PORT, tlsHost: env.RTC_TURN_TLS_HOST }
       : undefined,
     serveLeaseFile: env.RTC_SERVE_LEASE_FILE,
+    tls: env.RTC_TLS_PEM,
   };
 }
 

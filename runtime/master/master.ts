@@ -38,7 +38,8 @@ export async function startMaster(
   log: Logger = createLogger(config.nodeId),
 ): Promise<MasterHandle> {
   const maxSockets = config.maxSockets ?? LIMITS.maxSocketsPerMaster;
-  const runtime = new NodeRuntime(config, 'master', log, maxSockets);
+  const tls = config.tls && { cert: config.tls.certificateChain, key: config.tls.privateKey };
+  const runtime = new NodeRuntime(config, 'master', log, maxSockets, tls);
   const { redis } = runtime;
   const subscriber = connectRedis(config, 'events', log);
   const store = new SessionStore(redis, {
@@ -62,18 +63,6 @@ export async function startMaster(
     log,
     turn: config.turn,
   });
-  const sweeper = new Sweeper(
-    redis,
-    store,
-    registry,
-    departures,
-    config.nodeId,
-    {
-      intervalMs: config.sweepIntervalMs ?? DEFAULT_TIMINGS.sweepIntervalMs,
-      maxSessions: LIMITS.sweepMaxSessions,
-    },
-    log,
-  );
   const readiness = () => runtime.readiness();
   const sockets = new Sockets(
     {
@@ -96,6 +85,20 @@ export async function startMaster(
   const lease = config.serveLeaseFile
     ? new ServeLease(config.serveLeaseFile, () => sockets.drainAll())
     : undefined;
+  const sweeper = new Sweeper(
+    redis,
+    store,
+    registry,
+    departures,
+    config.nodeId,
+    {
+      intervalMs: config.sweepIntervalMs ?? DEFAULT_TIMINGS.sweepIntervalMs,
+      maxSessions: LIMITS.sweepMaxSessions,
+      // A standby's Redis is a read-only replica: it sweeps once it serves, not before.
+      active: () => !lease || lease.reasons().length === 0,
+    },
+    log,
+  );
 
   const started = runtime.start({
     load: async () => ({

@@ -257,7 +257,8 @@ export class ParticipantConnection implements ChannelMember {
    * Subscribe first, then read (session, participants, mailbox), then claim: every frame stored
    * after the mailbox read is published after the subscription, so nothing falls between replay
    * and live. Nothing can fail after the claim but sends, because the claim rotated the resume
-   * token and the client must get the new one.
+   * token and the client must get the new one. A resume after a `lastSeq` the registry never
+   * numbered (it lost frames the client received) is refused as `session_lost` before the claim.
    */
   private async claim(frame: JoinFrame): Promise<void> {
     const { store, channels, departures, nodeId, log } = this.ctx;
@@ -293,6 +294,21 @@ export class ParticipantConnection implements ChannelMember {
       store.replay(sessionId, participantId, afterSeq),
     ]);
     if (this.stopped) return;
+    if (resuming && replay && frame.lastSeq > replay.seq) {
+      // The client saw frames the registry no longer has (a pair's store that took over before the
+      // old active's newest writes reached it): resuming would hide that loss. Nothing is claimed.
+      log.warn('resume_beyond_registry', {
+        sessionId,
+        participantId,
+        lastSeq: frame.lastSeq,
+        registrySeq: replay.seq,
+      });
+      this.end('session_lost', CLOSE_CODES.sessionLost, 'session lost', {
+        code: 'session_lost',
+        message: `the registry lost frames this participant had received (seq ${replay.seq + 1} to ${frame.lastSeq}): join again`,
+      });
+      return;
+    }
     const resumeToken = newResumeToken(sessionId, participantId);
     const claim = await store.claim(
       sessionId,

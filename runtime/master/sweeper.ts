@@ -12,6 +12,12 @@ export interface SweeperOptions {
   readonly intervalMs: number;
   /** Most sessions one run looks at. */
   readonly maxSessions: number;
+  /**
+   * Whether this master sweeps now; while false, each round is skipped (a standby of the
+   * active-standby pair, whose Redis is a read-only replica, has nothing to sweep).
+   * @default - always
+   */
+  readonly active?: () => boolean;
 }
 
 /**
@@ -51,8 +57,9 @@ export class Sweeper {
     await this.running;
   }
 
-  /** One run, if this master gets the lock: returns how many sessions it swept. */
+  /** One run, if this master is active and gets the lock: returns how many sessions it swept. */
   async run(): Promise<number> {
+    if (this.options.active && !this.options.active()) return 0;
     const lock = this.store.keys.sweeperLock();
     // The lock outlives a run that times out on every command; a crashed holder's expires.
     const lockMs = this.options.intervalMs * 5;

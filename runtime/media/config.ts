@@ -7,9 +7,10 @@ import {
   TURN_ENV,
   TURN_RELAY_PORT_RANGE,
   envVar,
+  tlsPemVar,
 } from '../contract';
 import { NodeConfig, configFromEnv, nodeEnvShape, toNodeConfig } from '../node/config';
-import { TurnSettings, parseTurnTlsPem } from './turn';
+import type { TurnSettings } from './turn';
 
 export interface MediaConfig extends NodeConfig {
   /** Most sessions (rooms) placed on this node. */
@@ -42,15 +43,7 @@ export const MEDIA_ENV = {
   RTC_MEDIA_CONTROL_SECRET: envVar.secret().optional(),
   ...TURN_ENV,
   /** The TURN server's certificate chain and private key, PEM, in one value (a Secrets Manager secret on AWS). */
-  RTC_TURN_TLS_PEM: z
-    .string()
-    .transform((pem, ctx) => {
-      const parsed = parseTurnTlsPem(pem);
-      if (parsed.ok) return parsed.tls;
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: parsed.problem });
-      return z.NEVER;
-    })
-    .optional(),
+  RTC_TURN_TLS_PEM: tlsPemVar().optional(),
 };
 
 type MediaEnv = z.infer<z.ZodObject<typeof MEDIA_ENV>>;

@@ -1,8 +1,13 @@
+import { isIPv4 } from 'node:net';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { DEFAULT_PORTS, EnvResult, NodeRole, parseEnv } from '../contract';
 import type { Imds } from './imds';
+
+/** A DNS host name (RFC 1123): labels of letters, digits and inner hyphens, the last one not all digits. */
+const HOST_NAME =
+  /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*(?![0-9]+$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 /**
  * The boot contract (issue 8): the only variables an instance's user data writes, into
@@ -25,6 +30,18 @@ export const BOOT_ENV = {
   /** Stack and logical id to `SignalResource` once ready (or on a configuration failure). */
   RTC_BOOT_SIGNAL_STACK: z.string().min(1).optional(),
   RTC_BOOT_SIGNAL_RESOURCE: z.string().min(1).optional(),
+  /**
+   * The address clients reach a media node by, when it is not the instance's public-ipv4: a pair
+   * node's Elastic IP, which moves to whichever node is active. It becomes the media node's
+   * RTC_PUBLIC_ADDRESS (Janus's 1:1 NAT mapping, TURN's external address).
+   */
+  RTC_BOOT_PUBLIC_ADDRESS: z
+    .string()
+    .refine(
+      (address) => isIPv4(address) || HOST_NAME.test(address),
+      'must be an IPv4 address or a host name such as rtc.example.com',
+    )
+    .optional(),
 };
 
 /** What boot mode needs, from BOOT_ENV. */
@@ -34,6 +51,8 @@ export interface BootConfig {
   /** Variable name -> secret ARN. */
   readonly secrets: Readonly<Record<string, string>>;
   readonly signal?: { readonly stack: string; readonly resource: string };
+  /** RTC_BOOT_PUBLIC_ADDRESS: a media node's public address instead of its public-ipv4. */
+  readonly publicAddress?: string;
 }
 
 /** Variables the boot derives from instance metadata; settings and secrets may not set them. */
@@ -82,6 +101,7 @@ export function parseBootEnv(env: NodeJS.ProcessEnv): EnvResult<BootConfig | und
       settingsParameter: vars.RTC_BOOT_SETTINGS_PARAMETER,
       secrets,
       signal: stack && resource ? { stack, resource } : undefined,
+      publicAddress: vars.RTC_BOOT_PUBLIC_ADDRESS,
     },
   };
 }
@@ -119,13 +139,15 @@ export interface InstanceFacts {
 /**
  * The node's environment from the three boot sources, for the role's config parser: identity
  * from instance metadata, then settings, then secrets. A source that tries to set another's
- * variable is a problem, not an override.
+ * variable is a problem, not an override. `publicAddress` (RTC_BOOT_PUBLIC_ADDRESS), when given,
+ * is a media node's public address instead of its public-ipv4.
  */
 export function assembleBootEnv(
   role: NodeRole,
   facts: InstanceFacts,
   settings: Readonly<Record<string, string>>,
   secrets: Readonly<Record<string, string>>,
+  publicAddress?: string,
 ): EnvResult<Record<string, string>> {
   const problems: string[] = [];
   for (const name of IDENTITY_VARS) {
@@ -135,9 +157,11 @@ export function assembleBootEnv(
   for (const name of Object.keys(secrets)) {
     if (name in settings) problems.push(`settings: ${name} is a secret (RTC_BOOT_SECRETS), not a setting`);
   }
-  if (role === 'media' && !facts.publicIpv4) {
+  const mediaPublicAddress = publicAddress ?? facts.publicIpv4;
+  if (role === 'media' && !mediaPublicAddress) {
     problems.push(
-      'RTC_PUBLIC_ADDRESS: instance metadata has no public-ipv4 (media nodes need a public address)',
+      'RTC_PUBLIC_ADDRESS: instance metadata has no public-ipv4 (media nodes need a public address; ' +
+        'RTC_BOOT_PUBLIC_ADDRESS gives one)',
     );
   }
   if (problems.length) return { ok: false, problems };
@@ -153,7 +177,7 @@ export function assembleBootEnv(
       RTC_ADVERTISE_ADDRESS: `${facts.localIpv4}:${port}`,
       // Janus gathers ICE on the private address; the public one is its 1:1 NAT mapping.
       ...(role === 'media'
-        ? { RTC_PUBLIC_ADDRESS: facts.publicIpv4, RTC_MEDIA_ICE_ADDRESS: facts.localIpv4 }
+        ? { RTC_PUBLIC_ADDRESS: mediaPublicAddress, RTC_MEDIA_ICE_ADDRESS: facts.localIpv4 }
         : {}),
     },
   };
@@ -185,7 +209,7 @@ export async function resolveBootEnv(
   const [settingsText, secretValues, facts] = await Promise.all([
     readParameter(clients.ssm, boot.settingsParameter),
     Promise.all(wanted.map(([name, arn]) => readSecretStages(clients.secretsManager, name, arn))),
-    instanceFacts(clients.imds, role),
+    instanceFacts(clients.imds, role === 'media' && boot.publicAddress === undefined),
   ]);
   let settings: Record<string, string>;
   try {
@@ -193,7 +217,7 @@ export async function resolveBootEnv(
   } catch (err) {
     return { ok: false, problems: [`${boot.settingsParameter}: ${(err as Error).message}`] };
   }
-  return assembleBootEnv(role, facts, settings, Object.assign({}, ...secretValues));
+  return assembleBootEnv(role, facts, settings, Object.assign({}, ...secretValues), boot.publicAddress);
 }
 
 async function readParameter(ssm: SSMClient, name: string): Promise<string> {
@@ -231,11 +255,11 @@ async function secretString(
   }
 }
 
-async function instanceFacts(imds: Imds, role: NodeRole): Promise<InstanceFacts> {
+async function instanceFacts(imds: Imds, withPublicIpv4: boolean): Promise<InstanceFacts> {
   const [instanceId, localIpv4, publicIpv4] = await Promise.all([
     imds.require('instance-id'),
     imds.require('local-ipv4'),
-    role === 'media' ? imds.get('public-ipv4') : undefined,
+    withPublicIpv4 ? imds.get('public-ipv4') : undefined,
   ]);
   return { instanceId, localIpv4, publicIpv4 };
 }

@@ -1,14 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import {
-  DEFAULT_KEY_PREFIX,
-  DEFAULT_TIMINGS,
-  EnvResult,
-  ID_PATTERN,
-  KEY_PREFIX_PATTERN,
-  envVar,
-  parseEnv,
-} from '../contract';
+import { DEFAULT_TIMINGS, EnvResult, ID_PATTERN, envVar, parseEnv } from '../contract';
 
 /** Settings every node (master or media agent) shares. */
 export interface NodeConfig {
@@ -45,10 +37,7 @@ export function nodeEnvShape(defaultPort: number) {
     RTC_ADVERTISE_ADDRESS: hostPort.optional(),
     RTC_REDIS_URL: envVar.redisUrl(),
     RTC_REDIS_AUTH_TOKEN: z.string().optional(),
-    RTC_KEY_PREFIX: z
-      .string()
-      .regex(KEY_PREFIX_PATTERN, `must match ${KEY_PREFIX_PATTERN} (no hash tag)`)
-      .default(DEFAULT_KEY_PREFIX),
+    RTC_KEY_PREFIX: envVar.keyPrefix(),
     RTC_DRAIN_DEADLINE_MS: envVar.ms(DEFAULT_TIMINGS.drainDeadlineMs),
     RTC_HEARTBEAT_INTERVAL_MS: envVar.ms(DEFAULT_TIMINGS.heartbeatIntervalMs),
     RTC_HEARTBEAT_TTL_MS: envVar.ms(DEFAULT_TIMINGS.heartbeatTtlMs),

@@ -1,4 +1,5 @@
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, Server, ServerResponse, ServerOptions } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type Redis from 'ioredis';
 import { version } from '../../package.json';
 import {
@@ -22,7 +23,7 @@ import { connectRedis } from './redis';
 export interface NodeHandle {
   readonly nodeId: string;
   readonly port: number;
-  /** http://127.0.0.1:<port> */
+  /** http://127.0.0.1:<port>, https:// when the node serves TLS */
   readonly url: string;
   /** Reasons /ready answers 503; empty when ready. */
   readiness(): string[];
@@ -46,6 +47,12 @@ export interface NodeHooks {
   readonly publicAddress?: string;
 }
 
+/** The certificate chain and private key a node serves TLS with, PEM (Node's `cert` and `key`). */
+export interface NodeTls {
+  readonly cert: string;
+  readonly key: string;
+}
+
 /**
  * The plumbing masters and media agents share: the command connection to Redis, the HTTP server
  * with /live and /ready, the registry identity, the heartbeat loop and the draining flag.
@@ -66,18 +73,31 @@ export class NodeRuntime {
     readonly log: Logger,
     /** Long-lived sockets (WebSockets) the node holds beyond LIMITS.extraHttpConnections. */
     sockets = 0,
+    /** With it, the node serves HTTPS (and WebSockets over TLS) on its port, and nothing in clear. */
+    readonly tls?: NodeTls,
   ) {
     this.redis = connectRedis(config, 'commands', log);
     // Explicit bounds, not Node's defaults: a client that trickles its headers or body, or opens
     // connections and sends nothing, holds them for seconds, and only so many at once.
-    this.server = createServer(
-      {
-        headersTimeout: DEFAULT_TIMINGS.httpHeadersTimeoutMs,
-        requestTimeout: DEFAULT_TIMINGS.httpRequestTimeoutMs,
-        connectionsCheckingInterval: DEFAULT_TIMINGS.httpTimeoutCheckIntervalMs,
-      },
-      (req, res) => this.route(req, res),
-    );
+    const bounds: ServerOptions = {
+      headersTimeout: DEFAULT_TIMINGS.httpHeadersTimeoutMs,
+      requestTimeout: DEFAULT_TIMINGS.httpRequestTimeoutMs,
+      connectionsCheckingInterval: DEFAULT_TIMINGS.httpTimeoutCheckIntervalMs,
+    };
+    const route = (req: IncomingMessage, res: ServerResponse) => this.route(req, res);
+    this.server = tls
+      ? createTlsServer(
+          {
+            ...bounds,
+            cert: tls.cert,
+            key: tls.key,
+            minVersion: 'TLSv1.2',
+            // The handshake comes before the headers: it gets no longer than they do (Node: 120 s).
+            handshakeTimeout: DEFAULT_TIMINGS.httpHeadersTimeoutMs,
+          },
+          route,
+        )
+      : createServer(bounds, route);
     this.server.keepAliveTimeout = DEFAULT_TIMINGS.httpKeepAliveTimeoutMs;
     this.server.maxConnections = sockets + LIMITS.extraHttpConnections;
   }
@@ -86,7 +106,7 @@ export class NodeRuntime {
     return this.boundPort;
   }
   get url(): string {
-    return `http://127.0.0.1:${this.boundPort}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.boundPort}`;
   }
   get isDraining(): boolean {
     return this.draining;

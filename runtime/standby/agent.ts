@@ -9,7 +9,7 @@ import { STANDBY_DEFAULTS } from './defaults';
 import { AgentPaths, VRRP_STATES, VrrpState } from './keepalived';
 import { REVOKED, grantLease, writeLease } from './lease';
 import { probe } from './probe';
-import type { StandbySettings } from './settings';
+import { runtimeUrl, StandbySettings } from './settings';
 import type { Store } from './store';
 
 export interface AgentDeps {
@@ -38,8 +38,8 @@ const POLL_MS = 100;
  *
  * - MASTER: take over. Wait for the peer to stop serving (a peer that still serves after one lease is
  *   one VRRP does not reach: refuse), wait (bounded) for the local store to hold what the peer's
- *   has, promote it (REPLICAOF NO ONE), claim the address (the Elastic IP), grant the runtime its
- *   serve lease.
+ *   has, promote it (REPLICAOF NO ONE), remove the old active's media registration from it, claim
+ *   the address (the Elastic IP), grant the runtime its serve lease.
  * - BACKUP, FAULT, STOP: stop serving at once (revoke the lease: the runtime closes its clients'
  *   sockets and they resume at the new active); the tick then makes the store a replica of the
  *   peer's once the peer's is the master.
@@ -188,7 +188,7 @@ export class StandbyAgent {
     const [status, service, runtime, store] = await Promise.all([
       probe(`http://${settings.peerAddress}:${settings.statusPort}/status`, timeout),
       probe(settings.peerServiceUrl, timeout),
-      probe(`http://${settings.peerAddress}:${settings.runtimePort}/ready`, timeout),
+      probe(runtimeUrl(settings, settings.peerAddress, '/ready'), timeout),
       peerStore.view(),
     ]);
     return {
@@ -214,7 +214,8 @@ export class StandbyAgent {
 
   /**
    * Waits (one serve lease at most) for the peer to stop serving, then for the local store to hold
-   * what the peer's has (bounded), promotes it, claims the address and serves. A peer still serving
+   * what the peer's has (bounded), promotes it, fences the old active's media agent, claims the
+   * address and serves. A peer still serving
    * after that is one VRRP does not reach: the node refuses, and faults until the peer stops.
    */
   private async takeOver(generation: number): Promise<void> {
@@ -243,6 +244,7 @@ export class StandbyAgent {
       await sleep(POLL_MS);
     }
     await store.promote(); // a master already stays one, its writes unpaused if it had stepped down
+    await this.fenceMediaNodes();
     const previous = await arbiter.holder().catch(() => undefined);
     await arbiter.claim();
     if (!current()) return;
@@ -250,6 +252,21 @@ export class StandbyAgent {
     this.lastHolderCheck = Date.now();
     this.writeLease();
     log.info('serving', { previousHolder: previous ?? null, takeoverMs: Date.now() - startedAt });
+  }
+
+  /**
+   * Removes the old active's media registration from the promoted store (replicated, it would read
+   * fresh for a TTL more): the masters then move its rooms to this node's media agent. A failure
+   * only delays that until the registration expires by itself: the takeover goes on.
+   */
+  private async fenceMediaNodes(): Promise<void> {
+    const { settings, store, log } = this.deps;
+    try {
+      const removed = await store.fenceMediaNodes(settings.mediaNode, settings.keyPrefix);
+      log.info('media_nodes_fenced', { removed, kept: settings.mediaNode });
+    } catch (err) {
+      log.warn('media_fence_failed', { error: err });
+    }
   }
 
   /** Renews the serve lease while active, revokes it otherwise (the revocation written once). */

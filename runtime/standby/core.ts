@@ -3,6 +3,7 @@
  * the active node and tells the agent; the agent decides what that means for the serve lease, the
  * session store's role and keepalived's own checks, from what it sees each tick.
  */
+import type { NodeView } from '../contract';
 import { STANDBY_DEFAULTS } from './defaults';
 import type { VrrpState } from './keepalived';
 import type { StoreView } from './store';
@@ -137,4 +138,17 @@ function follows(store: StoreView | undefined, peer: { host: string; port: numbe
 
 function inSync(store: StoreView | undefined): boolean {
   return store !== undefined && store.linkUp && !store.syncing;
+}
+
+/**
+ * The media nodes a new active fences once its store takes writes: every one the store lists but this
+ * node's own media agent. Each node's media agent registers in its own node's store, and only the
+ * active's store takes writes, so any other media node it lists is the old active's, replicated: its
+ * last heartbeat would read fresh for a TTL more, and the masters would keep rooms on it while the
+ * clients' media reaches this node through the address.
+ */
+export function mediaNodesToFence(nodes: readonly NodeView[], ownMediaNode: string): string[] {
+  return nodes
+    .filter((n) => n.identity.role === 'media' && n.identity.nodeId !== ownMediaNode)
+    .map((n) => n.identity.nodeId);
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { STANDBY_DEFAULTS } from './defaults';
-import type { StandbySettings } from './settings';
+import { runtimeUrl, StandbySettings } from './settings';
 
 /** Where the agent's pieces are on this node, as keepalived's scripts reach them. */
 export interface AgentPaths {
@@ -52,7 +52,8 @@ export function keepalivedConf(settings: StandbySettings, paths: AgentPaths, cur
     '}',
     '',
     'vrrp_script rtc_runtime {',
-    `  script "${curl} -sf -o /dev/null -m ${d.checkTimeoutS} http://127.0.0.1:${settings.runtimePort}/live"`,
+    // -k: the runtime's certificate names the service, not 127.0.0.1; the check reads nothing secret.
+    `  script "${curl} -sfk -o /dev/null -m ${d.checkTimeoutS} ${runtimeUrl(settings, '127.0.0.1', '/live')}"`,
     `  interval ${d.checkIntervalS}`,
     `  timeout ${d.checkTimeoutS + 1}`,
     `  fall ${d.runtimeCheckFall}`,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_PORTS, EnvResult, envVar, parseEnv } from '../contract';
+import { DEFAULT_PORTS, EnvResult, ID_PATTERN, envVar, parseEnv } from '../contract';
 import { STANDBY_DEFAULTS } from './defaults';
 
 /** Who decides which node holds the service address when the two cannot hear each other. */
@@ -34,6 +34,8 @@ export interface StandbySettings {
   readonly peerServiceUrl: string;
   /** The master runtime's port on this node (/live for keepalived, /ready for the peer). */
   readonly runtimePort: number;
+  /** `https` when the runtime serves TLS itself (RTC_TLS_PEM): its health routes are https then. */
+  readonly runtimeScheme: 'http' | 'https';
   readonly storePort: number;
   readonly storePassword?: string;
   readonly statusPort: number;
@@ -41,6 +43,13 @@ export interface StandbySettings {
   readonly stateDir: string;
   /** The serve lease the master runtime reads (RTC_SERVE_LEASE_FILE, the same variable). */
   readonly leaseFile: string;
+  /**
+   * This node's media agent as the registry knows it (its RTC_NODE_ID): the one media registration a
+   * new active keeps in its store when it takes over; it removes the others (the old active's).
+   */
+  readonly mediaNode: string;
+  /** The registry's key prefix in the store (RTC_KEY_PREFIX, the same variable as the runtime's). */
+  readonly keyPrefix: string;
 }
 
 const ipv4 = z.string().ip({ version: 'v4', message: 'must be an IPv4 address' });
@@ -90,11 +99,18 @@ export const STANDBY_ENV = {
   AWS_REGION: z.string().optional(),
   RTC_STANDBY_PEER_SERVICE_URL: z.string().url('must be a URL such as http://203.0.113.7:8080/ready'),
   RTC_STANDBY_RUNTIME_PORT: envVar.port(DEFAULT_PORTS.master),
+  RTC_STANDBY_RUNTIME_SCHEME: z.enum(['http', 'https']).default('http'),
   RTC_STANDBY_STORE_PORT: envVar.port(STANDBY_DEFAULTS.storePort),
   RTC_STANDBY_STORE_PASSWORD: z.string().optional(),
   RTC_STANDBY_STATUS_PORT: envVar.port(STANDBY_DEFAULTS.statusPort),
   RTC_STANDBY_DIR: z.string().startsWith('/', 'must be an absolute path').default('/run/rtc-ha-standby'),
   RTC_SERVE_LEASE_FILE: z.string().startsWith('/', 'must be an absolute path'),
+  /** Default: RTC_STANDBY_NODE (on AWS both are the instance id). */
+  RTC_STANDBY_MEDIA_NODE: z
+    .string()
+    .regex(ID_PATTERN, "must be the media agent's RTC_NODE_ID: 1-128 characters of A-Z a-z 0-9 _ . -")
+    .optional(),
+  RTC_KEY_PREFIX: envVar.keyPrefix(),
 };
 
 type StandbyEnv = z.infer<z.ZodObject<typeof STANDBY_ENV>>;
@@ -128,11 +144,14 @@ export function standbySettingsFromEnv(env: NodeJS.ProcessEnv): EnvResult<Standb
         : { kind: 'file', path: e.RTC_STANDBY_ADDRESS_FILE! },
       peerServiceUrl: e.RTC_STANDBY_PEER_SERVICE_URL,
       runtimePort: e.RTC_STANDBY_RUNTIME_PORT,
+      runtimeScheme: e.RTC_STANDBY_RUNTIME_SCHEME,
       storePort: e.RTC_STANDBY_STORE_PORT,
       storePassword: e.RTC_STANDBY_STORE_PASSWORD,
       statusPort: e.RTC_STANDBY_STATUS_PORT,
       stateDir: e.RTC_STANDBY_DIR,
       leaseFile: e.RTC_SERVE_LEASE_FILE,
+      mediaNode: e.RTC_STANDBY_MEDIA_NODE ?? e.RTC_STANDBY_NODE,
+      keyPrefix: e.RTC_KEY_PREFIX,
     },
   };
 }
@@ -158,4 +177,9 @@ function crossFieldProblems(e: StandbyEnv): string[] {
     );
   }
   return problems;
+}
+
+/** The URL of `path` on a node's runtime at `host` (127.0.0.1, or the peer's pair address). */
+export function runtimeUrl(settings: StandbySettings, host: string, path: string): string {
+  return `${settings.runtimeScheme}://${host}:${settings.runtimePort}${path}`;
 }

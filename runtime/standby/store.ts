@@ -1,5 +1,6 @@
 import type Redis from 'ioredis';
-import { createRedis } from '../contract';
+import { RegistryReader, createRedis, expireNodes } from '../contract';
+import { mediaNodesToFence } from './core';
 
 /** A node's session store (redis-server) as its replication section tells it. */
 export interface StoreView {
@@ -81,9 +82,25 @@ export class Store {
     await this.redis.call('CLIENT', 'PAUSE', String(ms), 'WRITE');
   }
 
-  /** REPLICAOF host port: read-only, replacing what it has with a copy of that store's. */
+  /**
+   * Removes from its registry (keys under `keyPrefix`) the live record of every media node but
+   * `ownMediaNode` (core.ts decides which): they read as expired at once, and the masters move their
+   * sessions to a live one. Returns the ids it removed.
+   */
+  async fenceMediaNodes(ownMediaNode: string, keyPrefix: string): Promise<string[]> {
+    const nodes = await new RegistryReader(this.redis, keyPrefix).nodes('media');
+    return expireNodes(this.redis, mediaNodesToFence(nodes, ownMediaNode), keyPrefix);
+  }
+
+  /**
+   * REPLICAOF host port: read-only, replacing what it has with a copy of that store's. Then takes
+   * writes again if they were paused (a step-down): a paused replica applies nothing of its master's
+   * stream either, so what the new active wrote would be lost if it died within the pause, and the
+   * clients' writes still waiting are refused now (READONLY).
+   */
   async follow(host: string, port: number): Promise<void> {
     await this.redis.call('REPLICAOF', host, String(port));
+    await this.redis.call('CLIENT', 'UNPAUSE');
   }
 
   close(): void {

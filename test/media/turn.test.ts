@@ -2,18 +2,20 @@
 // veth address (a relay on loopback allocates, but ICE through it never completes), driven by a
 // TURN client speaking the protocol itself. Credentials come from the contract, as masters make them.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from '../../local/ports';
+import { selfSignedCertificate } from '../support/certificate';
 import {
   DEFAULT_TURN_CREDENTIAL_TTL_SECONDS,
   DEFAULT_TURN_PORT,
   TURN_RELAY_PORT_RANGE,
+  parseTlsPem,
   turnCredentials,
 } from '../../runtime/contract';
 import { silentLogger } from '../../runtime/node/log';
-import { TurnRelay, parseTurnTlsPem, startTurnRelay } from '../../runtime/media/turn';
+import { TurnRelay, startTurnRelay } from '../../runtime/media/turn';
 import { testNetwork } from '../support/netns';
 import { TurnClient, TurnTransport } from '../support/turn-client';
 
@@ -23,27 +25,8 @@ const OTHER_ADDRESS = '10.77.0.2';
 
 /** A self-signed certificate and key, as an operator's PEM bundle. */
 function selfSignedBundle(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'turn-cert-'));
-  try {
-    const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
-    execFileSync(
-      'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'].concat([
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=turn.test',
-      ]),
-      { stdio: 'ignore' },
-    );
-    return readFileSync(cert, 'utf8') + readFileSync(key, 'utf8');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { certificate, key } = selfSignedCertificate('turn.test');
+  return certificate + key;
 }
 
 /** turnserver's UDP and TCP sockets (only the listening ones, or all) as `ss` lists them. */
@@ -67,7 +50,7 @@ function relayPorts(pid: number): number[] {
 
 describe('TURN on a media node: the real coturn under its supervisor', () => {
   const network = testNetwork();
-  const tls = parseTurnTlsPem(selfSignedBundle());
+  const tls = parseTlsPem(selfSignedBundle());
   let relay: TurnRelay;
   const clients: TurnClient[] = [];
 

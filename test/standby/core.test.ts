@@ -1,8 +1,10 @@
+import type { NodeRole, NodeView } from '../../runtime/contract';
 import {
   ASSUME_FAULT_AFTER_MS,
   PeerView,
   STORE_MISSES_TO_FAULT,
   TickFacts,
+  mediaNodesToFence,
   peerServes,
   planTick,
   storeCaughtUp,
@@ -176,4 +178,28 @@ describe('storeCaughtUp (may a new active promote its store now?)', () => {
     ],
     ['the peer’s store is no master: nothing more to copy', replicaOf(PEER), replicaOf(OWN), true],
   ])('%s: %s', (_, store, peer, ok) => expect(storeCaughtUp(store, peer)).toBe(ok));
+});
+
+describe('mediaNodesToFence', () => {
+  const node = (nodeId: string, role: NodeRole, expired = false): NodeView => ({
+    identity: { nodeId, role, instanceId: nodeId, address: `${nodeId}:9090`, version: '1', startedAt: 0 },
+    lastHeartbeatAt: 1_000,
+    heartbeatAgeMs: expired ? 60_000 : 500,
+    expired,
+  });
+
+  test('every media node but this node’s own: the old active’s, live or not; masters are no media', () => {
+    const nodes = [
+      node('media-a', 'media'),
+      node('media-b', 'media'),
+      node('media-old', 'media', true),
+      node('master-a', 'master'),
+    ];
+    expect(mediaNodesToFence(nodes, 'media-b')).toEqual(['media-a', 'media-old']);
+  });
+
+  test('only its own media node, or none: nothing to fence', () => {
+    expect(mediaNodesToFence([node('media-b', 'media')], 'media-b')).toEqual([]);
+    expect(mediaNodesToFence([], 'media-b')).toEqual([]);
+  });
 });

@@ -13,10 +13,13 @@ const SETTINGS: StandbySettings = {
   arbiter: { kind: 'elastic-ip', allocationId: 'eipalloc-0123456789abcdef0', region: 'eu-west-1' },
   peerServiceUrl: 'http://203.0.113.7:8080/ready',
   runtimePort: 8080,
+  runtimeScheme: 'http',
   storePort: 6379,
   statusPort: 9191,
   stateDir: '/run/rtc-ha-standby',
   leaseFile: '/run/rtc-ha/serve.json',
+  mediaNode: 'i-0aaaaaaaaaaaaaaaa',
+  keyPrefix: 'rtc',
 };
 const conf = (over: Partial<StandbySettings> = {}) =>
   keepalivedConf({ ...SETTINGS, ...over }, agentPaths('/run/rtc-ha-standby'));
@@ -31,13 +34,19 @@ describe('keepalived.conf', () => {
 
   test('the runtime’s /live as a track script (a hung runtime fails it), and the agent’s /check', () => {
     const text = conf();
-    expect(text).toContain('script "/usr/bin/curl -sf -o /dev/null -m 1 http://127.0.0.1:8080/live"');
+    expect(text).toContain('script "/usr/bin/curl -sfk -o /dev/null -m 1 http://127.0.0.1:8080/live"');
     expect(text).toMatch(/vrrp_script rtc_runtime \{[^}]*fall 2\n  rise 2\n\}/);
     expect(text).toContain(
       'script "/usr/bin/curl -sf -o /dev/null -m 1 --unix-socket /run/rtc-ha-standby/agent.sock http://standby/check"',
     );
     expect(text).toContain('  track_script {\n    rtc_runtime\n    rtc_agent\n  }');
     expect(text).toContain('  enable_script_security\n');
+  });
+
+  test('a runtime serving TLS itself is checked over https, its certificate not verified', () => {
+    expect(conf({ runtimeScheme: 'https', runtimePort: 8443 })).toContain(
+      'script "/usr/bin/curl -sfk -o /dev/null -m 1 https://127.0.0.1:8443/live"',
+    );
   });
 
   test('each state change goes to the agent', () => {

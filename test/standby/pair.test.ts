@@ -4,10 +4,10 @@
  * and the standby agent in each node, clients in the third exchanging numbered messages through the
  * floating address throughout. Each scenario asserts invariants, never timings: never two nodes
  * serving at once (holding the address and ready), one serving at the end, no session lost, no
- * message lost or duplicated.
+ * message lost or duplicated; after a takeover, only the new active's media agent registered.
  */
 import { withClients, type ClientsReport } from '../../local/standby/clients';
-import { NodeName, StandbyPair, pairUnavailable } from '../../local/standby/pair';
+import { NodeName, StandbyPair, mediaNodeOf, pairUnavailable } from '../../local/standby/pair';
 
 const unavailable = pairUnavailable();
 if (unavailable) process.stderr.write(`standby pair tests skipped: ${unavailable}\n`);
@@ -68,6 +68,9 @@ describeWhereNamespacesWork('active-standby pair in network namespaces', () => {
       expectNothingLost(result, pair());
       expect(result.report.reconnects).toBeGreaterThanOrEqual(SESSIONS * 2);
       expect(lastServing(result)).toEqual(['b']);
+      // b's store had a's media agent registered (replicated); b removed it when it took over, so
+      // the masters moved its rooms to b's media agent instead of keeping them there for a TTL.
+      expect(await pair().liveMediaNodes('b')).toEqual([mediaNodeOf('b')]);
     });
 
     test('(3) the preferred node returns: it catches up and takes the address back without losing a session', async () => {

@@ -43,13 +43,25 @@ describe('standby settings from the environment', () => {
         arbiter: { kind: 'file', path: '/tmp/pair/address-holder' },
         peerServiceUrl: 'http://10.88.0.2:8080/ready',
         runtimePort: 8080,
+        runtimeScheme: 'http',
         storePort: 6379,
         storePassword: undefined,
         statusPort: 9191,
         stateDir: '/run/rtc-ha-standby',
         leaseFile: '/run/rtc-ha/serve.json',
+        mediaNode: 'a',
+        keyPrefix: 'rtc',
       },
     });
+  });
+
+  test('the media agent named apart from the node, and a key prefix', () => {
+    const parsed = standbySettingsFromEnv({
+      ...LOCAL,
+      RTC_STANDBY_MEDIA_NODE: 'media-a',
+      RTC_KEY_PREFIX: 'pair',
+    });
+    expect(parsed.ok && parsed.config).toMatchObject({ node: 'a', mediaNode: 'media-a', keyPrefix: 'pair' });
   });
 
   test('AWS: the Elastic IP as the arbiter, no virtual IP', () => {
@@ -60,6 +72,8 @@ describe('standby settings from the environment', () => {
       virtualAddress: undefined,
       arbiter: { kind: 'elastic-ip', allocationId: 'eipalloc-0123456789abcdef0', region: 'eu-west-1' },
       storePassword: 'a-long-store-password',
+      // The media agent's RTC_NODE_ID is the instance id as well (runtime/node/boot.ts).
+      mediaNode: 'i-0aaaaaaaaaaaaaaaa',
     });
   });
 
@@ -70,11 +84,15 @@ describe('standby settings from the environment', () => {
       RTC_STANDBY_PREFERRED: 'yes',
       RTC_STANDBY_FAILBACK: 'sometimes',
       RTC_STANDBY_PEER_SERVICE_URL: undefined,
+      RTC_STANDBY_MEDIA_NODE: 'media a',
+      RTC_KEY_PREFIX: '{rtc}',
     });
     expect(parsed.ok).toBe(false);
     expect(!parsed.ok && parsed.problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'RTC_KEY_PREFIX',
       'RTC_STANDBY_ADDRESS',
       'RTC_STANDBY_FAILBACK',
+      'RTC_STANDBY_MEDIA_NODE',
       'RTC_STANDBY_PEER_SERVICE_URL',
       'RTC_STANDBY_PREFERRED',
     ]);

@@ -138,6 +138,43 @@ describe('Store against real redis-servers', () => {
     }
   });
 
+  test('a store paused by a step-down applies its new master’s writes once it follows it', async () => {
+    const steppedDown = store(two);
+    const active = store(one);
+    await waitFor(
+      'both stores',
+      async () => (await steppedDown.view()) !== undefined && (await active.view()) !== undefined,
+    );
+    await active.promote();
+    const [writer, reader] = [createRedis({ url: one.url }), createRedis({ url: two.url })];
+    await waitFor(
+      'the clients',
+      async () => (await writer.ping()) === 'PONG' && (await reader.ping()) === 'PONG',
+    );
+    try {
+      await steppedDown.pauseWrites(10_000);
+      await steppedDown.follow('127.0.0.1', one.port);
+      await waitFor(
+        'the replica in sync',
+        async () => {
+          const view = await steppedDown.view();
+          return view?.role === 'replica' && view.linkUp && !view.syncing;
+        },
+        10_000,
+      );
+      await writer.set('written by the new active', '1');
+      // A paused replica would hold its master's stream until the pause ends (10 s here).
+      await waitFor(
+        'the write copied',
+        async () => (await reader.get('written by the new active')) === '1',
+        2_000,
+      );
+    } finally {
+      writer.disconnect();
+      reader.disconnect();
+    }
+  });
+
   test('a store that does not answer has no view (one timeout, no pile-up)', async () => {
     const paused = store(two);
     await waitFor('the store', async () => (await paused.view()) !== undefined);

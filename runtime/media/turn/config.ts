@@ -3,8 +3,8 @@
  * relay for this node's Janus only: shared-secret REST credentials, one port for UDP, TCP and TLS,
  * relays on the node's ICE address, and no peer but the node itself.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { join } from 'node:path';
+import type { TlsPem } from '../../contract/tls';
 import { TURN_RELAY_PORT_RANGE } from '../../contract/turn';
 
 /** What a media node's TURN server is made of: the media config's `turn` (../config.ts), a folder and a user. */
@@ -28,10 +28,8 @@ export interface TurnSpec {
   readonly runAs?: { readonly user: string; readonly group: string };
 }
 
-export interface TurnTls {
-  readonly certificateChain: string;
-  readonly privateKey: string;
-}
+/** The certificate chain and key coturn serves TLS with (RTC_TURN_TLS_PEM). */
+export type TurnTls = TlsPem;
 
 /** What the supervisor writes into `configDir`: file name -> content. */
 export type TurnConfigFiles = Readonly<Record<string, string>>;
@@ -110,32 +108,5 @@ export function turnConfig(spec: TurnSpec): TurnConfigFiles {
   };
 }
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n[\s\S]*?\r?\n-----END \1-----/g;
-
-/**
- * The certificate chain and private key of a PEM bundle (RTC_TURN_TLS_PEM: the certificate, any
- * intermediates, and the key, in any order), or what is wrong with it.
- */
-export function parseTurnTlsPem(pem: string): { ok: true; tls: TurnTls } | { ok: false; problem: string } {
-  const blocks = [...pem.matchAll(PEM_BLOCK)].map(([block, label]) => ({ block, label }));
-  const certificates = blocks.filter((b) => b.label === 'CERTIFICATE').map((b) => b.block);
-  const keys = blocks.filter((b) => b.label.endsWith('PRIVATE KEY')).map((b) => b.block);
-  if (certificates.length === 0 || keys.length !== 1) {
-    return {
-      ok: false,
-      problem: `must hold PEM certificates and one private key (found ${certificates.length} certificates and ${keys.length} keys)`,
-    };
-  }
-  try {
-    const certificate = new X509Certificate(certificates[0]);
-    if (!certificate.checkPrivateKey(createPrivateKey(keys[0]))) {
-      return { ok: false, problem: "the private key is not the first certificate's" };
-    }
-  } catch (err) {
-    return { ok: false, problem: `unreadable PEM: ${(err as Error).message}` };
-  }
-  return {
-    ok: true,
-    tls: { certificateChain: `${certificates.join('\n')}\n`, privateKey: `${keys[0]}\n` },
-  };
-}
+/** RTC_TURN_TLS_PEM's parser, under the name ./index.ts exports: every TLS bundle shares it (runtime/contract/tls.ts). */
+export { parseTlsPem as parseTurnTlsPem } from '../../contract/tls';

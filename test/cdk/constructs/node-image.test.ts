@@ -141,6 +141,23 @@ describe('NodeImage', () => {
     expect(data).toContain('schemaVersion: 1.0');
   });
 
+  it("installs an active-standby pair node's image with --role pair", () => {
+    // GIVEN  WHEN a pair image is defined
+    const { template } = build({ role: 'pair' });
+    // THEN
+    const data = componentData(template);
+    expect(data).toContain('/var/tmp/rtc-ha-image/rtc-ha-node.sh install --role pair --app ');
+    const install = [
+      'bash',
+      '/var/tmp/rtc-ha-image/rtc-ha-node.sh',
+      ...installArguments('pair', '/var/tmp/rtc-ha-image/app'),
+    ];
+    expect(data).toContain(`            - "${install.join(' ')}"\n`);
+    template.hasResourceProperties('AWS::ImageBuilder::Component', {
+      Description: 'Installs the rtc-ha pair runtime (script and app from S3 assets)',
+    });
+  });
+
   it('masks apt timers so nodes fetch nothing from the internet, and checks the agent and the timers', () => {
     const data = componentData(built.template);
     expect(data).toContain('systemctl mask --now apt-daily.timer apt-daily-upgrade.timer');
@@ -304,7 +321,7 @@ describe('NodeImage', () => {
   });
 
   it.each<[string, Partial<NodeImageProps>, RegExp]>([
-    ['an unknown role', { role: 'edge' as 'master' }, /role must be master or media \(got "edge"\)/],
+    ['an unknown role', { role: 'edge' as 'master' }, /role must be master, media or pair \(got "edge"\)/],
     [
       'a base release that is not a dated Debian release',
       { baseImageVersion: 'latest' },

@@ -3,12 +3,17 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { installArguments, NODE_RELEASE } from '../../../constructs/node-software/node-release';
+import {
+  installArguments,
+  NODE_RELEASE,
+  type ImageRole,
+} from '../../../constructs/node-software/node-release';
 
 /**
- * The install script's argument checks and configure's boot.env, without a chroot: every path under a
- * scratch RTC_HA_ROOT, systemctl a stub on PATH that logs its calls. The real install on Debian 12
- * is test/node-image/boot.test.ts.
+ * The install script's argument checks, the units it writes and configure's boot.env, without a
+ * chroot: every path under a scratch RTC_HA_ROOT, systemctl a stub on PATH that logs its calls (in a
+ * scratch root the script installs no package). The real install on Debian 12 is
+ * test/node-image/boot.test.ts.
  */
 const SCRIPT = path.join(__dirname, '../../../constructs/node-software/assets/rtc-ha-node.sh');
 
@@ -76,7 +81,7 @@ describe('rtc-ha-node.sh', () => {
     };
 
     it.each([
-      ['an unknown role', () => withArg('--role', 'edge'), /--role must be master or media/],
+      ['an unknown role', () => withArg('--role', 'edge'), /--role must be master, media or pair/],
       [
         'an app without main.js',
         () => withArg('--app', '/nonexistent'),
@@ -126,7 +131,7 @@ describe('rtc-ha-node.sh', () => {
     });
 
     /** `install` for `role` with a package laid out like node-linux-<arch>, its digest given for both arches. */
-    const installArgs = (role: 'master' | 'media') => {
+    const installArgs = (role: ImageRole) => {
       const work = fs.mkdtempSync(path.join(os.tmpdir(), 'node-package-'));
       fs.mkdirSync(path.join(work, 'package', 'bin'), { recursive: true });
       fs.writeFileSync(path.join(work, 'package', 'bin', 'node'), '#!/bin/sh\n', { mode: 0o755 });
@@ -193,10 +198,131 @@ describe('rtc-ha-node.sh', () => {
     it('leaves Janus and coturn alone on a master, and gives it no capability', () => {
       const result = run(installArgs('master'));
       expect(result.status).toBe(0);
+      expect(result.stderr).toContain('not installing ca-certificates curl systemd into a scratch root');
       expect(fs.existsSync(path.join(root, 'etc/systemd/system/janus.service'))).toBe(false);
       expect(fs.existsSync(path.join(root, 'etc/systemd/system/coturn.service'))).toBe(false);
       const unit = fs.readFileSync(path.join(root, 'etc/systemd/system/rtc-ha.service'), 'utf8');
       expect(unit).not.toContain('Capabilit');
+      // configure reads the role the image was installed with
+      expect(fs.readFileSync(path.join(root, 'opt/rtc-ha/role'), 'utf8')).toBe('master\n');
+    });
+
+    describe('a pair node', () => {
+      const unitDir = () => path.join(root, 'etc/systemd/system');
+      const unitText = (name: string) => fs.readFileSync(path.join(unitDir(), name), 'utf8');
+      const NODE = '/opt/rtc-ha/node/bin/node --enable-source-maps /opt/rtc-ha/app/main.js';
+      let result: Run;
+
+      beforeEach(() => {
+        // GIVEN the wants links the janus and coturn packages' postinst would leave
+        fs.mkdirSync(path.join(unitDir(), 'multi-user.target.wants'), { recursive: true });
+        for (const unit of ['janus.service', 'coturn.service']) {
+          fs.symlinkSync(
+            `/lib/systemd/system/${unit}`,
+            path.join(unitDir(), 'multi-user.target.wants', unit),
+          );
+        }
+        // WHEN
+        result = run(installArgs('pair'));
+      });
+
+      it('takes the media packages and keepalived and redis-server, and records its role', () => {
+        expect(result.status).toBe(0);
+        expect(result.stderr).toContain(`installed the pair runtime with Node.js v${NODE_RELEASE.version}`);
+        // What apt-get would install outside a scratch root.
+        expect(result.stderr).toContain(
+          'not installing ca-certificates curl systemd janus coturn keepalived redis-server into a scratch root',
+        );
+        expect(fs.readFileSync(path.join(root, 'opt/rtc-ha/role'), 'utf8')).toBe('pair\n');
+        // The media agent runs Janus and coturn: their packages' services masked, wanted by nothing.
+        expect(fs.readlinkSync(path.join(unitDir(), 'janus.service'))).toBe('/dev/null');
+        expect(fs.readlinkSync(path.join(unitDir(), 'coturn.service'))).toBe('/dev/null');
+        expect(fs.readdirSync(path.join(unitDir(), 'multi-user.target.wants'))).toEqual([]);
+        // keepalived and redis-server are configure's to enable: not masked.
+        expect(fs.existsSync(path.join(unitDir(), 'keepalived.service'))).toBe(false);
+        expect(fs.existsSync(path.join(unitDir(), 'redis-server.service'))).toBe(false);
+        expect(result.log).toEqual([]); // enables and starts nothing
+      });
+
+      it('runs the master as a master node does', () => {
+        const unit = unitText('rtc-ha.service');
+        expect(unit).toContain('Description=rtc-ha pair node\n');
+        expect(unit).toContain(`ExecStart=${NODE}\n`);
+        expect(unit).toContain('RuntimeDirectory=rtc-ha\nRuntimeDirectoryMode=0700\n');
+        expect(unit).toContain('User=rtc-ha\n');
+        expect(unit).toContain('EnvironmentFile=/etc/rtc-ha/boot.env\n');
+        expect(unit).not.toContain('Capabilit');
+      });
+
+      it('runs the media agent with its own settings and runtime folder, binding 443 like a media node', () => {
+        const unit = unitText('rtc-ha-media.service');
+        expect(unit).toContain(`ExecStart=${NODE} media\nRestart=on-failure\n`);
+        expect(unit).toContain('EnvironmentFile=/etc/rtc-ha/media-boot.env\n');
+        expect(unit).not.toContain('EnvironmentFile=/etc/rtc-ha/boot.env');
+        // not rtc-ha: systemd empties the master's folder whenever rtc-ha.service stops
+        expect(unit).toContain('RuntimeDirectory=rtc-ha-media\nRuntimeDirectoryMode=0700\n');
+        expect(unit).toContain('AmbientCapabilities=CAP_NET_BIND_SERVICE\n');
+        expect(unit).toContain('User=rtc-ha\nGroup=rtc-ha\n');
+        expect(unit).toContain('NoNewPrivileges=yes\n');
+      });
+
+      it('runs the standby agent as root, always restarted, its folder readable and kept', () => {
+        const unit = unitText('rtc-ha-standby.service');
+        expect(unit).toContain(`ExecStart=${NODE} standby agent\nRestart=always\nRestartSec=1s\n`);
+        expect(unit).toContain(
+          'RuntimeDirectory=rtc-ha-standby\nRuntimeDirectoryMode=0755\nRuntimeDirectoryPreserve=yes\n',
+        );
+        expect(unit).toContain('EnvironmentFile=/etc/rtc-ha/boot.env\n');
+        expect(unit).toContain('After=redis-server.service\n');
+        expect(unit).not.toMatch(/^(User|Group)=/m);
+        expect(unit).toContain('ProtectSystem=strict\n');
+      });
+
+      it("writes redis-server's and keepalived's configs at every boot, before they and the agent start", () => {
+        const unit = unitText('rtc-ha-pair-config.service');
+        expect(unit).toContain('After=network-online.target\n');
+        expect(unit).toContain('Before=redis-server.service keepalived.service rtc-ha-standby.service\n');
+        expect(unit).toContain(
+          [
+            'Type=oneshot',
+            `ExecStart=${NODE} standby redis --out /etc/redis/redis.conf`,
+            `ExecStart=${NODE} standby keepalived --out /etc/keepalived/keepalived.conf`,
+            'ExecStart=/bin/chown redis:redis /etc/redis/redis.conf',
+            'RemainAfterExit=yes',
+            '',
+          ].join('\n'),
+        );
+        expect(unit).not.toContain('Restart=');
+        expect(unit).toContain('EnvironmentFile=/etc/rtc-ha/boot.env\n');
+        expect(unit).not.toMatch(/^(User|Group)=/m);
+        // What it writes, under ProtectSystem=strict: the two configs and the agent's folder.
+        expect(unit).toContain('ReadWritePaths=/etc/redis /etc/keepalived\n');
+        expect(unit).toContain('RuntimeDirectory=rtc-ha-standby\n');
+        expect(unit).toContain('WantedBy=multi-user.target\n');
+      });
+
+      it("orders the packages' services: keepalived after the agent, redis-server after its config", () => {
+        expect(unitText('keepalived.service.d/rtc-ha.conf')).toBe(
+          '[Unit]\nAfter=rtc-ha-standby.service\nWants=rtc-ha-standby.service\n',
+        );
+        expect(unitText('redis-server.service.d/rtc-ha.conf')).toBe(
+          '[Unit]\nAfter=rtc-ha-pair-config.service\nRequires=rtc-ha-pair-config.service\n',
+        );
+      });
+
+      it('is idempotent', () => {
+        const units = () =>
+          [
+            'rtc-ha.service',
+            'rtc-ha-media.service',
+            'rtc-ha-standby.service',
+            'rtc-ha-pair-config.service',
+          ].map(unitText);
+        const before = units();
+        const again = run(installArgs('pair'));
+        expect(again.status).toBe(0);
+        expect(units()).toEqual(before);
+      });
     });
   });
 
@@ -250,6 +376,98 @@ describe('rtc-ha-node.sh', () => {
         'systemctl daemon-reload',
         'systemctl restart rtc-ha.service rtc-ha-logs.service',
       ]);
+    });
+
+    describe('of a pair image', () => {
+      const MEDIA_SET = ['--media-set', 'RTC_BOOT_SETTINGS_PARAMETER=/rtc-ha/media'];
+      const PAIR_UNITS = [
+        'rtc-ha-pair-config.service',
+        'redis-server.service',
+        'rtc-ha-standby.service',
+        'rtc-ha.service',
+        'rtc-ha-media.service',
+        'keepalived.service',
+      ];
+
+      beforeEach(() => {
+        fs.mkdirSync(path.join(root, 'opt/rtc-ha'), { recursive: true });
+        fs.writeFileSync(path.join(root, 'opt/rtc-ha/role'), 'pair\n');
+      });
+
+      it("writes the media agent's boot.env: boot.env's settings, those given with --media-set replaced", () => {
+        const result = run([...CONFIGURE, ...MEDIA_SET, '--media-set', 'RTC_BOOT_MEDIA_ONLY=yes']);
+        expect(result.status).toBe(0);
+        const mediaEnv = path.join(root, 'etc/rtc-ha/media-boot.env');
+        expect(fs.readFileSync(mediaEnv, 'utf8')).toBe(
+          [
+            'RTC_BOOT_REGION=eu-west-1',
+            'RTC_BOOT_SECRETS=RTC_API_SECRET=arn:aws:secretsmanager:eu-west-1:1:secret:api,RTC_REDIS_AUTH_TOKEN=arn:x',
+            'RTC_BOOT_SETTINGS_PARAMETER=/rtc-ha/media',
+            'RTC_BOOT_MEDIA_ONLY=yes',
+            '',
+          ].join('\n'),
+        );
+        expect(fs.statSync(mediaEnv).mode & 0o777).toBe(0o644);
+        // boot.env stays the master's
+        expect(fs.readFileSync(path.join(root, 'etc/rtc-ha/boot.env'), 'utf8')).toContain(
+          'RTC_BOOT_SETTINGS_PARAMETER=/rtc-ha/master\n',
+        );
+        expect(fs.readdirSync(path.join(root, 'etc/rtc-ha')).sort()).toEqual(['boot.env', 'media-boot.env']);
+        expect(result.log).toEqual([`systemctl --root=${root} enable ${PAIR_UNITS.join(' ')}`]);
+      });
+
+      it('enables and restarts the pair, the config first and keepalived last, when systemd runs', () => {
+        fs.writeFileSync(path.join(unitDir(), 'rtc-ha-logs.service'), '[Service]\n');
+        fs.mkdirSync(path.join(root, 'run/systemd/system'), { recursive: true });
+        const result = run([...CONFIGURE, ...MEDIA_SET]);
+        expect(result.status).toBe(0);
+        const units = [...PAIR_UNITS, 'rtc-ha-logs.service'].join(' ');
+        expect(result.log).toEqual([
+          `systemctl --root=${root} enable ${units}`,
+          'systemctl daemon-reload',
+          `systemctl restart ${units}`,
+        ]);
+        // The master's drain deadline, as on any node.
+        expect(fs.readFileSync(path.join(unitDir(), 'rtc-ha.service.d/stop.conf'), 'utf8')).toBe(
+          '[Service]\nTimeoutStopSec=45s\n',
+        );
+      });
+
+      it.each([
+        [
+          'a name outside RTC_BOOT_*',
+          ['--media-set', 'RTC_PORT=8080'],
+          /--media-set: 'RTC_PORT' does not match/,
+        ],
+        ['no =', ['--media-set', 'RTC_BOOT_X'], /--media-set 'RTC_BOOT_X' is not NAME=value/],
+        [
+          'a quoted value',
+          ['--media-set', 'RTC_BOOT_X="y"'],
+          /--media-set: the value of RTC_BOOT_X holds a quote/,
+        ],
+      ])('refuses %s in --media-set and writes nothing', (_, extra, message) => {
+        const result = run([...CONFIGURE, ...extra]);
+        expect(result.stderr).toMatch(message);
+        expect(result.status).not.toBe(0);
+        expect(fs.existsSync(path.join(root, 'etc/rtc-ha'))).toBe(false);
+        expect(result.log).toEqual([]);
+      });
+    });
+
+    it.each([
+      ['a master image', 'master\n', /--media-set is only for a pair image \(this image's role: master\)/],
+      ['an image that recorded no role', undefined, /--media-set is only for a pair image/],
+    ])('refuses --media-set for %s and writes nothing', (_, role, message) => {
+      if (role !== undefined) {
+        fs.mkdirSync(path.join(root, 'opt/rtc-ha'), { recursive: true });
+        fs.writeFileSync(path.join(root, 'opt/rtc-ha/role'), role);
+      }
+      const result = run([...CONFIGURE, '--media-set', 'RTC_BOOT_SETTINGS_PARAMETER=/rtc-ha/media']);
+      expect(result.stderr).toMatch(message);
+      expect(result.status).not.toBe(0);
+      expect(fs.existsSync(path.join(root, 'etc/rtc-ha'))).toBe(false);
+      expect(fs.existsSync(path.join(unitDir(), 'rtc-ha.service.d'))).toBe(false);
+      expect(result.log).toEqual([]);
     });
 
     it.each([

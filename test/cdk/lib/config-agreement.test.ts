@@ -17,13 +17,15 @@ import {
   clusterProps,
   configSchema,
   fleetOptions,
+  pairOptions,
   RtcHaConfig,
   validateConfig,
   watchdogOptions,
 } from '../../../lib/config';
+import { StandbyStack } from '../../../lib/stacks/standby-stack';
 import { Fixture, fleetDependencies, testApp, watchedFleet } from '../support/app';
 
-type Section = Exclude<keyof RtcHaConfig, 'stackName' | 'env' | 'alarms'>;
+type Section = Exclude<keyof RtcHaConfig, 'stackName' | 'topology' | 'env' | 'alarms'>;
 
 /** A stack in eu-west-1 with a VPC, bundling nothing: what each construct is built in. */
 function stackWithVpc(): Fixture {
@@ -87,6 +89,12 @@ const BUILD: Record<Section, (config: RtcHaConfig) => Stack> = {
     });
     return stack;
   },
+  pair: (config) =>
+    new StandbyStack(
+      testApp({ context: { 'aws:cdk:bundling-stacks': [] } }),
+      'Test',
+      pairOptions(config.pair),
+    ),
   watchdog: (config) => {
     const { stack, vpc } = stackWithVpc();
     const options = watchdogOptions(config.watchdog);
@@ -113,6 +121,9 @@ function accepts(build: () => unknown): boolean {
   }
 }
 
+/** The section within a configuration that selects its topology. */
+const configOf = (section: Section, fields: unknown) =>
+  section === 'pair' ? { topology: 'pair', pair: fields } : { [section]: fields };
 const configAccepts = (raw: unknown) => accepts(() => validateConfig(raw));
 const constructAccepts = (section: Section, raw: Record<string, unknown>) =>
   accepts(() => BUILD[section](configSchema.parse(raw)));
@@ -249,12 +260,29 @@ const EDGES: [Section, unknown, boolean][] = [
   ['watchdog', { holdAlarmMinutes: 0 }, false],
   ['watchdog', { holdAlarmMinutes: 60 }, true],
   ['watchdog', { holdAlarmMinutes: 61 }, false],
+  ['pair', { instanceType: 't4g' }, false],
+  ['pair', { instanceType: 'c7g.large' }, true],
+  ['pair', { preemptDelaySeconds: 0 }, true],
+  ['pair', { preemptDelaySeconds: 1000 }, true],
+  ['pair', { preemptDelaySeconds: 1001 }, false],
+  ['pair', { privateAddresses: ['10.41.0.10'] }, false],
+  ['pair', { privateAddresses: ['10.41.0.10', '10.41.0.10'] }, false],
+  ['pair', { privateAddresses: ['10.41.0.10', '10.41.1.256'] }, false],
+  ['pair', { privateAddresses: ['10.41.0.10', '10.41.1.10'] }, true],
+  ['pair', { logRetentionDays: 10 }, false],
+  ['pair', { logRetentionDays: 14 }, true],
+  ['pair', { vpcCidr: '10.41.0.0/15' }, false],
+  ['pair', { vpcCidr: '10.41.0.0/23' }, true],
+  ['pair', { vpcCidr: '10.41.0.0/24' }, false],
+  ['pair', { tls: { certificateSecretArn: TLS_SECRET_ARN, domainName: 'rtc.example.org' } }, true],
+  ['pair', { tls: { certificateSecretArn: 'arn:aws:s3:::x', domainName: 'rtc.example.org' } }, false],
+  ['pair', { tls: { certificateSecretArn: TLS_SECRET_ARN, domainName: 'RTC' } }, false],
 ];
 
 describe('config validation and construct validation', () => {
   it.each(EDGES)('agree on %s %j (accepted: %s)', (section, fields, accepted) => {
     // GIVEN one section  WHEN the config validates it and its construct is built from it
-    const raw = { [section]: fields };
+    const raw = configOf(section, fields);
     // THEN both accept it, or both refuse it
     expect([configAccepts(raw), constructAccepts(section, raw)]).toEqual([accepted, accepted]);
   });

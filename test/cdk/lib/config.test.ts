@@ -27,6 +27,7 @@ describe('configuration', () => {
   it("fills in only the app's own defaults and leaves what a construct owns unset", () => {
     expect(validateConfig({})).toEqual({
       stackName: 'RtcHa',
+      topology: 'cluster',
       env: {},
       network: {},
       sessionStore: {},
@@ -36,6 +37,7 @@ describe('configuration', () => {
       runtime: {},
       watchdog: {},
       alarms: {},
+      pair: {},
     });
   });
 
@@ -258,6 +260,45 @@ describe('configuration', () => {
         'media.instanceTypes must be EC2 instance types like c7g.medium (got "c7g")',
       ],
       [
+        'a pair section while the cluster is selected',
+        { pair: { failback: 'manual' } },
+        'pair applies to topology "pair", not "cluster": remove it, or set topology to "pair"',
+      ],
+      [
+        'a cluster section while the pair is selected',
+        { topology: 'pair', masters: { minCapacity: 3 } },
+        'masters applies to topology "cluster", not "pair": remove it, or set topology to "cluster"',
+      ],
+      [
+        'a production pair without TLS',
+        { topology: 'pair', production: true },
+        'pair.tls is required in production: without it the pair serves plain HTTP and WebSocket (or set production to false)',
+      ],
+      [
+        'a pair client range that is no CIDR block',
+        { topology: 'pair', pair: { clientCidr: '198.51.100.7' } },
+        'pair.clientCidr must be an IPv4 CIDR block like 198.51.100.0/24 (got "198.51.100.7")',
+      ],
+      [
+        'a pair preempt delay above 1000 s',
+        { topology: 'pair', pair: { preemptDelaySeconds: 1200 } },
+        'pair.preemptDelaySeconds must be whole seconds from 0 to 1000 (got 20 minutes)',
+      ],
+      [
+        'a pair certificate in another region',
+        {
+          topology: 'pair',
+          env: { region: 'eu-west-1' },
+          pair: {
+            tls: {
+              certificateSecretArn: 'arn:aws:secretsmanager:us-east-1:111122223333:secret:pair-tls-AbC123',
+              domainName: 'rtc.example.org',
+            },
+          },
+        },
+        'pair.tls.certificateSecretArn must be a secret in env.region eu-west-1, where the nodes read it (got one in us-east-1)',
+      ],
+      [
         'a single media instance type',
         { media: { instanceTypes: ['c7g.large'] } },
         'media.instanceTypes must list 2 to 20 instance types, so that a shortage of one does not block a replacement (got 1)',
@@ -266,8 +307,23 @@ describe('configuration', () => {
       expect(problemsOf(raw)).toEqual([problem]);
     });
 
-    it('accepts the production example', () => {
-      const raw = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'examples/production.json'), 'utf8'));
+    it('accepts a production pair with TLS, and the cluster sections left empty', () => {
+      const tls = {
+        certificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:pair-tls-AbC123',
+        domainName: 'rtc.example.org',
+      };
+      const raw = {
+        topology: 'pair',
+        production: true,
+        env: { region: 'eu-west-1' },
+        masters: {},
+        pair: { tls },
+      };
+      expect(validateConfig(raw)).toMatchObject({ topology: 'pair', pair: { tls } });
+    });
+
+    it.each(['production.json', 'pair.json'])('accepts the example %s', (file) => {
+      const raw = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'examples', file), 'utf8'));
       expect(() => validateConfig(raw)).not.toThrow();
     });
   });

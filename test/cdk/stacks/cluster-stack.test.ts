@@ -1,90 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
-import { App, Validations } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import * as cxapi from 'aws-cdk-lib/cx-api';
-import {
-  CFN_GUARD_PLUGIN,
-  CONTROL_TOWER_RULES,
-  ControlTowerControl,
-} from '../../../constructs/shared/controls';
-import { addRtcHa, RtcHaApp } from '../../../lib/app';
+import type { ControlTowerControl } from '../../../constructs/shared/controls';
+import { addRtcHa } from '../../../lib/app';
 import { RtcHaConfig, validateConfig } from '../../../lib/config';
+import { ClusterStack } from '../../../lib/stacks/cluster-stack';
 import { PROJECT_ROOT, testApp } from '../support/app';
+import { acknowledgedControls, Synthesized, synthesize } from '../support/synth';
 
 /** A whole-app synth with both validation plugins takes 10-20 s on 2 busy cores. */
 const SYNTH_TIMEOUT_MS = 120_000;
 const PRODUCTION = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'examples/production.json'), 'utf8'));
-
-/** A finding in the validation report: the rule, and the resources it names. */
-interface Finding {
-  readonly ruleName: string;
-  readonly severity: string;
-  readonly description: string;
-  readonly reason?: string;
-  readonly violatingConstructs: { readonly cloudFormationResource?: { readonly logicalId: string } }[];
-}
-
-interface PluginReport {
-  readonly pluginName: string;
-  readonly violations: Finding[];
-  readonly suppressedViolations?: Finding[];
-}
-
-interface Synthesized extends RtcHaApp {
-  readonly app: App;
-  readonly assembly: cxapi.CloudAssembly;
-  readonly template: Template;
-  /** Findings of the CloudFormation validation plugin that were not acknowledged. */
-  readonly cfnFindings: Finding[];
-  /** What AWS Control Tower's proactive controls (cfn-guard) found: left, and acknowledged with a reason. */
-  readonly controls: { readonly violations: Finding[]; readonly acknowledged: Finding[] };
-}
-
-/**
- * Synthesizes the whole app once, as `cdk synth` does: cdk.json's feature flags (which make the
- * CloudFormation validation plugin's errors fail synth), the plugin itself, and the cdk-nag pack
- * (whose violations fail synth too); and, as a governed account's deployment would meet them, AWS
- * Control Tower's proactive controls (the cfn-guard rules of @cdklabs/cdk-validator-cfnguard), whose
- * unacknowledged findings fail synth as well.
- */
-function synthesize(config: RtcHaConfig): Synthesized {
-  const app = testApp({ validation: true });
-  const built = addRtcHa(app, config);
-  Validations.of(app).addPlugins(new CfnGuardValidator());
-  const assembly = app.synth();
-  const report = JSON.parse(fs.readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8'));
-  const plugin = (name: string): PluginReport | undefined =>
-    report.pluginReports.find((r: PluginReport) => r.pluginName === name);
-  const guard = plugin(CFN_GUARD_PLUGIN);
-  return {
-    ...built,
-    app,
-    assembly,
-    template: Template.fromJSON(assembly.getStackByName(built.stack.stackName).template),
-    cfnFindings: plugin('CloudFormation Validate')?.violations ?? [],
-    controls: { violations: guard?.violations ?? [], acknowledged: guard?.suppressedViolations ?? [] },
-  };
-}
-
-/**
- * The acknowledged Control Tower findings by control id, each with the logical ids it names; and
- * every reason starts with its control's id, as `acknowledgeControl` writes it.
- */
-function acknowledgedControls(s: Synthesized): Record<string, string[]> {
-  const controlOf = Object.fromEntries(
-    Object.entries(CONTROL_TOWER_RULES).map(([control, rule]) => [rule, control]),
-  );
-  const found: Record<string, string[]> = {};
-  for (const finding of s.controls.acknowledged) {
-    const control = controlOf[finding.ruleName] ?? finding.ruleName;
-    expect(finding.reason).toMatch(new RegExp(`^${control.replace(/\./g, '\\.')}: .{40,}`));
-    const ids = finding.violatingConstructs.map((c) => c.cloudFormationResource?.logicalId ?? '?');
-    found[control] = [...(found[control] ?? []), ...ids].sort();
-  }
-  return found;
-}
 
 /** The controls every configuration sets aside, by the design's choice (docs/security.md). */
 const DESIGN_EXCEPTIONS: Partial<Record<ControlTowerControl, unknown[]>> = {
@@ -273,7 +200,7 @@ describe('ClusterStack with the default configuration', () => {
   });
 
   it('wires the watchdog to both fleets, the target group and the registry (docs/architecture.md rule 2)', () => {
-    const { stack } = s;
+    const stack = s.stack as ClusterStack;
     expect(stack.cluster.watchdog).toBeDefined();
     const groups = JSON.stringify(
       s.template.findResources('AWS::Lambda::Function', {
@@ -521,7 +448,7 @@ describe('ClusterStack in production', () => {
 });
 
 describe('ClusterStack watchdog options', () => {
-  const build = (raw: unknown) => addRtcHa(testApp(), validateConfig(raw)).stack;
+  const build = (raw: unknown) => addRtcHa(testApp(), validateConfig(raw)).stack as ClusterStack;
 
   it("warns, from the fleets' minimum capacities, that two masters can never be replaced under the majority rail", () => {
     const stack = build({ masters: { minCapacity: 2 } });
@@ -558,7 +485,7 @@ describe('ClusterStack watchdog options', () => {
 });
 
 describe('ClusterStack fleet options', () => {
-  const build = (raw: unknown) => addRtcHa(testApp(), validateConfig(raw)).stack;
+  const build = (raw: unknown) => addRtcHa(testApp(), validateConfig(raw)).stack as ClusterStack;
 
   it("keeps each fleet's logs as long as configured", () => {
     const stack = build({ masters: { logRetentionDays: 90 }, media: { logRetentionDays: 7 } });

@@ -3,6 +3,7 @@ import * as cxapi from 'aws-cdk-lib/cx-api';
 import { addRtcHa } from '../../../lib/app';
 import { validateConfig } from '../../../lib/config';
 import { ClusterStack } from '../../../lib/stacks/cluster-stack';
+import { StandbyStack } from '../../../lib/stacks/standby-stack';
 import type { Policy } from '../../../runtime/watchdog/core';
 import { testApp } from '../support/app';
 import { effectiveDefaults, fieldsOf, valueAt } from '../support/config';
@@ -115,11 +116,31 @@ const VARIANTS = {
     loadBalancer: { certificateArn: CERTIFICATE_ARN, domainName: 'rtc.example.org' },
   },
   plainHttp: { production: true, env: { region: 'eu-west-1' }, loadBalancer: { allowPlainHttp: true } },
+  // The other topology: every field of its section.
+  pair: {
+    stackName: 'RtcHaPairEvery',
+    topology: 'pair',
+    production: true,
+    env: { account: '111122223333', region: 'eu-west-1' },
+    pair: {
+      instanceType: 't4g.medium',
+      failback: 'manual',
+      preemptDelaySeconds: 30,
+      privateAddresses: ['10.60.0.20', '10.60.1.20'],
+      clientCidr: '198.51.100.0/24',
+      logRetentionDays: 30,
+      vpcCidr: '10.60.0.0/16',
+      tls: {
+        certificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:rtc-pair-tls-AbC123',
+        domainName: 'pair.example.org',
+      },
+    },
+  },
 };
 type Variant = keyof typeof VARIANTS;
 
 interface Built {
-  readonly stack: ClusterStack;
+  readonly stack: ClusterStack | StandbyStack;
   readonly template: Template;
   readonly assembly: cxapi.CloudAssembly;
 }
@@ -169,12 +190,63 @@ const inlineIngress = (b: Built, group: string) =>
 const logRetention = (b: Built, group: string) =>
   props(b, 'AWS::Logs::LogGroup', `${group}Logs`).RetentionInDays;
 
+const pairSettings = (b: Built) => text(props(b, 'AWS::SSM::Parameter', 'PairSoftwareSettings').Value);
+const pairInstances = (b: Built) =>
+  Object.values(b.template.findResources('AWS::EC2::Instance')).map((i) => i.Properties);
 const aliasRecord = (b: Built) => props(b, 'AWS::Route53::RecordSet', 'LoadBalancerAliasRecord');
 const webAcls = (b: Built) => Object.values(b.template.findResources('AWS::WAFv2::WebACL'));
 const endpointCount = (b: Built) => Object.keys(b.template.findResources('AWS::EC2::VPCEndpoint')).length;
 
 const CHECKS: Record<string, Check> = {
   stackName: ['every', (b) => expect(b.stack.stackName).toBe('RtcHaEvery')],
+  topology: [
+    'pair',
+    (b) => {
+      expect(b.stack).toBeInstanceOf(StandbyStack);
+      b.template.resourceCountIs('AWS::EC2::EIP', 1);
+      b.template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 0);
+    },
+  ],
+  'pair.instanceType': [
+    'pair',
+    (b) => expect(pairInstances(b).map((i) => i.InstanceType)).toEqual(['t4g.medium', 't4g.medium']),
+  ],
+  'pair.failback': ['pair', (b) => expect(pairSettings(b)).toContain('RTC_STANDBY_FAILBACK=manual')],
+  'pair.preemptDelaySeconds': [
+    'pair',
+    (b) => expect(pairSettings(b)).toContain('RTC_STANDBY_PREEMPT_DELAY_S=30'),
+  ],
+  'pair.privateAddresses': [
+    'pair',
+    (b) =>
+      expect(pairInstances(b).map((i) => i.NetworkInterfaces[0].PrivateIpAddress)).toEqual([
+        '10.60.0.20',
+        '10.60.1.20',
+      ]),
+  ],
+  'pair.clientCidr': [
+    'pair',
+    (b) =>
+      expect(inlineIngress(b, 'Pair')).toContainEqual(
+        expect.objectContaining({ CidrIp: '198.51.100.0/24', IpProtocol: 'tcp', FromPort: 8443 }),
+      ),
+  ],
+  'pair.logRetentionDays': ['pair', (b) => expect(logRetention(b, 'Pair')).toBe(30)],
+  'pair.vpcCidr': ['pair', (b) => expect(props(b, 'AWS::EC2::VPC', 'Vpc').CidrBlock).toBe('10.60.0.0/16')],
+  'pair.tls.certificateSecretArn': [
+    'pair',
+    (b) =>
+      expect(text(pairInstances(b)[0].UserData)).toContain(
+        `RTC_TLS_PEM=${VARIANTS.pair.pair.tls.certificateSecretArn}`,
+      ),
+  ],
+  'pair.tls.domainName': [
+    'pair',
+    (b) => {
+      b.template.hasOutput('SignalingUrl', { Value: 'wss://pair.example.org:8443/ws' });
+      expect(pairSettings(b)).toContain('RTC_TURN_TLS_HOST=pair.example.org');
+    },
+  ],
   production: [
     'production',
     (b) => {
@@ -366,7 +438,7 @@ const CHECKS: Record<string, Check> = {
     (b) => {
       expect(inlineIngress(b, 'Media').filter((r) => r.FromPort === r.ToPort)).toEqual([]);
       expect(text(b.template.toJSON())).not.toContain('RTC_TURN_');
-      expect(b.stack.cluster.turnSecret).toBeUndefined();
+      expect((b.stack as ClusterStack).cluster.turnSecret).toBeUndefined();
     },
   ],
   'media.turn.port': [

@@ -4,7 +4,9 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { StandbyPair, hostOf } from '../../../constructs/standby-pair';
 import { StandbyStack, StandbyStackProps } from '../../../lib/stacks/standby-stack';
+import { validateConfig } from '../../../lib/config';
 import { cloudFormationFindings, testApp } from '../support/app';
+import { acknowledgedControls, Synthesized, synthesize } from '../support/synth';
 
 /** Synthesizing bundles the node program with esbuild: seconds on 2 busy cores. */
 jest.setTimeout(120_000);
@@ -50,14 +52,13 @@ describe('StandbyStack (the active-standby pair)', () => {
     expect(new Set(subnets).size).toBe(2);
     for (const instance of instances) {
       expect(instance.Properties).toMatchObject({
-        InstanceType: 't4g.small',
+        InstanceType: 'm7g.medium',
         Monitoring: true,
         NetworkInterfaces: [expect.objectContaining({ AssociatePublicIpAddress: true })],
+        MetadataOptions: { HttpTokens: 'required' },
       });
     }
-    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
-      LaunchTemplateData: { MetadataOptions: { HttpTokens: 'required' } },
-    });
+    template.resourceCountIs('AWS::EC2::LaunchTemplate', 0);
   });
 
   test('THEN IAM lets the nodes move only this Elastic IP, and only onto these two instances', () => {
@@ -107,9 +108,9 @@ describe('StandbyStack (the active-standby pair)', () => {
   test('THEN clients reach the signaling port; the pair link (VRRP, store, agents) only the nodes themselves', () => {
     const group = stack.getLogicalId(stack.pair.securityGroup.node.defaultChild as ec2.CfnSecurityGroup);
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      SecurityGroupIngress: [
-        Match.objectLike({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 8080, ToPort: 8080 }),
-      ],
+      SecurityGroupIngress: Match.arrayWith([
+        Match.objectLike({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 8443, ToPort: 8443 }),
+      ]),
     });
     for (const [protocol, port] of [
       ['112', undefined],
@@ -139,21 +140,52 @@ describe('StandbyStack (the active-standby pair)', () => {
     }
   });
 
-  test('THEN user data writes keepalived.conf and redis.conf through the node program, then starts the agent before keepalived', () => {
+  test('THEN user data only configures the baked pair image: the media agent gets its own settings and the Elastic IP', () => {
     const userData = JSON.stringify(
       Object.values(template.findResources('AWS::EC2::Instance'))[0].Properties.UserData,
     );
-    const steps = [
-      '/opt/rtc-ha/bin/rtc-ha-node configure',
-      'apt-get install -y -qq --no-install-recommends keepalived redis-server',
-      'main.js standby redis --out /etc/redis/redis.conf',
-      'main.js standby keepalived --out /etc/keepalived/keepalived.conf',
-      'systemctl enable --now redis-server rtc-ha-media rtc-ha-standby',
-      'systemctl restart keepalived',
-    ];
-    const at = steps.map((step) => userData.indexOf(step));
-    expect(at.every((i) => i >= 0)).toBe(true);
-    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    expect(userData).toContain('/opt/rtc-ha/bin/rtc-ha-node configure');
+    expect(userData).toMatch(/--media-set 'RTC_BOOT_SETTINGS_PARAMETER=/);
+    expect(userData).toMatch(/--media-set 'RTC_BOOT_PUBLIC_ADDRESS=/);
+    // Nothing is fetched at boot: keepalived, redis-server, Janus and coturn are in the image.
+    expect(userData).not.toContain('apt-get');
+    const component = JSON.stringify(template.findResources('AWS::ImageBuilder::Component'));
+    expect(component).toContain('--role pair');
+  });
+
+  test("THEN the media agents run Janus and TURN, and clients reach them: Janus's UDP range and TURN on 443", () => {
+    const media = JSON.stringify(
+      Object.values(
+        template.findResources('AWS::SSM::Parameter', {
+          Properties: { Description: Match.stringLikeRegexp('media agents') },
+        }),
+      )[0].Properties.Value,
+    );
+    for (const line of ['RTC_JANUS=on', 'RTC_TURN_PORT=443', 'RTC_MEDIA_PORT_MIN=40000', 'RTC_PORT=9090']) {
+      expect(media).toContain(line);
+    }
+    const settings = settingsOf(template);
+    expect(settings).toContain('RTC_TURN_PORT=443');
+    const ingress = template.findResources('AWS::EC2::SecurityGroup');
+    const rules = Object.values(ingress).flatMap((g) => g.Properties.SecurityGroupIngress ?? []);
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: 'udp', FromPort: 40000, ToPort: 49999 }),
+        expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: 'udp', FromPort: 443, ToPort: 443 }),
+        expect.objectContaining({ CidrIp: '0.0.0.0/0', IpProtocol: 'tcp', FromPort: 443, ToPort: 443 }),
+      ]),
+    );
+    const secrets = JSON.stringify(
+      Object.values(template.findResources('AWS::EC2::Instance'))[0].Properties.UserData,
+    );
+    for (const name of [
+      'RTC_MEDIA_CONTROL_SECRET',
+      'RTC_TURN_SECRET',
+      'RTC_API_SECRET',
+      'RTC_REDIS_AUTH_TOKEN',
+    ]) {
+      expect(secrets).toContain(`${name}=`);
+    }
   });
 
   test('THEN it warns that the pair serves plain HTTP', () => {
@@ -187,6 +219,25 @@ describe('StandbyStack (the active-standby pair)', () => {
 });
 
 describe('StandbyPair options', () => {
+  const TLS = {
+    certificateSecretArn: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:pair-tls-AbC123',
+    domainName: 'rtc.example.org',
+  };
+
+  test('GIVEN TLS THEN both programs read the certificate, clients use wss:// on the name, and no warning', () => {
+    const { stack, template } = build({ tls: TLS });
+    const userData = JSON.stringify(
+      Object.values(template.findResources('AWS::EC2::Instance'))[0].Properties.UserData,
+    );
+    expect(userData).toContain(`RTC_TLS_PEM=${TLS.certificateSecretArn}`);
+    expect(userData).toContain(`RTC_TURN_TLS_PEM=${TLS.certificateSecretArn}`);
+    expect(settingsOf(template)).toContain('RTC_TURN_TLS_HOST=rtc.example.org');
+    expect(settingsOf(template)).toContain('RTC_STANDBY_PEER_SERVICE_URL=https://rtc.example.org:8443/ready');
+    template.hasOutput('SignalingUrl', { Value: 'wss://rtc.example.org:8443/ws' });
+    template.hasOutput('RestUrl', { Value: 'https://rtc.example.org:8443' });
+    Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('plain HTTP'));
+  });
+
   test('GIVEN manual failback and a delay THEN the settings carry them', () => {
     const settings = settingsOf(build({ failback: 'manual', preemptDelay: Duration.seconds(30) }).template);
     expect(settings).toContain('RTC_STANDBY_FAILBACK=manual');
@@ -196,7 +247,9 @@ describe('StandbyPair options', () => {
   test('GIVEN narrower clients THEN only they reach the signaling port', () => {
     const { template } = build({ clients: ec2.Peer.ipv4('198.51.100.0/24') });
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-      SecurityGroupIngress: [Match.objectLike({ CidrIp: '198.51.100.0/24', FromPort: 8080 })],
+      SecurityGroupIngress: Match.arrayWith([
+        Match.objectLike({ CidrIp: '198.51.100.0/24', FromPort: 8443 }),
+      ]),
     });
   });
 
@@ -208,7 +261,7 @@ describe('StandbyPair options', () => {
         privateAddresses: ['10.41.0.10', '10.41.0.10'],
       }),
     ).toThrow(
-      /Invalid StandbyPair props:\n {2}- failback must be automatic or manual .*\n {2}- preemptDelay must be whole seconds from 0 to 1000 .*\n {2}- privateAddresses must name two different addresses/,
+      /Invalid StandbyStack props:\n {2}- failback must be automatic or manual .*\n {2}- preemptDelay must be whole seconds from 0 to 1000 .*\n {2}- privateAddresses must name two different addresses/,
     );
     expect(() => build({ privateAddresses: ['10.41.0.10'] })).toThrow(
       /privateAddresses must name two addresses/,
@@ -238,6 +291,30 @@ describe('StandbyPair options', () => {
     expect(() => new StandbyPair(stack, 'Pair2', { vpc: imported })).toThrow(
       /privateAddresses required when the subnets' CIDR blocks are not known at synth/,
     );
+  });
+});
+
+describe('the pair as the app builds it (topology: pair)', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synthesize(validateConfig({ topology: 'pair' }));
+  }, 120_000);
+
+  test('THEN the app synthesizes a StandbyStack named as configured', () => {
+    expect(s.stack).toBeInstanceOf(StandbyStack);
+    expect(s.stack.stackName).toBe('RtcHa');
+  });
+
+  test('THEN neither the CloudFormation validation nor AWS Control Tower finds anything unacknowledged', () => {
+    expect(s.cfnFindings).toEqual([]);
+    expect(s.controls.violations).toEqual([]);
+    // The pair's design exceptions (docs/security.md): media from any address to the active node, as on
+    // the cluster's media nodes; a public address on each node instead of a NAT gateway; CDK's handler.
+    expect(acknowledgedControls(s)).toEqual({
+      'CT.EC2.PR.3': [expect.stringMatching(/^PairSecurityGroup/)],
+      'CT.EC2.PR.8': [expect.stringMatching(/^PairNode1/), expect.stringMatching(/^PairNode2/)],
+      'CT.LAMBDA.PR.3': [expect.stringMatching(/^CustomVpcRestrictDefaultSG/)],
+    });
   });
 });
 

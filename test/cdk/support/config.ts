@@ -7,6 +7,8 @@ import { resolveNetworkOptions } from '../../../constructs/network';
 import { resolveNodeSoftwareOptions } from '../../../constructs/node-software';
 import { resolveSessionStoreClusterOptions } from '../../../constructs/session-store-cluster';
 import { resolveSignalingLoadBalancerOptions } from '../../../constructs/signaling-load-balancer';
+import { resolveStandbyPairOptions } from '../../../constructs/standby-pair';
+import { DEFAULT_VPC_CIDR } from '../../../lib/stacks/standby-stack';
 import { configSchema, validateConfig } from '../../../lib/config';
 
 /** Every field path of a schema, e.g. `media.scaling.mode`. */
@@ -37,6 +39,7 @@ export function effectiveDefaults(production?: boolean): Record<string, unknown>
   // The config sets one maxFlagsPerCycle for both fleets: it has one default only while they agree.
   expect(watchdog.media.maxFlagsPerCycle).toBe(watchdog.masters.maxFlagsPerCycle);
   const cluster = resolveRtcHaClusterOptions({ production });
+  const pair = resolveStandbyPairOptions();
   return {
     ...app,
     production: cluster.production,
@@ -54,6 +57,14 @@ export function effectiveDefaults(production?: boolean): Record<string, unknown>
       masterMinHealthyShare: watchdog.masters.minHealthyShare,
       mediaMinHealthyShare: watchdog.media.minHealthyShare,
       holdAlarmMinutes: watchdog.holdAlarmAfter.toMinutes(),
+    },
+    pair: {
+      instanceType: pair.instanceType.toString(),
+      failback: pair.failback,
+      preemptDelaySeconds: pair.preemptDelay.toSeconds(),
+      clientCidr: pair.clients.uniqueId,
+      logRetentionDays: pair.logRetentionDays,
+      vpcCidr: DEFAULT_VPC_CIDR,
     },
   };
 }

@@ -178,6 +178,40 @@ describe('join, deliver, resume', () => {
     });
   });
 
+  test('a resume after a seq the registry never numbered (it lost frames the client saw): session_lost, 4011, nothing claimed', async () => {
+    const [alice, bob] = await room('ws-behind', 'alice', 'bob');
+    const bobToken = (bob.frames[0] as Frame).resumeToken as string;
+    for (let cseq = 1; cseq <= 3; cseq++) alice.send({ type: 'message', cseq, data: cseq });
+    const third = await bob.next({ type: 'message', data: 3 });
+    bob.terminate();
+    const { redis, store } = world.registry;
+    await waitFor(
+      'bob disconnected',
+      async () => (await store.getParticipant('ws-behind', 'bob'))?.state === 'disconnected',
+    );
+    // The registry lost bob's two newest frames, as a pair's store promoted before the old active's
+    // newest writes reached it would have: its sequence and mailbox rewound to an older copy's.
+    await redis.hset(store.keys.participant('ws-behind', 'bob'), 'seq', third.seq - 2);
+    await redis.zremrangebyscore(store.keys.mailbox('ws-behind', 'bob'), third.seq - 1, '+inf');
+    const bobRecord = () => redis.hgetall(store.keys.participant('ws-behind', 'bob'));
+    const before = await bobRecord();
+
+    const again = await socket();
+    again.send({ type: 'resume', resumeToken: bobToken, lastSeq: third.seq });
+    expect(await again.next({ type: 'error' })).toMatchObject({
+      code: 'session_lost',
+      message: expect.stringContaining(`seq ${third.seq - 1} to ${third.seq}`),
+    });
+    await again.closedWith(4011);
+    expect(again.ofType('resumed')).toEqual([]);
+    // Nothing claimed (same epoch, same resume token): the app joins again with a connection token.
+    expect(await bobRecord()).toEqual(before);
+    const rejoined = await socket();
+    rejoined.send({ type: 'join', token: await world.api.token('ws-behind', 'bob') });
+    expect(await rejoined.next({ type: 'joined' })).toMatchObject({ participantId: 'bob' });
+    alice.close();
+  });
+
   test('a reused resume token (after a takeover) gets invalid_resume_token and close 4001', async () => {
     const [, bob] = await room('ws-7', 'alice', 'bob');
     const token = (bob.frames[0] as Frame).resumeToken as string;

@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseTlsPem } from '../../../runtime/contract';
 import { mediaConfigFromEnv } from '../../../runtime/media/config';
-import { TURN_USER_QUOTA, TurnSpec, parseTurnTlsPem, turnConfig } from '../../../runtime/media/turn';
+import { TURN_USER_QUOTA, TurnSpec, turnConfig } from '../../../runtime/media/turn';
 
 /** A self-signed certificate and its key, as openssl writes them; and a second, unrelated key. */
 function pems(): { certificate: string; key: string; otherKey: string } {
@@ -128,7 +129,7 @@ describe('coturn configuration', () => {
 describe('the TLS PEM bundle', () => {
   test('certificate and key in either order', () => {
     for (const bundle of [`${certificate}${key}`, `${key}\n${certificate}`]) {
-      expect(parseTurnTlsPem(bundle)).toEqual({
+      expect(parseTlsPem(bundle)).toEqual({
         ok: true,
         tls: { certificateChain: certificate, privateKey: key },
       });
@@ -141,7 +142,7 @@ describe('the TLS PEM bundle', () => {
     ['two keys', () => certificate + key + otherKey, /found 1 certificates and 2 keys/],
     ["another certificate's key", () => certificate + otherKey, /not the first certificate's/],
   ])('refuses %s', (_, bundle, problem) => {
-    expect(parseTurnTlsPem(bundle())).toEqual({ ok: false, problem: expect.stringMatching(problem) });
+    expect(parseTlsPem(bundle())).toEqual({ ok: false, problem: expect.stringMatching(problem) });
   });
 });
 

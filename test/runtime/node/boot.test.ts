@@ -66,6 +66,36 @@ describe('parseBootEnv', () => {
       expect.stringMatching(/^RTC_BOOT_REGION: must be an AWS region/),
     ]);
   });
+
+  test.each(['203.0.113.7', 'rtc.example.com', 'media-1.eu-west-1.example.org'])(
+    'GIVEN RTC_BOOT_PUBLIC_ADDRESS %s THEN it is the public address',
+    (address) => {
+      const result = parseBootEnv({
+        RTC_BOOT_SETTINGS_PARAMETER: '/p',
+        RTC_BOOT_REGION: 'eu-west-1',
+        RTC_BOOT_PUBLIC_ADDRESS: address,
+      });
+      expect(result.ok && result.config?.publicAddress).toBe(address);
+    },
+  );
+
+  test.each([
+    '203.0.113.256',
+    '10.0.0',
+    '203.0.113.7:9090',
+    'http://rtc.example.com',
+    '-rtc.example.com',
+    'a b',
+  ])('GIVEN RTC_BOOT_PUBLIC_ADDRESS %s THEN a problem naming it', (address) => {
+    const result = parseBootEnv({
+      RTC_BOOT_SETTINGS_PARAMETER: '/p',
+      RTC_BOOT_REGION: 'eu-west-1',
+      RTC_BOOT_PUBLIC_ADDRESS: address,
+    });
+    expect(!result.ok && result.problems).toEqual([
+      'RTC_BOOT_PUBLIC_ADDRESS: must be an IPv4 address or a host name such as rtc.example.com',
+    ]);
+  });
 });
 
 describe('parseSettingsLines', () => {
@@ -112,6 +142,24 @@ describe('assembleBootEnv', () => {
     });
   });
 
+  test('GIVEN a public address (the Elastic IP) THEN media nodes advertise it instead of their public-ipv4', () => {
+    const media = assembleBootEnv('media', FACTS, {}, {}, '198.51.100.9');
+    const master = assembleBootEnv('master', FACTS, {}, {}, '198.51.100.9');
+    expect(media.ok && media.config).toMatchObject({
+      RTC_PUBLIC_ADDRESS: '198.51.100.9',
+      RTC_MEDIA_ICE_ADDRESS: FACTS.localIpv4,
+    });
+    expect(master.ok && master.config.RTC_PUBLIC_ADDRESS).toBeUndefined();
+  });
+
+  test('GIVEN a public address and no public-ipv4 THEN the media node needs none', () => {
+    const media = assembleBootEnv('media', { ...FACTS, publicIpv4: undefined }, {}, {}, 'rtc.example.com');
+    expect(media).toEqual({
+      ok: true,
+      config: expect.objectContaining({ RTC_PUBLIC_ADDRESS: 'rtc.example.com' }),
+    });
+  });
+
   test('GIVEN the assembled env THEN the master parser accepts it (the advertise address has its port)', () => {
     const env = assembleBootEnv('master', FACTS, settings, { RTC_API_SECRET: 's'.repeat(32) });
     const parsed = masterConfigFromEnv(env.ok ? env.config : {});
@@ -134,7 +182,7 @@ describe('assembleBootEnv', () => {
       'RTC_BOOT_SECRETS: RTC_LISTEN_HOST comes from instance metadata',
       'settings: RTC_ADVERTISE_ADDRESS comes from instance metadata, not the settings',
       'settings: RTC_API_SECRET is a secret (RTC_BOOT_SECRETS), not a setting',
-      'RTC_PUBLIC_ADDRESS: instance metadata has no public-ipv4 (media nodes need a public address)',
+      'RTC_PUBLIC_ADDRESS: instance metadata has no public-ipv4 (media nodes need a public address; RTC_BOOT_PUBLIC_ADDRESS gives one)',
     ]);
   });
 });
@@ -203,11 +251,20 @@ describe('resolveBootEnv (SDK mocked, IMDS stand-in)', () => {
     const result = await resolveBootEnv(boot, 'media', new Set(Object.keys(MEDIA_ENV)), clients());
     expect(secretsManager.commandCalls(GetSecretValueCommand, { SecretId: API_ARN })).toHaveLength(0);
     expect(!result.ok && result.problems).toEqual([
-      'RTC_PUBLIC_ADDRESS: instance metadata has no public-ipv4 (media nodes need a public address)',
+      'RTC_PUBLIC_ADDRESS: instance metadata has no public-ipv4 (media nodes need a public address; RTC_BOOT_PUBLIC_ADDRESS gives one)',
     ]);
     imds.set('public-ipv4', FACTS.publicIpv4);
     const again = await resolveBootEnv(boot, 'media', new Set(Object.keys(MEDIA_ENV)), clients());
     expect(again.ok && again.config.RTC_PUBLIC_ADDRESS).toBe(FACTS.publicIpv4);
+  });
+
+  test('GIVEN RTC_BOOT_PUBLIC_ADDRESS THEN the media node advertises it, with or without a public-ipv4', async () => {
+    const withAddress = { ...boot, publicAddress: '198.51.100.9' };
+    const result = await resolveBootEnv(withAddress, 'media', new Set(Object.keys(MEDIA_ENV)), clients());
+    expect(result.ok && result.config.RTC_PUBLIC_ADDRESS).toBe('198.51.100.9');
+    imds.set('public-ipv4', FACTS.publicIpv4);
+    const again = await resolveBootEnv(withAddress, 'media', new Set(Object.keys(MEDIA_ENV)), clients());
+    expect(again.ok && again.config.RTC_PUBLIC_ADDRESS).toBe('198.51.100.9');
   });
 
   test('GIVEN a malformed settings line THEN a problem naming the parameter and the line', async () => {
