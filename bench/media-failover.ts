@@ -40,14 +40,14 @@ import { waitFor } from '../local/ports';
 import { startRedisServer, type RedisServer } from '../local/redis-server';
 import { launchBrowser, type TestBrowser } from '../test/support/browser';
 import { serveSdkPage } from '../test/support/sdk-page';
-import { runInTestNamespace } from './support/netns';
+import { namespaceIceAddress, runInTestNamespace } from './support/netns';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
 const ROOT = resolve(__dirname, '..');
 
 runInTestNamespace(__filename);
 
-const ICE_ADDRESS = process.env.RTC_TEST_ICE_ADDRESS ?? '10.77.0.1';
+const ICE_ADDRESS = namespaceIceAddress();
 const API_SECRET = 'rtc-ha-media-failover-api-secret-01';
 const CONTROL_SECRET = 'rtc-ha-media-failover-control-secret-0123';
 const RUNS = quick ? 2 : 8;

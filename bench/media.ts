@@ -34,12 +34,12 @@ import { startRedisServer, type RedisServer } from '../local/redis-server';
 import { launchBrowser, type TestBrowser } from '../test/support/browser';
 import { serveSdkPage } from '../test/support/sdk-page';
 import { LightPeerConnection, lightRtc, type RtpCount } from './support/light-subscriber';
-import { runInTestNamespace } from './support/netns';
+import { namespaceIceAddress, runInTestNamespace } from './support/netns';
 import { percentiles, progress, quick, writeBenchResult } from './support/report';
 
 runInTestNamespace(__filename);
 
-const ICE_ADDRESS = process.env.RTC_TEST_ICE_ADDRESS ?? '10.77.0.1';
+const ICE_ADDRESS = namespaceIceAddress();
 const API_SECRET = 'rtc-ha-media-bench-api-secret-01';
 const CONTROL_SECRET = 'rtc-ha-media-bench-control-secret-0123';
 /** Publish-to-first-frame runs. */

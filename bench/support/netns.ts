@@ -16,3 +16,8 @@ export function runInTestNamespace(file: string): void {
   const run = spawnSync('bash', args, { stdio: 'inherit', cwd: ROOT });
   process.exit(run.status ?? 1);
 }
+
+/** The namespace's veth address, where Janus gathers its ICE candidates (scripts/netns-run.sh sets it). */
+export function namespaceIceAddress(): string {
+  return process.env.RTC_TEST_ICE_ADDRESS ?? '10.77.0.1';
+}

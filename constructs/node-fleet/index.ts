@@ -17,6 +17,7 @@ import { NodeSoftware, NodeSoftwareOptions } from '../node-software';
 import { SessionStoreCluster } from '../session-store-cluster';
 import { concrete, Problems } from '../shared/problems';
 import { INSTANCE_TYPE, LOG_RETENTION_DAYS } from '../shared/patterns';
+import { allowSessionManager } from '../shared/session-manager';
 
 /** Options every rtc-ha fleet shares. */
 export interface NodeFleetOptions {
@@ -144,20 +145,6 @@ export const DRAIN_HOOK_NAME = 'rtc-ha-drain';
 const SIGNAL_TIMEOUT = Duration.minutes(15);
 /** A booting node has no heartbeat yet: Auto Scaling ignores its health this long. */
 const HEALTH_CHECK_GRACE = Duration.seconds(DEFAULT_TIMINGS.asgHealthCheckGraceSeconds);
-/** What SSM Session Manager needs on the node: the agent's registration and its message channels. */
-const SESSION_MANAGER_ACTIONS = [
-  'ec2messages:AcknowledgeMessage',
-  'ec2messages:DeleteMessage',
-  'ec2messages:FailMessage',
-  'ec2messages:GetEndpoint',
-  'ec2messages:GetMessages',
-  'ec2messages:SendReply',
-  'ssm:UpdateInstanceInformation',
-  'ssmmessages:CreateControlChannel',
-  'ssmmessages:CreateDataChannel',
-  'ssmmessages:OpenControlChannel',
-  'ssmmessages:OpenDataChannel',
-];
 
 /**
  * Where each kind of node lives: masters in private subnets behind the load balancer, media nodes in
@@ -341,17 +328,7 @@ export abstract class NodeFleet extends Construct implements ec2.IConnectable, i
     this.grantPrincipal = this.instanceRole;
     this.software.grantRead(this.instanceRole);
     this.logGroup.grantWrite(this.instanceRole);
-    const sessionManager = new iam.Policy(this, 'SessionManagerPolicy', {
-      roles: [this.instanceRole],
-      statements: [new iam.PolicyStatement({ actions: SESSION_MANAGER_ACTIONS, resources: ['*'] })],
-    });
-    Validations.of(sessionManager).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'SSM Session Manager (instead of SSH keys): the ssmmessages and ec2messages actions have no ' +
-        'resource-level permissions, and ssm:UpdateInstanceInformation only the calling instance, whose id ' +
-        'is unknown before launch. Unlike AmazonSSMManagedInstanceCore it reads no SSM parameter.',
-    });
+    allowSessionManager(this, this.instanceRole);
 
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,

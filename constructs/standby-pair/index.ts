@@ -13,6 +13,7 @@ import { STANDBY_DEFAULTS } from '../../runtime/standby/defaults';
 import { NodeImage } from '../node-image';
 import { NodeSoftware, resolveNodeSoftwareOptions } from '../node-software';
 import { acknowledgeControl, allowCloudWatchLogs, customerManagedKey } from '../shared/controls';
+import { allowSessionManager } from '../shared/session-manager';
 import { DNS_NAME, INSTANCE_TYPE, IPV4, LOG_RETENTION_DAYS, SECRET_COMPLETE_ARN } from '../shared/patterns';
 import { FieldNames, Problems, throwIfProblems } from '../shared/problems';
 
@@ -364,14 +365,8 @@ export class StandbyPair extends Construct implements ec2.IConnectable {
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: 'rtc-ha pair nodes',
-      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
-    Validations.of(this.role).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
-      reason:
-        'SSM Session Manager instead of SSH keys: this AWS-maintained policy is what the agent needs, and ' +
-        'its ssmmessages/ec2messages actions have no resource-level scoping.',
-    });
+    allowSessionManager(this, this.role);
     this.software.grantRead(this.role);
     this.mediaSettings.grantRead(this.role);
     this.logGroup.grantWrite(this.role);

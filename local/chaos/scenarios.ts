@@ -178,9 +178,19 @@ function mediaOf(ctx: ScenarioContext): NonNullable<ScenarioContext['media']> {
   return ctx.media;
 }
 
-/** The media agent hosting the rooms, and its Janus (which must be running). */
-async function hostingAgent(ctx: ScenarioContext): Promise<FleetMember> {
-  return mediaOf(ctx).hostingAgent(ctx.workload.sessionIds());
+/**
+ * The media agent hosting the rooms, marked failed for the media checks (`how`), and its Janus: it
+ * must run for a crash; a drain's scenario does not use it.
+ */
+async function mediaTarget(ctx: ScenarioContext, how: 'crash' | 'drain') {
+  const media = mediaOf(ctx);
+  const target = await media.hostingAgent(ctx.workload.sessionIds());
+  const janus = media.failed(target, how);
+  if (how === 'crash' && !janus) throw new Error(`${target.nodeId} runs no Janus`);
+  /** Resolves once every member receives frames again, counted from now. */
+  const untilRecovered = () =>
+    media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+  return { target, janus: janus!, untilRecovered };
 }
 
 /**
@@ -197,13 +207,11 @@ export const MEDIA_SCENARIOS: readonly Scenario[] = [
     expectFlags: true,
     expectReplacement: true,
     inject: async (ctx) => {
-      const media = mediaOf(ctx);
-      const target = await hostingAgent(ctx);
-      const janus = media.failed(target, 'crash');
-      ctx.log(`SIGKILL ${target.nodeId} (pid ${target.pid}; its Janus ${janus?.pid})`);
+      const { target, janus, untilRecovered } = await mediaTarget(ctx, 'crash');
+      ctx.log(`SIGKILL ${target.nodeId} (pid ${target.pid}; its Janus ${janus.pid})`);
       ctx.fault([target]);
       target.handle.kill('SIGKILL');
-      await media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+      await untilRecovered();
       await ctx.untilReplaced([target], replacementTimeoutMs(ctx));
     },
   },
@@ -216,13 +224,10 @@ export const MEDIA_SCENARIOS: readonly Scenario[] = [
     expectFlags: false,
     expectReplacement: false,
     inject: async (ctx) => {
-      const media = mediaOf(ctx);
-      const target = await hostingAgent(ctx);
-      const janus = media.failed(target, 'crash');
-      if (!janus) throw new Error(`${target.nodeId} runs no Janus`);
+      const { target, janus, untilRecovered } = await mediaTarget(ctx, 'crash');
       ctx.log(`SIGKILL the Janus of ${target.nodeId} (pid ${janus.pid})`);
       process.kill(janus.pid, 'SIGKILL');
-      await media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+      await untilRecovered();
       // Restarted: what the node's new Janus holds is what it left behind.
       await waitFor(
         `${target.nodeId}'s Janus restarted`,
@@ -240,15 +245,12 @@ export const MEDIA_SCENARIOS: readonly Scenario[] = [
     expectFlags: true,
     expectReplacement: true,
     inject: async (ctx) => {
-      const media = mediaOf(ctx);
-      const target = await hostingAgent(ctx);
-      const janus = media.failed(target, 'crash');
-      if (!janus) throw new Error(`${target.nodeId} runs no Janus`);
+      const { target, janus, untilRecovered } = await mediaTarget(ctx, 'crash');
       ctx.log(`SIGSTOP ${target.nodeId} (pid ${target.pid}) and its Janus (pid ${janus.pid})`);
       ctx.fault([target]);
       target.handle.kill('SIGSTOP');
       process.kill(janus.pid, 'SIGSTOP');
-      await media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+      await untilRecovered();
       // The fleet SIGKILLs it once flagged (like a hung master), and its Janus dies with it.
       await ctx.untilReplaced([target], replacementTimeoutMs(ctx));
     },
@@ -262,9 +264,7 @@ export const MEDIA_SCENARIOS: readonly Scenario[] = [
     expectFlags: true,
     expectReplacement: true,
     inject: async (ctx) => {
-      const media = mediaOf(ctx);
-      const target = await hostingAgent(ctx);
-      media.failed(target, 'drain');
+      const { target, untilRecovered } = await mediaTarget(ctx, 'drain');
       ctx.log(`SIGTERM ${target.nodeId} (pid ${target.pid}): a drain`);
       ctx.fault([target]);
       target.handle.kill('SIGTERM');
@@ -276,7 +276,7 @@ export const MEDIA_SCENARIOS: readonly Scenario[] = [
       ]).finally(() => timer.abort());
       if (!exited) ctx.log(`${target.nodeId} still runs ${deadline} ms after its SIGTERM`);
       // Its Janus is gone with it: the frames that come now come from the node the rooms moved to.
-      await media.untilFramesAfter(ctx.workload.members(), Date.now(), mediaRecoveryTimeoutMs(ctx));
+      await untilRecovered();
       await ctx.untilReplaced([target], replacementTimeoutMs(ctx));
     },
   },

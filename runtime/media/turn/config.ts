@@ -23,13 +23,10 @@ export interface TurnSpec {
   /** Janus's public address (its 1:1 NAT mapping): relayed media goes there too. */
   readonly publicAddress?: string;
   /** The PEM certificate chain and private key, for TLS on `port` (RTC_TURN_TLS_PEM). */
-  readonly tls?: TurnTls;
+  readonly tls?: TlsPem;
   /** An agent running as root: coturn binds its port, then becomes this user (`proc-user`). */
   readonly runAs?: { readonly user: string; readonly group: string };
 }
-
-/** The certificate chain and key coturn serves TLS with (RTC_TURN_TLS_PEM). */
-export type TurnTls = TlsPem;
 
 /** What the supervisor writes into `configDir`: file name -> content. */
 export type TurnConfigFiles = Readonly<Record<string, string>>;
@@ -107,6 +104,3 @@ export function turnConfig(spec: TurnSpec): TurnConfigFiles {
     ...(spec.tls ? { [CERTIFICATE_FILE]: spec.tls.certificateChain, [KEY_FILE]: spec.tls.privateKey } : {}),
   };
 }
-
-/** RTC_TURN_TLS_PEM's parser, under the name ./index.ts exports: every TLS bundle shares it (runtime/contract/tls.ts). */
-export { parseTlsPem as parseTurnTlsPem } from '../../contract/tls';

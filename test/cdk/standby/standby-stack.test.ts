@@ -5,7 +5,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { StandbyPair, hostOf } from '../../../constructs/standby-pair';
 import { StandbyStack, StandbyStackProps } from '../../../lib/stacks/standby-stack';
 import { validateConfig } from '../../../lib/config';
-import { cloudFormationFindings, testApp } from '../support/app';
+import { cloudFormationFindings, testApp, withPolicyResourcesSorted } from '../support/app';
 import { acknowledgedControls, Synthesized, synthesize } from '../support/synth';
 
 /** Synthesizing bundles the node program with esbuild: seconds on 2 busy cores. */
@@ -23,19 +23,6 @@ function settingsOf(template: Template): string {
     Properties: { Description: Match.stringLikeRegexp('rtc-ha master settings') },
   });
   return JSON.stringify(Object.values(parameters)[0].Properties.Value);
-}
-
-/**
- * The template with each IAM statement's resources in a stable order: CDK orders them by their full
- * text, asset hashes included, so a source edit could swap two (masked) assets in the snapshot.
- */
-function withPolicyResourcesSorted(template: unknown): unknown {
-  const masked = (v: unknown) => JSON.stringify(v).replace(/[0-9a-f]{64}/g, '');
-  return JSON.parse(JSON.stringify(template), (key, value: unknown) =>
-    key === 'Resource' && Array.isArray(value)
-      ? [...value].sort((a, b) => masked(a).localeCompare(masked(b)))
-      : value,
-  );
 }
 
 describe('StandbyStack (the active-standby pair)', () => {

@@ -100,3 +100,16 @@ export function watchedFleet(
     ...more,
   };
 }
+
+/**
+ * The template with each IAM statement's resources in a stable order: CDK orders them by their full
+ * text, asset hashes included, so a source edit could swap two (masked) assets in the snapshot.
+ */
+export function withPolicyResourcesSorted(template: unknown): unknown {
+  const masked = (v: unknown) => JSON.stringify(v).replace(/[0-9a-f]{64}/g, '');
+  return JSON.parse(JSON.stringify(template), (key, value: unknown) =>
+    key === 'Resource' && Array.isArray(value)
+      ? [...value].sort((a, b) => masked(a).localeCompare(masked(b)))
+      : value,
+  );
+}
