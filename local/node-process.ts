@@ -28,7 +28,8 @@ const BUNDLE_DIR = join(
   'node-bundles',
   createHash('sha256').update(ROOT).digest('hex').slice(0, 12),
 );
-const LOG_DIR = join(WORK_DIR, 'logs');
+/** Where node processes write their logs (one file each). */
+export const LOG_DIR = join(WORK_DIR, 'logs');
 
 export interface NodeProcessOptions {
   readonly kind: NodeKind;
@@ -129,33 +130,39 @@ export async function startNodeProcess(options: NodeProcessOptions): Promise<Nod
   };
 }
 
-const built = new Map<NodeKind, Promise<string>>();
+const built = new Map<string, Promise<string>>();
+
+/** The bundle of a node entry (see {@link bundleEntry}). */
+export function bundleNode(kind: NodeKind): Promise<string> {
+  return bundleEntry(ENTRIES[kind]);
+}
 
 /**
- * The bundle of a node entry in BUNDLE_DIR, rebuilt when any file it was built from
- * changed since. Written under a temporary name and renamed, so parallel test workers never run
- * a half-written bundle.
+ * The bundle of `entry` (a TypeScript file, relative to the checkout) in BUNDLE_DIR, rebuilt when any
+ * file it was built from changed since. Written under a temporary name and renamed, so parallel test
+ * workers never run a half-written bundle. Every node program of tests and benchmarks is bundled here.
  */
-export function bundleNode(kind: NodeKind): Promise<string> {
-  let bundle = built.get(kind);
+export function bundleEntry(entry: string): Promise<string> {
+  let bundle = built.get(entry);
   if (!bundle) {
-    bundle = buildIfStale(kind);
-    built.set(kind, bundle);
-    bundle.catch(() => built.delete(kind));
+    bundle = buildIfStale(entry);
+    built.set(entry, bundle);
+    bundle.catch(() => built.delete(entry));
   }
   return bundle;
 }
 
-async function buildIfStale(kind: NodeKind): Promise<string> {
-  const out = join(BUNDLE_DIR, `${kind}.js`);
-  const meta = join(BUNDLE_DIR, `${kind}.inputs.json`);
+async function buildIfStale(entry: string): Promise<string> {
+  const name = entry.replace(/\.ts$/, '').replace(/[^A-Za-z0-9_-]/g, '-');
+  const out = join(BUNDLE_DIR, `${name}.js`);
+  const meta = join(BUNDLE_DIR, `${name}.inputs.json`);
   if (isFresh(out, meta)) return out;
   mkdirSync(BUNDLE_DIR, { recursive: true });
   const startedAt = Date.now();
   const tmp = `${out}.${process.pid}.tmp`;
   const result = await build({
     absWorkingDir: ROOT,
-    entryPoints: [ENTRIES[kind]],
+    entryPoints: [entry],
     outfile: tmp,
     bundle: true,
     platform: 'node',

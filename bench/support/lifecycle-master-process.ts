@@ -1,9 +1,7 @@
-import { build } from 'esbuild';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { tmpdir, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { spawnLogged, tailOf } from '../../local/child';
-import { httpStatus } from '../../local/node-process';
+import { bundleEntry, httpStatus, LOG_DIR } from '../../local/node-process';
 import { freePort, waitFor } from '../../local/ports';
 import type { LIFECYCLE_OVERRIDES } from './lifecycle-master';
 
@@ -16,35 +14,6 @@ export interface LifecycleMaster {
   stop(graceMs?: number): Promise<unknown>;
 }
 
-const ROOT = resolve(__dirname, '..', '..');
-const WORK_DIR = join(tmpdir(), `rtc-ha-${userInfo().uid}`);
-let bundle: Promise<string> | undefined;
-
-/** Bundles ./lifecycle-master.ts once per run (esbuild, like local/node-process.ts does the real entries). */
-function bundled(): Promise<string> {
-  bundle ??= (async () => {
-    const dir = join(WORK_DIR, 'node-bundles');
-    mkdirSync(dir, { recursive: true });
-    const out = join(dir, 'bench-lifecycle-master.js');
-    const tmp = `${out}.${process.pid}.tmp`;
-    await build({
-      absWorkingDir: ROOT,
-      entryPoints: ['bench/support/lifecycle-master.ts'],
-      outfile: tmp,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      sourcemap: 'inline',
-      external: ['bufferutil', 'utf-8-validate'],
-      logLevel: 'silent',
-    });
-    renameSync(tmp, out); // a parallel run never starts a half-written bundle
-    return out;
-  })();
-  return bundle;
-}
-
 /**
  * Starts a master process with `env` (RTC_* as for the real master) and the lifecycle `overrides`,
  * on a free loopback port; resolves once /ready answers 200.
@@ -54,7 +23,7 @@ export async function startLifecycleMaster(
   env: Readonly<Record<string, string>>,
   overrides: Partial<Record<keyof typeof LIFECYCLE_OVERRIDES, number>>,
 ): Promise<LifecycleMaster> {
-  const entry = await bundled();
+  const entry = await bundleEntry('bench/support/lifecycle-master.ts');
   const port = await freePort();
   const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !name.startsWith('RTC_') && !name.startsWith('BENCH_')),
@@ -65,9 +34,8 @@ export async function startLifecycleMaster(
     RTC_NODE_ID: nodeId,
   });
   for (const [name, ms] of Object.entries(overrides)) childEnv[name] = String(ms);
-  const logDir = join(WORK_DIR, 'logs');
-  mkdirSync(logDir, { recursive: true });
-  const logFile = join(logDir, `${nodeId}.log`);
+  mkdirSync(LOG_DIR, { recursive: true });
+  const logFile = join(LOG_DIR, `${nodeId}.log`);
   writeFileSync(logFile, '');
   const child = spawnLogged(nodeId, process.execPath, ['--enable-source-maps', entry], logFile, childEnv);
   const url = `http://127.0.0.1:${port}`;
