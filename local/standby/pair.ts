@@ -11,12 +11,20 @@
  * bridge; the stores replicate and the agents talk over the pair link, so cutting it (one veth end
  * down) cuts the nodes apart while clients still reach both. The address arbiter is a file both
  * agents see (the Elastic IP's stand-in). Nothing gets an address outside these namespaces.
+ *
+ * With `janus`, each node's media agent runs Janus, gathering ICE on the node's own bridge address
+ * (AWS: the instance's private address) and advertising the service address as its public one (AWS:
+ * the Elastic IP, RTC_BOOT_PUBLIC_ADDRESS), so Janus offers both: the public candidate through its
+ * 1:1 NAT mapping and the private host candidate it keeps beside it. The 1:1 NAT itself is not
+ * emulated (the test machine has no iptables or nft, and its kernel no tc nat action): the public
+ * candidate gets no answer, and clients on the bridge pair with the private one, as a client inside
+ * the VPC does.
  */
 import { ChildProcess, execFile, spawnSync } from 'node:child_process';
-import { build } from 'esbuild';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DEFAULT_PORTS, Keys, NodeIdentitySchema, parseJsonOrUndefined } from '../../runtime/contract';
 import { agentPaths, keepalivedConf } from '../../runtime/standby/keepalived';
@@ -24,10 +32,11 @@ import { standbySettingsFromEnv } from '../../runtime/standby/settings';
 import { storeConf } from '../../runtime/standby/store';
 import { STANDBY_DEFAULTS } from '../../runtime/standby/defaults';
 import { LoggedChild, spawnLogged, tailOf } from '../child';
+import { killJanusUnder, reachableTempDir } from '../media';
+import { bundleEntry } from '../node-process';
 import { waitFor } from '../ports';
 
 const run = promisify(execFile);
-const ROOT = resolve(__dirname, '..', '..');
 /** What a pair node runs on AWS too: one bundle, the master by default, `media`, `standby <command>`. */
 const NODE_ENTRY = 'runtime/standby/node-main.ts';
 
@@ -48,14 +57,15 @@ const peerOf = (name: NodeName): NodeName => (name === 'a' ? 'b' : 'a');
 /** Node `name`'s media agent as the registry knows it (its RTC_NODE_ID; on AWS the instance id). */
 export const mediaNodeOf = (name: NodeName): string => `media-${name}`;
 
-/** Why the pair cannot run on this machine, or undefined when it can. */
-export function pairUnavailable(): string | undefined {
+/** Why the pair cannot run on this machine (with Janus on both nodes: `janus`), or undefined when it can. */
+export function pairUnavailable(needs: { readonly janus?: boolean } = {}): string | undefined {
   if (process.getuid?.() !== 0) return 'network namespaces need root (CI runs as root)';
   for (const [binary, pkg] of [
     ['ip', 'iproute2'],
     ['keepalived', 'keepalived'],
     ['redis-server', 'redis-server'],
     ['curl', 'curl'],
+    ...(needs.janus ? [['janus', 'janus']] : []),
   ]) {
     if (spawnSync(binary, ['--version'], { stdio: 'ignore' }).error) {
       return `${binary} not found: bash scripts/ensure-test-deps.sh installs it (Debian: ${pkg})`;
@@ -70,6 +80,12 @@ export interface PairOptions {
   readonly preemptDelayS: number;
   /** The secret of the masters' REST API. */
   readonly apiSecret: string;
+  /**
+   * Each node's media agent runs Janus (ICE on the node's bridge address, public address the
+   * service address) and the masters broker media to it.
+   * @default false - RTC_JANUS=off: the media agents register and carry no media
+   */
+  readonly janus?: boolean;
 }
 
 interface NodeProcesses {
@@ -87,6 +103,15 @@ export class StandbyPair {
   private readonly running = new Map<NodeName, NodeProcesses>();
   /** Every child ever started: stop() waits for each to be gone. */
   private readonly children: LoggedChild[] = [];
+  /** With Janus: the masters and media agents prove it to each other on the control channel. */
+  private readonly controlSecret = randomBytes(24).toString('hex');
+  /** The bundled node program (./node-main.ts of runtime/standby), once {@link bundle} ran. */
+  private program = '';
+  /**
+   * With Janus: the folder of each media agent's TMPDIR, where it writes its Janus's configuration
+   * (reachable by `nobody`, whom Janus runs as); stop() removes it.
+   */
+  readonly janusDir: string | undefined;
 
   private constructor(
     readonly dir: string,
@@ -94,17 +119,20 @@ export class StandbyPair {
   ) {
     const id = `rtcsb-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
     this.namespaces = { client: `${id}-c`, a: `${id}-a`, b: `${id}-b` };
+    this.janusDir = options.janus ? reachableTempDir('rtcsb-janus-') : undefined;
   }
 
   /** Creates the namespaces and starts both nodes; the preferred node (a) becomes active. */
   static async start(options: PairOptions): Promise<StandbyPair> {
-    const unavailable = pairUnavailable();
+    const unavailable = pairUnavailable({ janus: options.janus });
     if (unavailable) throw new Error(`the standby pair cannot run here: ${unavailable}`);
     const pair = new StandbyPair(mkdtempSync(join(tmpdir(), 'rtcsb-')), options);
     try {
       await Promise.all([pair.createNetwork(), pair.bundle()]);
       await Promise.all(NODE_NAMES.map((name) => pair.startNode(name)));
       await pair.waitUntilServing('a', 30_000);
+      // Rooms are placed on a registered media agent whose Janus is up (the standby's is not registered).
+      if (options.janus) await pair.waitUntilMediaReady('a', 30_000);
     } catch (err) {
       await pair.stop();
       throw err;
@@ -140,6 +168,7 @@ export class StandbyPair {
       RTC_REDIS_URL: `redis://127.0.0.1:${STANDBY_DEFAULTS.storePort}`,
       RTC_API_SECRET: this.options.apiSecret,
       RTC_LISTEN_HOST: '0.0.0.0',
+      ...(this.janusDir && { RTC_MEDIA_CONTROL_SECRET: this.controlSecret }),
     };
     const program = (...args: string[]) => ['--enable-source-maps', this.program, ...args];
     const master = spawn('master', process.execPath, program(), {
@@ -153,7 +182,7 @@ export class StandbyPair {
       ...nodeEnv,
       RTC_NODE_ID: mediaNodeOf(name),
       RTC_PORT: String(DEFAULT_PORTS.media),
-      RTC_JANUS: 'off',
+      ...this.mediaEnv(name),
     });
     const agentEnv = this.agentEnv(name, dir, leaseFile);
     const agent = spawn('agent', process.execPath, program('standby', 'agent'), agentEnv);
@@ -176,13 +205,7 @@ export class StandbyPair {
 
   /** SIGKILL every process in node `name`'s namespace (a crash of the whole node). */
   killNode(name: NodeName): void {
-    for (const pid of this.pidsIn(name)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
+    killAll(this.pidsIn(name));
   }
 
   /** The master runtime of node `name` (SIGSTOP: a hang, SIGCONT: it wakes up). */
@@ -264,6 +287,22 @@ export class StandbyPair {
     return (await this.clientGet(`http://${PAIR_NET.pub[name]}:${RUNTIME_PORT}/ready`)) === 200;
   }
 
+  /** Resolves once node `name`'s media agent answers ready: registered, and its Janus up. */
+  async waitUntilMediaReady(name: NodeName, timeoutMs: number): Promise<void> {
+    const url = `http://127.0.0.1:${DEFAULT_PORTS.media}/ready`;
+    await waitFor(
+      `node ${name}: media agent ready`,
+      async () => (await this.statusFrom(name, url)) === 200,
+      timeoutMs,
+      100,
+    ).catch((err: Error) => {
+      const media = this.running.get(name)?.media;
+      throw new Error(
+        `${err.message}${media ? `; last lines of ${media.logFile}:\n${tailOf(media.logFile)}` : ''}`,
+      );
+    });
+  }
+
   /** Resolves once node `name` holds the address and its runtime is ready, and the other is not ready. */
   async waitUntilServing(name: NodeName, timeoutMs: number): Promise<void> {
     await waitFor(
@@ -300,37 +339,50 @@ export class StandbyPair {
       .join('\n');
   }
 
-  /** Ends every process, deletes the namespaces and the run's folder. */
+  /** Ends every process (resolving once each is gone), deletes the namespaces and the run's folder. */
   async stop(): Promise<void> {
     for (const name of NODE_NAMES) this.killNode(name);
     await Promise.all(this.children.map((child) => child.exited));
     this.running.clear();
-    for (const ns of Object.values(this.namespaces)) {
-      for (const pid of pidsOf(ns)) process.kill(pid, 'SIGKILL');
-      spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    const namespaces = Object.values(this.namespaces);
+    for (const ns of namespaces) killAll(pidsOf(ns));
+    // Not only the children: a SIGKILLed Janus (the agent's child) or browser takes a moment to exit.
+    await waitFor(
+      'every process of the pair gone',
+      () => namespaces.every((ns) => pidsOf(ns).length === 0),
+      5_000,
+      50,
+    ).catch(() => undefined);
+    for (const ns of namespaces) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    if (this.janusDir) {
+      // Janus lived in its node's namespace (gone by now); this only catches one that escaped it.
+      killJanusUnder(this.janusDir);
+      rmSync(this.janusDir, { recursive: true, force: true });
     }
     if (!process.env.RTC_KEEP_STANDBY_LOGS) rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private get program(): string {
-    return join(this.dir, 'node.js');
+  /** Bundles the node program (cached per checkout, rebuilt when a source changed). */
+  private async bundle(): Promise<void> {
+    this.program = await bundleEntry(NODE_ENTRY);
   }
 
-  /** Bundles the node program into the run's folder: every run runs the sources as they are now. */
-  private async bundle(): Promise<void> {
-    await build({
-      absWorkingDir: ROOT,
-      entryPoints: [NODE_ENTRY],
-      outfile: this.program,
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      sourcemap: 'inline',
-      // Optional native speed-ups of `ws`, loaded only if installed.
-      external: ['bufferutil', 'utf-8-validate'],
-      logLevel: 'silent',
-    });
+  /** Node `name`'s media agent's Janus settings (the pair's `janus` option), or Janus off. */
+  private mediaEnv(name: NodeName): NodeJS.ProcessEnv {
+    if (!this.janusDir) return { RTC_JANUS: 'off' };
+    const tmp = join(this.janusDir, name);
+    mkdirSync(tmp, { recursive: true });
+    chmodSync(tmp, 0o711);
+    return {
+      RTC_JANUS: 'on',
+      // Where the masters open its control channel (AWS: the instance's private address).
+      RTC_ADVERTISE_ADDRESS: `${PAIR_NET.pub[name]}:${DEFAULT_PORTS.media}`,
+      RTC_MEDIA_ICE_ADDRESS: PAIR_NET.pub[name],
+      // On AWS RTC_BOOT_PUBLIC_ADDRESS, the Elastic IP: whichever node is active, clients reach it there.
+      RTC_PUBLIC_ADDRESS: PAIR_NET.serviceAddress,
+      RTC_MEDIA_CONTROL_SECRET: this.controlSecret,
+      TMPDIR: tmp,
+    };
   }
 
   private agentEnv(name: NodeName, dir: string, leaseFile: string): NodeJS.ProcessEnv {
@@ -453,8 +505,19 @@ export class StandbyPair {
     }
   }
 
-  private pidsIn(name: NodeName): number[] {
-    return pidsOf(this.namespaces[name]);
+  /** The processes in the namespace of node `where` (or the clients'), now. */
+  pidsIn(where: NodeName | 'client'): number[] {
+    return pidsOf(this.namespaces[where]);
+  }
+}
+
+function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
   }
 }
 
