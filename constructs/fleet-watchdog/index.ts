@@ -293,6 +293,8 @@ export class FleetWatchdog extends Construct implements ec2.IConnectable {
               role: r,
               groupName: fleet.autoScalingGroup.autoScalingGroupName,
               targetGroupArn: fleet.targetGroup?.targetGroupArn,
+              // Where a node that never registered is probed (/live at its private address).
+              port: fleet.port,
             })),
             policy: { master: options.masters, media: options.media },
           },

@@ -142,7 +142,7 @@ export interface NodeFleetSpec {
 export const DRAIN_HOOK_NAME = 'rtc-ha-drain';
 
 /** How long CloudFormation waits for each new node's readiness signal. */
-const SIGNAL_TIMEOUT = Duration.minutes(15);
+export const SIGNAL_TIMEOUT = Duration.minutes(15);
 /** A booting node has no heartbeat yet: Auto Scaling ignores its health this long. */
 const HEALTH_CHECK_GRACE = Duration.seconds(DEFAULT_TIMINGS.asgHealthCheckGraceSeconds);
 

@@ -111,6 +111,13 @@ export const DEFAULT_TIMINGS = {
   watchdogScheduleMinutes: 1,
   /** A booting node has no heartbeat yet. */
   asgHealthCheckGraceSeconds: 120,
+  /**
+   * An in-service node that never registered is overdue this long after launch (the watchdog's
+   * `boot-overdue` signal): twice the 15 minutes CloudFormation waits for a new node's readiness
+   * signal (constructs/node-fleet), the longest boot the platform grants. A baked node image is
+   * ready within a second of its runtime starting (bench/results/boot.md).
+   */
+  bootDeadlineSeconds: 1_800,
 } as const;
 
 export type Timings = typeof DEFAULT_TIMINGS;

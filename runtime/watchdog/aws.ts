@@ -20,6 +20,12 @@ export interface AwsGroup {
   readonly groupName: string;
   /** The load balancer's target group, for the target-health signal. */
   readonly targetGroupArn?: string;
+  /**
+   * Port of `GET /live` on the group's instances (the fleet's port): an overdue boot, which has no
+   * registered address, is probed at its private address and this port.
+   * @default - overdue boots are not probed; only their EC2 state and target health count
+   */
+  readonly port?: number;
 }
 
 export interface AwsClients {
@@ -59,7 +65,10 @@ export function createAwsClients(region?: string): AwsClients {
   };
 }
 
-/** Auto Scaling groups, EC2 instance state, target health and the replication group, read-only, plus SetInstanceHealth. */
+/**
+ * Auto Scaling groups, EC2 instance state and private address, target health and the replication
+ * group, read-only, plus SetInstanceHealth.
+ */
 export class AwsFleet implements Fleet {
   constructor(private readonly options: AwsFleetOptions) {}
 
@@ -77,6 +86,7 @@ export class AwsFleet implements Fleet {
       return {
         role: group.role,
         groupName: group.groupName,
+        port: group.port,
         instances: members.map(({ InstanceId = '', LifecycleState, HealthStatus }): InstanceObservation => {
           const ec2 = instances.get(InstanceId);
           return {
@@ -86,6 +96,7 @@ export class AwsFleet implements Fleet {
             launchedAt: ec2?.LaunchTime?.getTime(),
             instanceState: ec2?.State?.Name,
             targetHealth: targetStates?.get(InstanceId),
+            privateAddress: ec2?.PrivateIpAddress,
           };
         }),
       };

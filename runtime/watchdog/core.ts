@@ -3,8 +3,9 @@
  * Given what the adapters observed, it decides per node: flag it for replacement, suspect it (one
  * signal only), ignore it, or hold (a safety rail tripped). It never flags on one signal, never
  * while the registry or the replication group cannot be trusted, never more than the policy's
- * limit per cycle, and never so many that no healthy majority would remain. It judges only nodes
- * that registered: a booting node has no heartbeat yet however long its boot takes.
+ * limit per cycle, and never so many that no healthy majority would remain. A node that never
+ * registered is left alone until its boot is overdue (`bootDeadlineMs` after launch, far longer than
+ * any boot the platform grants); then its missing registration is its one signal.
  */
 import type { NodeRole, NodeView } from '../contract/registry';
 import { DEFAULT_TIMINGS } from '../contract/timings';
@@ -20,6 +21,12 @@ export interface FleetPolicy {
   readonly graceMs: number;
   /** Flag only while more than this share of the fleet has a fresh heartbeat (0.5: a strict majority). */
   readonly minHealthyShare: number;
+  /**
+   * An in-service instance that never registered is overdue this long after launch (`boot-overdue`),
+   * never sooner than `graceMs`: far above any boot the platform grants, so a slow boot is never judged.
+   * @default DEFAULT_TIMINGS.bootDeadlineSeconds (1800 s)
+   */
+  readonly bootDeadlineMs?: number;
 }
 
 export type Policy = Readonly<Record<NodeRole, FleetPolicy>>;
@@ -28,6 +35,7 @@ export const DEFAULT_FLEET_POLICY: FleetPolicy = {
   maxFlagsPerCycle: 1,
   graceMs: DEFAULT_TIMINGS.asgHealthCheckGraceSeconds * 1000,
   minHealthyShare: 0.5,
+  bootDeadlineMs: DEFAULT_TIMINGS.bootDeadlineSeconds * 1000,
 };
 
 /**
@@ -51,11 +59,15 @@ export interface InstanceObservation {
   readonly instanceState?: string;
   /** Load balancer target state (`healthy`, `unhealthy`, ...); absent without a target group. */
   readonly targetHealth?: string;
+  /** Private IPv4 address: where an overdue boot, which has no registered address, is probed. */
+  readonly privateAddress?: string;
 }
 
 export interface FleetObservation {
   readonly role: NodeRole;
   readonly groupName: string;
+  /** Port of `GET /live` on the fleet's instances; absent: overdue boots are not probed. */
+  readonly port?: number;
   readonly instances: readonly InstanceObservation[];
 }
 
@@ -72,13 +84,15 @@ export interface Observations {
   readonly fleets: readonly FleetObservation[];
   /** The ElastiCache replication group's status; absent where there is none (local cluster). */
   readonly replicationGroupStatus?: string;
-  /** `/live` results by instance id (the loop probes the registered nodes whose heartbeat expired). */
+  /** `/live` results by instance id (the loop probes {@link probeTargets}). */
   readonly probes: ReadonlyMap<string, ProbeResult>;
   /** Instances this watchdog flagged already: their group may not report them Unhealthy yet. */
   readonly flagged: ReadonlySet<string>;
 }
 
-export type SignalKind = 'heartbeat-expired' | 'live-failed' | 'target-unhealthy' | 'instance-not-running';
+/** `heartbeat-expired` and `boot-overdue` come from the registry, the others from the instance itself. */
+export type SignalKind =
+  'heartbeat-expired' | 'boot-overdue' | 'live-failed' | 'target-unhealthy' | 'instance-not-running';
 
 export interface Signal {
   readonly kind: SignalKind;
@@ -124,6 +138,35 @@ export function viewsByInstance(nodes: readonly NodeView[]): Map<string, NodeVie
   return views;
 }
 
+/** Where the loop sends `GET /live` this cycle, by instance id. */
+export interface ProbeTarget {
+  readonly instanceId: string;
+  /** host:port */
+  readonly address: string;
+}
+
+/**
+ * The probes a cycle needs: each registered node whose heartbeat expired, at its registered address,
+ * and each overdue boot at its private address and its fleet's port (none without both).
+ */
+export function probeTargets(
+  fleets: readonly FleetObservation[],
+  views: ReadonlyMap<string, NodeView>,
+  now: number,
+  policy: Policy = DEFAULT_POLICY,
+): ProbeTarget[] {
+  return fleets.flatMap((fleet) =>
+    fleet.instances.flatMap((instance): ProbeTarget[] => {
+      const view = views.get(instance.instanceId);
+      if (view?.expired) return [{ instanceId: instance.instanceId, address: view.identity.address }];
+      if (view) return [];
+      const overdue = bootOverdueSignal(instance, now, policy[fleet.role]);
+      if (!overdue || instance.privateAddress === undefined || fleet.port === undefined) return [];
+      return [{ instanceId: instance.instanceId, address: `${instance.privateAddress}:${fleet.port}` }];
+    }),
+  );
+}
+
 export function decide(obs: Observations, policy: Policy = DEFAULT_POLICY): Decision[] {
   if (!obs.registry.reachable) {
     return [{ action: 'hold', rail: 'registry-unreachable', detail: obs.registry.error }];
@@ -147,7 +190,10 @@ export function decide(obs: Observations, policy: Policy = DEFAULT_POLICY): Deci
 interface Candidate {
   readonly node: NodeRef;
   readonly signals: readonly Signal[];
-  readonly heartbeatAgeMs: number;
+  /** Registered nodes go first: a crash is replaced as fast as ever, however many boots hang. */
+  readonly registered: boolean;
+  /** Heartbeat age of a registered node, launch age of an overdue boot: the longest silent goes first. */
+  readonly silentMs: number;
 }
 
 function judgeFleet(
@@ -178,9 +224,20 @@ function judgeFleet(
       continue;
     }
     // The registry keeps a node's identity for an hour after its last heartbeat (runtime/contract
-    // registry), so no view means it never registered: still booting, never judged.
+    // registry), so no view means it never registered: booting, and not judged before its deadline.
     if (!view) {
-      decisions.push({ action: 'ignore', node, reason: 'not-registered' });
+      const overdue = bootOverdueSignal(instance, obs.now, policy);
+      if (!overdue) {
+        decisions.push({ action: 'ignore', node, reason: 'not-registered' });
+        continue;
+      }
+      const others = secondSignals(instance, obs.probes.get(instance.instanceId));
+      if (others.length > 0) {
+        const silentMs = obs.now - (instance.launchedAt ?? obs.now);
+        candidates.push({ node, signals: [overdue, ...others], registered: false, silentMs });
+      } else {
+        decisions.push({ action: 'suspect', node, signals: [overdue] });
+      }
       continue;
     }
     const heartbeat = heartbeatSignal(view);
@@ -192,7 +249,12 @@ function judgeFleet(
     }
     const others = secondSignals(instance, obs.probes.get(instance.instanceId));
     if (heartbeat && others.length > 0) {
-      candidates.push({ node, signals: [heartbeat, ...others], heartbeatAgeMs: view.heartbeatAgeMs });
+      candidates.push({
+        node,
+        signals: [heartbeat, ...others],
+        registered: true,
+        silentMs: view.heartbeatAgeMs,
+      });
     } else if (heartbeat || others.length > 0) {
       decisions.push({ action: 'suspect', node, signals: heartbeat ? [heartbeat] : others });
     }
@@ -200,7 +262,10 @@ function judgeFleet(
   return [...decisions, ...limitFlags(candidates, healthy, members, policy)];
 }
 
-/** Applies the majority and per-cycle rails to the nodes that have both signals, longest silent first. */
+/**
+ * Applies the majority and per-cycle rails to the nodes that have two signals: registered nodes first,
+ * then overdue boots, each longest silent first.
+ */
 function limitFlags(
   candidates: readonly Candidate[],
   healthy: number,
@@ -209,7 +274,10 @@ function limitFlags(
 ): Decision[] {
   const majority = healthy > members * policy.minHealthyShare;
   const ordered = [...candidates].sort(
-    (a, b) => b.heartbeatAgeMs - a.heartbeatAgeMs || a.node.instanceId.localeCompare(b.node.instanceId),
+    (a, b) =>
+      Number(b.registered) - Number(a.registered) ||
+      b.silentMs - a.silentMs ||
+      a.node.instanceId.localeCompare(b.node.instanceId),
   );
   return ordered.map(({ node, signals }, i): Decision => {
     if (!majority) {
@@ -227,6 +295,28 @@ function limitFlags(
 function heartbeatSignal(view: NodeView): Signal | undefined {
   if (!view.expired) return undefined;
   return { kind: 'heartbeat-expired', detail: `last heartbeat ${view.heartbeatAgeMs} ms ago` };
+}
+
+/**
+ * For an instance with no registry view (the caller's check): in service and launched longer ago than
+ * the boot deadline and the grace. An unknown launch time counts as just launched: never overdue.
+ */
+function bootOverdueSignal(
+  instance: InstanceObservation,
+  now: number,
+  policy: FleetPolicy,
+): Signal | undefined {
+  if (instance.lifecycleState !== 'InService' || instance.launchedAt === undefined) return undefined;
+  const deadlineMs = Math.max(
+    policy.bootDeadlineMs ?? DEFAULT_TIMINGS.bootDeadlineSeconds * 1000,
+    policy.graceMs,
+  );
+  const launchedAgo = now - instance.launchedAt;
+  if (launchedAgo <= deadlineMs) return undefined;
+  return {
+    kind: 'boot-overdue',
+    detail: `never registered, launched ${Math.round(launchedAgo / 1000)} s ago (boot deadline ${Math.round(deadlineMs / 1000)} s)`,
+  };
 }
 
 function secondSignals(instance: InstanceObservation, probe: ProbeResult | undefined): Signal[] {

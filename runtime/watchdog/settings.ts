@@ -35,12 +35,14 @@ const FleetPolicySchema = z.object({
   maxFlagsPerCycle: z.number().int().positive(),
   graceMs: z.number().int().nonnegative(),
   minHealthyShare: z.number().min(0).lt(1),
+  bootDeadlineMs: z.number().int().positive().optional(),
 });
 
 const GroupSchema = z.object({
   role: z.enum(NODE_ROLES),
   groupName: z.string().min(1),
   targetGroupArn: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65_535).optional(),
 });
 
 function json<T extends z.ZodTypeAny>(schema: T) {

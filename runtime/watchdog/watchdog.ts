@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   decide,
+  DEFAULT_POLICY,
+  probeTargets,
   viewsByInstance,
   type Decision,
   type FleetObservation,
@@ -8,6 +10,7 @@ import {
   type Observations,
   type Policy,
   type ProbeResult,
+  type ProbeTarget,
   type RegistryObservation,
 } from './core';
 import { errorMessage } from './errors';
@@ -37,7 +40,7 @@ export interface Fleet {
   markUnhealthy(node: NodeRef): Promise<void>;
 }
 
-/** GET /live on host:port. */
+/** GET /live on host:port: a registered node's address, or an overdue boot's private address and fleet port. */
 export type LiveProbe = (address: string) => Promise<ProbeResult>;
 
 export interface WatchdogOptions {
@@ -92,7 +95,8 @@ type Totals = { -readonly [K in Exclude<keyof RunSummary, 'skipped'>]: RunSummar
 
 /**
  * One watchdog: each cycle observes (registry, fleets, `/live` of the registered nodes whose heartbeat
- * expired), decides with the pure core, flags, and writes one line per decision and one metrics line.
+ * expired and of the overdue boots), decides with the pure core, flags, and writes one line per
+ * decision and one metrics line.
  */
 export class Watchdog {
   /** Flagged by this watchdog; kept until the instance leaves its group. */
@@ -102,16 +106,18 @@ export class Watchdog {
   private lockError?: string;
   private readonly sink: LineSink;
   private readonly clock: () => number;
+  private readonly policy: Policy;
 
   constructor(private readonly options: WatchdogOptions) {
     this.sink = options.sink ?? stdoutSink;
     this.clock = options.clock ?? Date.now;
+    this.policy = options.policy ?? DEFAULT_POLICY;
   }
 
   async cycle(): Promise<CycleReport> {
     const started = this.clock();
     const cycle = ++this.cycles;
-    const decisions = decide(await this.observe(started), this.options.policy);
+    const decisions = decide(await this.observe(started), this.policy);
     let failedFlags = 0;
     for (const decision of decisions) {
       const outcome = decision.action === 'flag' ? await this.flag(decision.node) : undefined;
@@ -198,24 +204,17 @@ export class Watchdog {
     const members = new Set(snapshot.fleets.flatMap((f) => f.instances.map((i) => i.instanceId)));
     for (const id of this.flagged) if (!members.has(id)) this.flagged.delete(id);
     const probes = registry.reachable
-      ? await this.probeStale(viewsByInstance(registry.nodes), snapshot.fleets)
+      ? await this.probeAll(probeTargets(snapshot.fleets, viewsByInstance(registry.nodes), now, this.policy))
       : new Map<string, ProbeResult>();
     return { now, registry, ...snapshot, probes, flagged: this.flagged };
   }
 
-  /** Probes /live of every registered instance whose heartbeat expired: the second, independent signal. */
-  private async probeStale(
-    views: ReturnType<typeof viewsByInstance>,
-    fleets: readonly FleetObservation[],
-  ): Promise<Map<string, ProbeResult>> {
-    const targets = fleets.flatMap((fleet) =>
-      fleet.instances.flatMap((instance) => {
-        const view = views.get(instance.instanceId);
-        return view?.expired ? [{ id: instance.instanceId, address: view.identity.address }] : [];
-      }),
-    );
+  /** GET /live of each target, in parallel: the second, independent signal. */
+  private async probeAll(targets: readonly ProbeTarget[]): Promise<Map<string, ProbeResult>> {
     const results = await Promise.all(
-      targets.map(async ({ id, address }) => [id, await this.options.probe(address)] as const),
+      targets.map(
+        async ({ instanceId, address }) => [instanceId, await this.options.probe(address)] as const,
+      ),
     );
     return new Map(results);
   }

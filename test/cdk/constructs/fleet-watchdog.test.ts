@@ -237,6 +237,12 @@ describe('FleetWatchdog', () => {
     template.hasResourceProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
   });
 
+  test("GIVEN the cluster WHEN synthesized THEN each group names its fleet's port (a boot that never registered is probed there)", () => {
+    const groups = JSON.stringify(watchdogFunction(template).Environment.Variables.RTC_WATCHDOG_GROUPS);
+    expect(groups).toMatch(/\\"role\\":\\"master\\".*\\"port\\":8080/);
+    expect(groups).toMatch(/\\"role\\":\\"media\\".*\\"port\\":9090/);
+  });
+
   test('GIVEN the cluster WHEN synthesized THEN the settings reach the handler and parse', () => {
     const env = watchdogFunction(template).Environment.Variables;
     const resolved = { ...env, RTC_REDIS_AUTH_SECRET_ARN: 'arn:secret', RTC_WATCHDOG_GROUPS: 'x' };

@@ -4,6 +4,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { MasterFleet, MasterFleetProps } from '../../../constructs/master-fleet';
+import { SIGNAL_TIMEOUT } from '../../../constructs/node-fleet';
+import { DEFAULT_TIMINGS } from '../../../runtime/contract/timings';
 import { Fixture, fixture, fleetDependencies } from '../support/app';
 
 /** What every fleet shares, shown on the masters (the media fleet builds on the same base). */
@@ -12,6 +14,10 @@ function build(props: Partial<MasterFleetProps> = {}): Fixture & { fleet: Master
   const fleet = new MasterFleet(f.stack, 'Fleet', { vpc: f.vpc, ...fleetDependencies(f), ...props });
   return { ...f, fleet };
 }
+
+test("the watchdog's boot deadline outlasts CloudFormation's wait for a new node's signal (a deployment's silent node is rolled back first)", () => {
+  expect(DEFAULT_TIMINGS.bootDeadlineSeconds).toBeGreaterThanOrEqual(2 * SIGNAL_TIMEOUT.toSeconds());
+});
 
 describe('NodeFleet (through MasterFleet)', () => {
   let built: Fixture & { fleet: MasterFleet };

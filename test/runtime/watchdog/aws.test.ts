@@ -23,9 +23,11 @@ const elastiCache = mockClient(ElastiCacheClient);
 
 const TG = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/masters/0123456789abcdef';
 const GROUPS: AwsGroup[] = [
-  { role: 'master', groupName: 'cluster-masters', targetGroupArn: TG },
-  { role: 'media', groupName: 'cluster-media' },
+  { role: 'master', groupName: 'cluster-masters', targetGroupArn: TG, port: 8080 },
+  { role: 'media', groupName: 'cluster-media', port: 9090 },
 ];
+/** Private IPv4 addresses DescribeInstances reports; i-m2 (stopped) has none. */
+const PRIVATE_IPS: Record<string, string> = { 'i-m1': '10.0.1.17', 'i-d1': '10.0.4.23' };
 const LAUNCHED = new Date('2026-01-01T10:00:00Z');
 
 function fleet(groups: AwsGroup[] = GROUPS, replicationGroupId: string | null = 'rtc-store') {
@@ -84,6 +86,7 @@ function instancesPage(ids: string[], NextToken?: string): DescribeInstancesResu
           InstanceId,
           LaunchTime: LAUNCHED,
           State: { Name: InstanceId === 'i-m2' ? 'stopped' : 'running', Code: 16 },
+          PrivateIpAddress: PRIVATE_IPS[InstanceId],
         })),
       },
     ],
@@ -108,7 +111,7 @@ beforeEach(() => {
 });
 
 describe('AwsFleet.observe', () => {
-  test('reads both groups across pages, joins EC2 state, launch time, target health and the replication group', async () => {
+  test('reads both groups across pages, joins EC2 state, launch time, private address, target health, the port and the replication group', async () => {
     const AutoScalingGroupNames = ['cluster-masters', 'cluster-media'];
     autoScaling
       .on(DescribeAutoScalingGroupsCommand, { AutoScalingGroupNames, NextToken: undefined })
@@ -142,6 +145,7 @@ describe('AwsFleet.observe', () => {
         {
           role: 'master',
           groupName: 'cluster-masters',
+          port: 8080,
           instances: [
             {
               instanceId: 'i-m1',
@@ -150,6 +154,7 @@ describe('AwsFleet.observe', () => {
               launchedAt: LAUNCHED.getTime(),
               instanceState: 'running',
               targetHealth: 'healthy',
+              privateAddress: '10.0.1.17',
             },
             {
               instanceId: 'i-m2',
@@ -158,12 +163,14 @@ describe('AwsFleet.observe', () => {
               launchedAt: LAUNCHED.getTime(),
               instanceState: 'stopped',
               targetHealth: 'unhealthy',
+              privateAddress: undefined,
             },
           ],
         },
         {
           role: 'media',
           groupName: 'cluster-media',
+          port: 9090,
           instances: [
             {
               instanceId: 'i-d1',
@@ -172,6 +179,7 @@ describe('AwsFleet.observe', () => {
               launchedAt: LAUNCHED.getTime(),
               instanceState: 'running',
               targetHealth: undefined,
+              privateAddress: '10.0.4.23',
             },
           ],
         },
@@ -228,13 +236,14 @@ describe('AwsFleet.observe', () => {
     await expect(fleet().observe()).rejects.toThrow('Auto Scaling group cluster-media not found');
   });
 
-  test('without a replication group or target group, neither is asked', async () => {
+  test('without a replication group or target group, neither is asked; without a port, none is reported', async () => {
     autoScaling.on(DescribeAutoScalingGroupsCommand).resolves(groupsPage(['cluster-media']));
     ec2.on(DescribeInstancesCommand).resolves(instancesPage(['i-d1']));
 
-    const snapshot = await fleet([GROUPS[1]], null).observe();
+    const snapshot = await fleet([{ role: 'media', groupName: 'cluster-media' }], null).observe();
 
     expect(snapshot.replicationGroupStatus).toBeUndefined();
+    expect(snapshot.fleets[0].port).toBeUndefined();
     expect(elastiCache).not.toHaveReceivedAnyCommand();
     expect(elbv2).not.toHaveReceivedAnyCommand();
   });

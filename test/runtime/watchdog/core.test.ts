@@ -1,8 +1,12 @@
 import type { NodeView } from '../../../runtime/contract/registry';
+import { DEFAULT_TIMINGS } from '../../../runtime/contract/timings';
 import {
   decide,
   DEFAULT_POLICY,
+  probeTargets,
+  viewsByInstance,
   type Decision,
+  type FleetObservation,
   type InstanceObservation,
   type Observations,
   type Policy,
@@ -49,10 +53,14 @@ function twoCrashed(laterMs: number, eHealth: InstanceObservation['healthStatus'
   });
 }
 
-/** A node boots for up to READY_TIMEOUT_SECONDS (600 s); only a registered node is ever judged. */
+/**
+ * A node that never registered is judged only once its boot is overdue: DEFAULT_TIMINGS.bootDeadlineSeconds
+ * (1800 s) after launch, twice CloudFormation's 15-minute wait for its readiness signal.
+ */
 function bootCases(): Case[] {
   const booting = (launchedAgoMs: number, c: Third) =>
     third({ ...c, instance: { launchedAt: NOW - launchedAgoMs, ...c.instance } });
+  const DEADLINE_MS = DEFAULT_TIMINGS.bootDeadlineSeconds * 1000;
   return [
     {
       name: 'boot: never registered, 30 s after launch, /live failing -> ignore not-registered',
@@ -65,9 +73,65 @@ function bootCases(): Case[] {
       expected: ['ignore not-registered i-c'],
     },
     {
-      name: 'boot: never registered an hour after launch, instance stopped -> still never flagged',
-      obs: booting(3_600_000, { views: [], instance: { instanceState: 'stopped' } }),
+      name: 'boot: never registered, at the deadline to the millisecond, every second signal -> still ignored',
+      obs: booting(DEADLINE_MS, {
+        views: [],
+        live: false,
+        instance: { targetHealth: 'unhealthy', instanceState: 'stopped' },
+      }),
       expected: ['ignore not-registered i-c'],
+    },
+    {
+      name: 'boot: never registered, past the deadline, /live failing -> flag',
+      obs: booting(DEADLINE_MS + 1, { views: [], live: false }),
+      expected: ['flag i-c'],
+    },
+    {
+      name: 'boot: never registered, past the deadline, /live answering -> suspect (one signal only)',
+      obs: booting(DEADLINE_MS + 60_000, { views: [], live: true }),
+      expected: ['suspect i-c'],
+    },
+    {
+      name: 'boot: never registered, past the deadline, not probed (no address) -> suspect',
+      obs: booting(DEADLINE_MS + 60_000, { views: [] }),
+      expected: ['suspect i-c'],
+    },
+    {
+      name: 'boot: never registered, past the deadline, target unhealthy -> flag',
+      obs: booting(DEADLINE_MS + 60_000, { views: [], instance: { targetHealth: 'unhealthy' } }),
+      expected: ['flag i-c'],
+    },
+    {
+      name: 'boot: never registered an hour after launch, instance stopped -> flag',
+      obs: booting(3_600_000, { views: [], instance: { instanceState: 'stopped' } }),
+      expected: ['flag i-c'],
+    },
+    {
+      name: 'boot: never registered, unknown launch time, /live failing -> never overdue',
+      obs: third({ views: [], live: false, instance: { launchedAt: undefined } }),
+      expected: ['ignore not-registered i-c'],
+    },
+    {
+      name: 'boot: overdue but already Unhealthy -> not flagged twice',
+      obs: booting(DEADLINE_MS + 60_000, { views: [], live: false, instance: { healthStatus: 'Unhealthy' } }),
+      expected: ['ignore already-unhealthy i-c'],
+    },
+    {
+      name: 'boot: overdue but leaving the group -> not judged',
+      obs: booting(DEADLINE_MS + 60_000, { views: [], live: false, instance: { lifecycleState: 'Pending' } }),
+      expected: ['ignore not-in-service i-c'],
+    },
+    {
+      name: 'boot: a policy deadline shorter than the grace counts from the grace',
+      policy: { ...DEFAULT_POLICY, master: { ...DEFAULT_POLICY.master, bootDeadlineMs: 10_000 } },
+      obs: booting(60_000, { views: [], live: false }),
+      expected: ['ignore not-registered i-c'],
+    },
+    {
+      name: "boot: the policy's own deadline, once past it -> flag",
+      policy: { ...DEFAULT_POLICY, master: { ...DEFAULT_POLICY.master, bootDeadlineMs: 600_000 } },
+      obs: booting(600_001, { views: [], live: false }),
+      expected: ['flag i-c'],
     },
     {
       name: 'boot: registered 595 s after launch, heartbeat fresh -> no decision',
@@ -87,11 +151,72 @@ function bootCases(): Case[] {
     {
       name: 'boot: a booting node is no healthy member: 1 fresh of 3 -> the crashed one is held',
       obs: observations({
-        fleets: [masters3],
+        fleets: [
+          fleet('master', [instance('i-a'), instance('i-b'), instance('i-c', { launchedAt: NOW - 60_000 })]),
+        ],
         registry: { reachable: true, nodes: [view('i-a'), view('i-b', 5_000)] },
         probes: failing('i-b'),
       }),
       expected: ['ignore not-registered i-c', 'hold majority i-b'],
+    },
+    {
+      name: 'boot: an overdue boot with a failed probe, 1 fresh of 3 -> held by the majority rail',
+      obs: observations({
+        fleets: [masters3],
+        registry: { reachable: true, nodes: [view('i-a'), view('i-b', 5_000)] },
+        probes: failing('i-b', 'i-c'),
+      }),
+      expected: ['hold majority i-b', 'hold majority i-c'],
+    },
+    {
+      name: 'boot: three of five masters never registered, all probes failing -> held by the majority rail',
+      obs: observations({
+        fleets: [masters5],
+        registry: { reachable: true, nodes: fresh('i-a', 'i-b') },
+        probes: failing('i-c', 'i-d', 'i-e'),
+      }),
+      expected: ['hold majority i-c', 'hold majority i-d', 'hold majority i-e'],
+    },
+    {
+      name: 'boot: two overdue boots, limit 1 -> flag the oldest launch, hold the other',
+      obs: observations({
+        fleets: [
+          fleet('master', [
+            ...masters5.instances.slice(0, 3),
+            instance('i-d', { launchedAt: NOW - DEADLINE_MS - 120_000 }),
+            instance('i-e', { launchedAt: NOW - DEADLINE_MS - 60_000 }),
+          ]),
+        ],
+        registry: { reachable: true, nodes: fresh('i-a', 'i-b', 'i-c') },
+        probes: failing('i-d', 'i-e'),
+      }),
+      expected: ['flag i-d', 'hold max-flags-per-cycle i-e'],
+    },
+    {
+      name: 'boot: a crashed node and an overdue boot, limit 1 -> the crash first, the boot next cycle',
+      obs: observations({
+        fleets: [masters5],
+        registry: { reachable: true, nodes: [...fresh('i-a', 'i-b', 'i-c'), view('i-d', 4_000)] },
+        probes: failing('i-d', 'i-e'),
+      }),
+      expected: ['flag i-d', 'hold max-flags-per-cycle i-e'],
+    },
+    {
+      name: 'boot: overdue boots while the registry is unreachable -> hold the whole cycle',
+      obs: observations({
+        fleets: [masters3],
+        registry: { reachable: false, error: 'ETIMEDOUT' },
+        probes: failing('i-c'),
+      }),
+      expected: ['hold registry-unreachable'],
+    },
+    {
+      name: 'boot: an overdue boot with a failed probe during a failover -> hold the whole cycle',
+      obs: third(
+        { views: [], live: false, instance: { launchedAt: NOW - DEADLINE_MS - 60_000 } },
+        { replicationGroupStatus: 'modifying' },
+      ),
+      expected: ['hold replication-group-unavailable'],
     },
   ];
 }
@@ -294,6 +419,25 @@ describe('decide', () => {
     });
   });
 
+  test('an overdue boot is flagged with both signals, and no node id (it never registered)', () => {
+    const launchedAt = NOW - 1_860_000;
+    const [decision] = decide(third({ views: [], live: false, instance: { launchedAt } }));
+    expect(decision).toEqual<Decision>({
+      action: 'flag',
+      node: { role: 'master', groupName: 'masters', instanceId: 'i-c', nodeId: undefined },
+      signals: [
+        { kind: 'boot-overdue', detail: 'never registered, launched 1860 s ago (boot deadline 1800 s)' },
+        { kind: 'live-failed', detail: 'ECONNREFUSED' },
+      ],
+    });
+  });
+
+  test('the default boot deadline is the contract timing, for both roles', () => {
+    expect(DEFAULT_POLICY.master.bootDeadlineMs).toBe(1_800_000);
+    expect(DEFAULT_POLICY.media.bootDeadlineMs).toBe(1_800_000);
+    expect(DEFAULT_TIMINGS.bootDeadlineSeconds).toBe(1_800);
+  });
+
   test('a majority hold says how many are healthy', () => {
     const [decision] = decide(cases.find((c) => c.name.startsWith('3 of 3'))!.obs);
     expect(decision).toMatchObject({
@@ -301,5 +445,59 @@ describe('decide', () => {
       rail: 'majority',
       detail: '0 of 3 in service have a fresh heartbeat; flagging needs more than 50%',
     });
+  });
+});
+
+describe('probeTargets', () => {
+  const DEADLINE_MS = DEFAULT_TIMINGS.bootDeadlineSeconds * 1000;
+  const overdue = NOW - DEADLINE_MS - 1;
+  const targets = (fleets: FleetObservation[], nodes: NodeView[], policy?: Policy) =>
+    probeTargets(fleets, viewsByInstance(nodes), NOW, policy);
+
+  test('an expired registered node at its registered address; a fresh one not at all', () => {
+    const fleets = [fleet('master', [instance('i-a'), instance('i-bb')])];
+    expect(targets(fleets, [view('i-a'), view('i-bb', 4_000)])).toEqual([
+      { instanceId: 'i-bb', address: '10.0.0.4:8080' },
+    ]);
+  });
+
+  test("an overdue boot at its private address and its fleet's port", () => {
+    const fleets = [
+      {
+        ...fleet('media', [instance('m-1', { launchedAt: overdue, privateAddress: '10.0.3.7' })]),
+        port: 9090,
+      },
+    ];
+    expect(targets(fleets, [])).toEqual([{ instanceId: 'm-1', address: '10.0.3.7:9090' }]);
+  });
+
+  test('a boot before its deadline, or without an address or a port, is not probed', () => {
+    const fleets = [
+      {
+        ...fleet('master', [
+          instance('i-early', { launchedAt: overdue + 1, privateAddress: '10.0.1.1' }),
+          instance('i-noip', { launchedAt: overdue }),
+          instance('i-pending', {
+            launchedAt: overdue,
+            privateAddress: '10.0.1.3',
+            lifecycleState: 'Pending',
+          }),
+        ]),
+        port: 8080,
+      },
+      fleet('media', [instance('m-noport', { launchedAt: overdue, privateAddress: '10.0.1.4' })]),
+    ];
+    expect(targets(fleets, [])).toEqual([]);
+  });
+
+  test("each fleet's policy sets its deadline", () => {
+    const policy = { ...DEFAULT_POLICY, media: { ...DEFAULT_POLICY.media, bootDeadlineMs: 600_000 } };
+    const at = (role: 'master' | 'media', id: string) => ({
+      ...fleet(role, [instance(id, { launchedAt: NOW - 700_000, privateAddress: '10.0.2.2' })]),
+      port: 8080,
+    });
+    expect(targets([at('master', 'i-1'), at('media', 'm-1')], [], policy)).toEqual([
+      { instanceId: 'm-1', address: '10.0.2.2:8080' },
+    ]);
   });
 });

@@ -16,9 +16,12 @@ const SETTINGS: WatchdogSettings = {
   keyPrefix: 'rtc',
   replicationGroupId: 'rtc-store',
   cycleMs: 40,
-  groups: [{ role: 'master', groupName: 'masters' }],
+  groups: [
+    { role: 'master', groupName: 'masters', port: 8080 },
+    { role: 'media', groupName: 'media' },
+  ],
   policy: {
-    master: { maxFlagsPerCycle: 1, graceMs: 120_000, minHealthyShare: 0.5 },
+    master: { maxFlagsPerCycle: 1, graceMs: 120_000, minHealthyShare: 0.5, bootDeadlineMs: 1_800_000 },
     media: { maxFlagsPerCycle: 2, graceMs: 60_000, minHealthyShare: 0.3 },
   },
 };
@@ -26,6 +29,22 @@ const SETTINGS: WatchdogSettings = {
 describe('settings', () => {
   test('what the construct writes, the handler reads back', () => {
     expect(readSettings(settingsEnvironment(SETTINGS))).toEqual({ ...SETTINGS, authSecretField: undefined });
+  });
+
+  test('the fleet port and the boot deadline are optional; when set they are checked', () => {
+    const env = settingsEnvironment(SETTINGS);
+    expect(readSettings(env).groups[1].port).toBeUndefined();
+    expect(readSettings(env).policy.media.bootDeadlineMs).toBeUndefined();
+    expect(() =>
+      readSettings({ ...env, RTC_WATCHDOG_GROUPS: '[{"role":"master","groupName":"m","port":0}]' }),
+    ).toThrow(/RTC_WATCHDOG_GROUPS.0.port: Number must be greater than or equal to 1/);
+    const policy = JSON.parse(env.RTC_WATCHDOG_POLICY);
+    expect(() =>
+      readSettings({
+        ...env,
+        RTC_WATCHDOG_POLICY: JSON.stringify({ ...policy, media: { ...policy.media, bootDeadlineMs: -1 } }),
+      }),
+    ).toThrow(/RTC_WATCHDOG_POLICY.media.bootDeadlineMs: Number must be greater than 0/);
   });
 
   test('every problem is listed at once, each naming its variable', () => {

@@ -179,7 +179,7 @@ describe('the watchdog with real master processes', () => {
   });
 });
 
-describe('only registered nodes are judged, on a real redis-server', () => {
+describe('a booting node is judged only once registered (within its boot deadline), on a real redis-server', () => {
   const prefix = 'wdb';
   let connection: RegistryConnection;
   const flagged: string[] = [];
@@ -195,7 +195,7 @@ describe('only registered nodes are judged, on a real redis-server', () => {
       await new NodeRegistration(writer, identity(id), prefix).heartbeat(beat);
       fleet.add({ instanceId: `i-${id}`, groupName: 'masters', launchedAt: Date.now() - 3_600_000 });
     }
-    // Launched 15 minutes ago: past the grace and past the 600 s boot allowance.
+    // Launched 15 minutes ago: past the grace, within the boot deadline (1800 s): never judged unregistered.
     fleet.add({
       instanceId: bootIdentity.instanceId,
       groupName: 'masters',

@@ -1,5 +1,11 @@
 import type { NodeView } from '../../../runtime/contract/registry';
-import type { FleetObservation, NodeRef } from '../../../runtime/watchdog/core';
+import { DEFAULT_TIMINGS } from '../../../runtime/contract/timings';
+import {
+  DEFAULT_POLICY,
+  type FleetObservation,
+  type NodeRef,
+  type Policy,
+} from '../../../runtime/watchdog/core';
 import type { RunLock } from '../../../runtime/watchdog/lock';
 import { Watchdog, type Fleet, type FleetSnapshot } from '../../../runtime/watchdog/watchdog';
 import { fleet, instance, NOW, view } from './fixtures';
@@ -21,7 +27,11 @@ class FakeFleet implements Fleet {
 
 const masters: FleetObservation = fleet('master', [instance('i-a'), instance('i-b'), instance('i-c')]);
 
-function setup(nodes: NodeView[] | Error, snapshot: FleetSnapshot | Error = { fleets: [masters] }) {
+function setup(
+  nodes: NodeView[] | Error,
+  snapshot: FleetSnapshot | Error = { fleets: [masters] },
+  policy?: Policy,
+) {
   const lines: Record<string, unknown>[] = [];
   const fakeFleet = new FakeFleet(snapshot);
   const probe = jest.fn(async (address: string) =>
@@ -32,6 +42,7 @@ function setup(nodes: NodeView[] | Error, snapshot: FleetSnapshot | Error = { fl
     registry,
     fleet: fakeFleet,
     probe,
+    policy,
     dimensions: { FunctionName: 'wd' },
     sink: (line) => lines.push(line),
     clock: () => NOW,
@@ -102,8 +113,23 @@ describe('Watchdog.cycle', () => {
     ]);
   });
 
-  test('a node that never registered (still booting) is neither probed nor flagged', async () => {
-    const { watchdog, probe, fleet: f } = setup([view('i-a'), view('i-b')]);
+  /** Masters i-a and i-b registered and fresh; i-c never registered, launched `launchedAgoMs` ago. */
+  const withBoot = (launchedAgoMs: number, port = 8080): FleetSnapshot => ({
+    fleets: [
+      {
+        ...fleet('master', [
+          instance('i-a'),
+          instance('i-b'),
+          instance('i-c', { launchedAt: NOW - launchedAgoMs, privateAddress: '10.0.2.9' }),
+        ]),
+        port,
+      },
+    ],
+  });
+  const BOOT_DEADLINE_MS = DEFAULT_TIMINGS.bootDeadlineSeconds * 1000;
+
+  test('a node that never registered, within its boot deadline, is neither probed nor flagged', async () => {
+    const { watchdog, probe, fleet: f } = setup([view('i-a'), view('i-b')], withBoot(BOOT_DEADLINE_MS));
 
     const report = await watchdog.cycle();
 
@@ -112,6 +138,67 @@ describe('Watchdog.cycle', () => {
     expect(report.decisions).toEqual([
       expect.objectContaining({ action: 'ignore', reason: 'not-registered' }),
     ]);
+  });
+
+  test('an overdue boot is probed at its private address and port; /live refused -> flagged, logged and counted', async () => {
+    const {
+      watchdog,
+      probe,
+      fleet: f,
+      lines,
+    } = setup([view('i-a'), view('i-b')], withBoot(BOOT_DEADLINE_MS + 5_000));
+
+    const report = await watchdog.cycle();
+
+    expect(probe.mock.calls).toEqual([['10.0.2.9:8080']]);
+    expect(f.flagged).toEqual([{ role: 'master', groupName: 'masters', instanceId: 'i-c' }]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        msg: 'watchdog decision',
+        action: 'flag',
+        node: expect.objectContaining({ instanceId: 'i-c', nodeId: undefined }),
+        signals: [
+          { kind: 'boot-overdue', detail: 'never registered, launched 1805 s ago (boot deadline 1800 s)' },
+          { kind: 'live-failed', detail: 'ECONNREFUSED' },
+        ],
+        applied: true,
+      }),
+      expect.objectContaining({ Flags: 1, Suspects: 0, Holds: 0 }),
+    ]);
+    expect(report.counts).toEqual({ flag: 1, suspect: 0, ignore: 0, hold: 0 });
+  });
+
+  test('an overdue boot whose /live answers is only a suspect: logged and counted, not flagged', async () => {
+    const {
+      watchdog,
+      probe,
+      fleet: f,
+      lines,
+    } = setup([view('i-a'), view('i-b')], withBoot(BOOT_DEADLINE_MS + 5_000, 9090));
+
+    await watchdog.cycle();
+
+    expect(probe.mock.calls).toEqual([['10.0.2.9:9090']]);
+    expect(f.flagged).toEqual([]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        action: 'suspect',
+        signals: [expect.objectContaining({ kind: 'boot-overdue' })],
+      }),
+      expect.objectContaining({ Flags: 0, Suspects: 1, Holds: 0 }),
+    ]);
+  });
+
+  test("the watchdog's own policy sets the boot deadline, for the probe and the decision", async () => {
+    const policy = { ...DEFAULT_POLICY, master: { ...DEFAULT_POLICY.master, bootDeadlineMs: 600_000 } };
+    const { watchdog, probe, fleet: f } = setup([view('i-a'), view('i-b')], withBoot(700_000), policy);
+
+    await watchdog.cycle();
+
+    expect(probe.mock.calls).toEqual([['10.0.2.9:8080']]);
+    expect(f.flagged).toEqual([expect.objectContaining({ instanceId: 'i-c' })]);
   });
 
   test('an unreachable registry is a hold: nothing probed, nothing flagged, the hold counted', async () => {
