@@ -260,10 +260,10 @@ install_pair_units() {
     "ExecStart=$NODE_APP/main.js standby keepalived --out $KEEPALIVED_CONF" \
     "ExecStart=/bin/chown redis:redis $REDIS_CONF" 'RemainAfterExit=yes' 'TimeoutStartSec=2min' \
     "ReadWritePaths=${REDIS_CONF%/*} ${KEEPALIVED_CONF%/*}" "${STANDBY_DIRECTORY[@]}"
-  # keepalived's notify hooks and checks talk to the agent; redis-server never starts on the package's
-  # config.
+  # keepalived's notify hooks and checks talk to the agent; neither keepalived nor redis-server starts
+  # on a config this boot did not write (a package's, or the previous boot's).
   write_lines "$UNIT_DIR/$KEEPALIVED_UNIT.d/rtc-ha.conf" \
-    '[Unit]' "After=$STANDBY_UNIT" "Wants=$STANDBY_UNIT"
+    '[Unit]' "After=$STANDBY_UNIT $PAIR_CONFIG_UNIT" "Wants=$STANDBY_UNIT" "Requires=$PAIR_CONFIG_UNIT"
   write_lines "$UNIT_DIR/$REDIS_UNIT.d/rtc-ha.conf" \
     '[Unit]' "After=$PAIR_CONFIG_UNIT" "Requires=$PAIR_CONFIG_UNIT"
 }

@@ -303,7 +303,7 @@ describe('rtc-ha-node.sh', () => {
 
       it("orders the packages' services: keepalived after the agent, redis-server after its config", () => {
         expect(unitText('keepalived.service.d/rtc-ha.conf')).toBe(
-          '[Unit]\nAfter=rtc-ha-standby.service\nWants=rtc-ha-standby.service\n',
+          '[Unit]\nAfter=rtc-ha-standby.service rtc-ha-pair-config.service\nWants=rtc-ha-standby.service\nRequires=rtc-ha-pair-config.service\n',
         );
         expect(unitText('redis-server.service.d/rtc-ha.conf')).toBe(
           '[Unit]\nAfter=rtc-ha-pair-config.service\nRequires=rtc-ha-pair-config.service\n',
