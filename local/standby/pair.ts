@@ -129,8 +129,12 @@ export class StandbyPair {
     const pair = new StandbyPair(mkdtempSync(join(tmpdir(), 'rtcsb-')), options);
     try {
       await Promise.all([pair.createNetwork(), pair.bundle()]);
-      await Promise.all(NODE_NAMES.map((name) => pair.startNode(name)));
+      // The preferred node first: with manual failback (no preemption) the first node up stays active,
+      // and on a loaded machine b's processes could otherwise win the first election.
+      await pair.startNode('a');
       await pair.waitUntilServing('a', 30_000);
+      await pair.startNode('b');
+      await pair.waitUntilFollowing('b', 30_000);
       // Rooms are placed on a registered media agent whose Janus is up (the standby's is not registered).
       if (options.janus) await pair.waitUntilMediaReady('a', 30_000);
     } catch (err) {
@@ -311,6 +315,21 @@ export class StandbyPair {
         (await this.ready(name)) &&
         !(await this.ready(peerOf(name))) &&
         (await this.addressHolders()).includes(name),
+      timeoutMs,
+      100,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${this.describe()}`);
+    });
+  }
+
+  /** Resolves once node `name`'s store is a replica in sync with its peer's (the standby, caught up). */
+  async waitUntilFollowing(name: NodeName, timeoutMs: number): Promise<void> {
+    await waitFor(
+      `node ${name}'s store following its peer`,
+      async () =>
+        (await this.cli(this.namespaces[name], 'redis-cli', ['-p', '6379', 'info', 'replication'])).includes(
+          'master_link_status:up',
+        ),
       timeoutMs,
       100,
     ).catch((err: Error) => {
