@@ -1,6 +1,7 @@
 import { isIPv4 } from 'node:net';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { DEFAULT_PORTS, EnvResult, NodeRole, parseEnv } from '../contract';
 import type { Imds } from './imds';
@@ -218,6 +219,46 @@ export async function resolveBootEnv(
     return { ok: false, problems: [`${boot.settingsParameter}: ${(err as Error).message}`] };
   }
   return assembleBootEnv(role, facts, settings, Object.assign({}, ...secretValues), boot.publicAddress);
+}
+
+/**
+ * How a boot retries reading its settings, secrets and identity while AWS or IMDS fail: credentials
+ * not there yet, an instance profile or grant still propagating, throttling, a network blip. Each of
+ * these would otherwise fail the boot, and a deployment with it. About 15 s in all, then the error.
+ */
+export const BOOT_READ_RETRY = { attempts: 5, baseDelayMs: 1_000, maxDelayMs: 8_000 } as const;
+
+/**
+ * {@link resolveBootEnv}, retried (BOOT_READ_RETRY, doubling delays) while it throws; a bad setting
+ * is a problem in the result and is not retried. `onRetry` hears of each failed attempt.
+ */
+export async function readBootEnv(
+  boot: BootConfig,
+  role: NodeRole,
+  variables: ReadonlySet<string>,
+  clients: BootClients,
+  onRetry: (error: Error, attempt: number, delayMs: number) => void,
+  retry: { attempts: number; baseDelayMs: number; maxDelayMs: number } = BOOT_READ_RETRY,
+): Promise<EnvResult<Record<string, string>>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await resolveBootEnv(boot, role, variables, clients);
+    } catch (err) {
+      if (attempt >= retry.attempts) throw err;
+      const delayMs = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+      onRetry(err as Error, attempt, delayMs);
+      await sleep(delayMs);
+    }
+  }
+}
+
+/** An `onRetry` for {@link readBootEnv} that tells stderr (the journal) what failed and when it tries again. */
+export function reportBootRetry(program: string): (error: Error, attempt: number, delayMs: number) => void {
+  return (error, attempt, delayMs) =>
+    process.stderr.write(
+      `${program}: reading the boot configuration failed (attempt ${attempt} of ${BOOT_READ_RETRY.attempts}): ` +
+        `${error.message}; trying again in ${delayMs / 1000} s\n`,
+    );
 }
 
 async function readParameter(ssm: SSMClient, name: string): Promise<string> {

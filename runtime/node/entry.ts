@@ -2,7 +2,7 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { hostname } from 'node:os';
 import type { EnvResult, NodeRole } from '../contract';
-import { BootConfig, bootClients, parseBootEnv, resolveBootEnv } from './boot';
+import { BootConfig, bootClients, parseBootEnv, readBootEnv, reportBootRetry } from './boot';
 import { NodeConfig, exitOnProblems } from './config';
 import { Imds } from './imds';
 import { boundedDrain, completeTermination, watchTermination } from './lifecycle';
@@ -44,11 +44,12 @@ export async function runNodeProgram<C extends NodeConfig>(program: NodeProgram<
 
   let env: NodeJS.ProcessEnv = process.env;
   if (boot) {
-    const resolved = await resolveBootEnv(
+    const resolved = await readBootEnv(
       boot.config,
       program.role,
       new Set(program.variables),
       bootClients(boot.config.region, boot.imds),
+      reportBootRetry(program.program),
     ).catch((err: unknown): EnvResult<never> => ({
       ok: false,
       problems: [`reading the boot configuration: ${(err as Error).message}`],

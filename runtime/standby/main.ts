@@ -11,7 +11,7 @@
  * RTC_STANDBY_PAIR_ADDRESSES (both nodes', the preferred first) the peer and the preference follow.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { bootClients, parseBootEnv, resolveBootEnv } from '../node/boot';
+import { bootClients, parseBootEnv, readBootEnv, reportBootRetry } from '../node/boot';
 import { exitOnProblems } from '../node/config';
 import { Imds } from '../node/imds';
 import { createLogger } from '../node/log';
@@ -90,11 +90,12 @@ async function bootEnv(): Promise<NodeJS.ProcessEnv> {
   if (!boot.ok) exitOnProblems(PROGRAM, boot.problems);
   if (!boot.config) return process.env;
   const variables = new Set(Object.keys(STANDBY_ENV));
-  const resolved = await resolveBootEnv(
+  const resolved = await readBootEnv(
     boot.config,
     'master',
     variables,
     bootClients(boot.config.region, new Imds()),
+    reportBootRetry(PROGRAM),
   ).catch((err: unknown) => ({
     ok: false as const,
     problems: [`reading the boot configuration: ${(err as Error).message}`],

@@ -125,6 +125,36 @@ test('GIVEN boot mode THEN ready with ip:port registered, signals SUCCESS, takes
   }
 });
 
+test('GIVEN the settings parameter failing at first (AWS 500s beyond the SDK retries) THEN the boot retries and succeeds, no FAILURE signal', async () => {
+  const port = await freePort();
+  let failures = 4;
+  aws.on('AmazonSSM.GetParameter', ({ Name }) =>
+    failures-- > 0
+      ? { error: 'InternalServerError', status: 500, message: 'try again' }
+      : {
+          result: {
+            Parameter: {
+              Name,
+              Type: 'String',
+              Value: `RTC_PORT=${port}\nRTC_REDIS_URL=${registry.server.url}`,
+            },
+          },
+        },
+  );
+  const master = await startNodeProcess({ kind: 'master', env: bootEnv(port) });
+  try {
+    expect(master.lines().join('\n')).toMatch(
+      /rtc-master: reading the boot configuration failed \(attempt 1 of 5\): .*; trying again in 1 s/,
+    );
+    await waitFor('SUCCESS signal', () => aws.calls.some((c) => c.target === 'SignalResource'), 5_000);
+    expect(aws.calls.filter((c) => c.target === 'SignalResource').map((c) => c.input.Status)).toEqual([
+      'SUCCESS',
+    ]);
+  } finally {
+    await master.stop(500);
+  }
+});
+
 test('GIVEN settings the parser rejects THEN every problem, exit 2, and a FAILURE signal', async () => {
   const port = await freePort();
   settings([`RTC_PORT=${port}`, 'RTC_KEY_PREFIX={bad}', 'RTC_NODE_ID=sneaky']);

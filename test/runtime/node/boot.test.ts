@@ -11,7 +11,9 @@ import {
   assembleBootEnv,
   parseBootEnv,
   parseSettingsLines,
+  readBootEnv,
   resolveBootEnv,
+  BOOT_READ_RETRY,
 } from '../../../runtime/node/boot';
 import { Imds } from '../../../runtime/node/imds';
 import { ImdsStandIn, startImds } from '../../support/imds';
@@ -286,5 +288,59 @@ describe('resolveBootEnv (SDK mocked, IMDS stand-in)', () => {
     await expect(resolveBootEnv(boot, 'master', new Set(Object.keys(MASTER_ENV)), clients())).rejects.toThrow(
       'IMDS has no meta-data/instance-id for this instance',
     );
+  });
+
+  describe('readBootEnv: retried while AWS or IMDS fail', () => {
+    const FAST = { attempts: 3, baseDelayMs: 10, maxDelayMs: 15 };
+    const variables = new Set(Object.keys(MASTER_ENV));
+
+    test('GIVEN the parameter unreadable twice (credentials not there yet) THEN the third attempt boots', async () => {
+      ssm
+        .on(GetParameterCommand)
+        .rejectsOnce(new Error('Could not load credentials from any providers'))
+        .rejectsOnce(new Error('AccessDeniedException'))
+        .resolves({ Parameter: { Value: 'RTC_REDIS_URL=rediss://r:6379' } });
+      const retries: [string, number, number][] = [];
+      const result = await readBootEnv(
+        boot,
+        'master',
+        variables,
+        clients(),
+        (err, attempt, delayMs) => retries.push([err.message, attempt, delayMs]),
+        FAST,
+      );
+      expect(result.ok && result.config.RTC_REDIS_URL).toBe('rediss://r:6379');
+      expect(retries).toEqual([
+        ['Could not load credentials from any providers', 1, 10],
+        ['AccessDeniedException', 2, 15],
+      ]);
+    });
+
+    test('GIVEN it keeps failing THEN the last error, after the bounded attempts', async () => {
+      ssm.on(GetParameterCommand).rejects(new Error('ThrottlingException'));
+      const onRetry = jest.fn();
+      await expect(readBootEnv(boot, 'master', variables, clients(), onRetry, FAST)).rejects.toThrow(
+        'ThrottlingException',
+      );
+      expect(onRetry).toHaveBeenCalledTimes(2);
+      expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(3);
+    });
+
+    test('GIVEN a bad setting THEN its problem at once: a configuration error is not retried', async () => {
+      ssm.on(GetParameterCommand).resolves({ Parameter: { Value: 'nonsense' } });
+      const onRetry = jest.fn();
+      const result = await readBootEnv(boot, 'master', variables, clients(), onRetry, FAST);
+      expect(result.ok).toBe(false);
+      expect(onRetry).not.toHaveBeenCalled();
+      expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
+    });
+
+    test('the default retry waits about 15 s in all before it gives up', () => {
+      const { attempts, baseDelayMs, maxDelayMs } = BOOT_READ_RETRY;
+      const waits = Array.from({ length: attempts - 1 }, (_, i) =>
+        Math.min(maxDelayMs, baseDelayMs * 2 ** i),
+      );
+      expect(waits.reduce((a, b) => a + b, 0)).toBe(15_000);
+    });
   });
 });
