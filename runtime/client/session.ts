@@ -54,8 +54,8 @@ export interface RtcHaSessionEvents extends MediaEvents {
    */
   failed: { reason: string; closeCode?: number; error?: { code: ErrorCode; message: string } };
   /**
-   * The registry lost this participant (Redis restarted empty, for example): data loss, not a
-   * takeover. `unsent` are the own frames it never confirmed, oldest first, which no recipient got;
+   * The registry lost this participant (Redis restarted empty, for example), or own frames it had
+   * accepted (a resume reporting fewer): data loss, not a takeover. `unsent` are the own frames it never confirmed, oldest first, which no recipient got;
    * the app may get a new connection token and send them again. `failed` follows.
    */
   sessionLost: { reason: string; unsent: UnsentFrame[] };
@@ -217,6 +217,8 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
   private seen = 0;
   private acked = 0;
   private nextCseq = 1;
+  /** Highest own `cseq` the registry said it accepted: it may never say less after a resume. */
+  private acceptedHigh = 0;
   private readonly pending = new Map<number, { frame: OwnFrame; sentAt: number }>();
   /**
    * A resend of every pending frame, oldest first, that refusals asked for: due (timers.retry), or
@@ -528,6 +530,10 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
 
   private onJoined(frame: JoinedFrame): void {
     const resumed = this.joinedFrame !== undefined;
+    if (resumed && frame.acceptedCseq < this.acceptedHigh) {
+      this.ownFramesLost(frame.acceptedCseq);
+      return;
+    }
     this.handshaking = false;
     this.currentState = 'open';
     this.joinedFrame = frame;
@@ -558,8 +564,28 @@ export class RtcHaSession extends TypedEmitter<RtcHaSessionEvents> {
     this.emit('accepted', { cseq });
   }
 
+  /**
+   * The registry resumed this participant with fewer own frames than it had accepted (a store that
+   * took over before the newest writes reached it): the SDK forgot those frames once accepted, so it
+   * cannot resend them, and the registry would refuse every later one as out of order. Data loss, as
+   * close 4011: `sessionLost` with the frames never accepted, then `failed`; the app joins again.
+   */
+  private ownFramesLost(registryCseq: number): void {
+    const message = `the registry lost own frames it had accepted (cseq ${registryCseq + 1} to ${this.acceptedHigh}): join again`;
+    this.lastError = { code: 'session_lost', message };
+    const unsent = [...this.pending.values()].map((entry) => entry.frame);
+    this.pending.clear();
+    this.emit('sessionLost', { reason: message, unsent });
+    this.fail({
+      reason: `session lost: ${message}`,
+      closeCode: CLOSE_CODES.sessionLost,
+      error: this.lastError,
+    });
+  }
+
   /** The registry took every own frame up to `cseq` (it drops a resent one it already took). */
   private acceptUpTo(cseq: number): void {
+    this.acceptedHigh = Math.max(this.acceptedHigh, cseq);
     for (const key of this.pending.keys()) {
       if (key > cseq) break;
       this.pending.delete(key);

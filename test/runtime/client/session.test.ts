@@ -204,6 +204,50 @@ describe('RtcHaSession', () => {
     expect(s.pendingCount).toBe(0);
   });
 
+  test('a resume with fewer own frames than the registry had accepted: sessionLost with the unaccepted ones, then failed (4011), never out_of_order forever', async () => {
+    // GIVEN a master that accepts, then resumes saying only cseq 1 was ever accepted (its store lost 2 and 3)
+    const m = await master({
+      onHandshake: (frame, socket) =>
+        socket.send(
+          frame.type === 'join'
+            ? m.handshakeReply('joined')
+            : m.handshakeReply('resumed', { acceptedCseq: 1 }),
+        ),
+    });
+    const { s, of, until } = session(m.url);
+    const lost: RtcHaSessionEvents['sessionLost'][] = [];
+    s.on('sessionLost', (e) => lost.push(e));
+    await s.connect();
+    s.sendMessage('a');
+    s.sendMessage('b');
+    s.sendMessage('c');
+    await until('accepted', 3);
+
+    // WHEN one more frame waits unaccepted, the socket drops, and the resume comes back short
+    m.accept = false;
+    s.sendMessage('d');
+    await waitFor('d sent', () => m.received('message').length === 4, 1_000, 5);
+    m.last.ws.terminate();
+    await until('failed');
+
+    // THEN the loss is reported as such, with the frame no recipient got, and nothing is resent
+    expect(lost).toEqual([
+      {
+        reason: expect.stringContaining('cseq 2 to 3'),
+        unsent: [{ type: 'message', cseq: 4, data: 'd' }],
+      },
+    ]);
+    expect(of('failed')).toEqual([
+      expect.objectContaining({
+        closeCode: CLOSE_CODES.sessionLost,
+        error: expect.objectContaining({ code: 'session_lost' }),
+      }),
+    ]);
+    expect(s.state).toBe('failed');
+    // d went out once, before the drop: nothing after the short resume
+    expect(m.received('message').map((f) => f.cseq)).toEqual([1, 2, 3, 4]);
+  });
+
   test('resends a frame with no accepted within resendAfterMs, and stops once accepted', async () => {
     // GIVEN
     const m = await master({ accept: false });
